@@ -1,0 +1,25 @@
+# Quick start: `make train` (main job) and `make test` (whole suite). Both create .venv if absent.
+PYTHON ?= python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.requirements-installed
+
+.PHONY: venv train test cpp-test bench
+
+$(STAMP): requirements.txt
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+train: $(STAMP)
+	$(VPY) train.py -c configs/Synthetic/pixelrnn.json
+
+cpp-test:
+	cmake -S scamp5 -B build/scamp5 -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build/scamp5 -j 2
+	ctest --test-dir build/scamp5 --output-on-failure
+
+test: $(STAMP) cpp-test
+	$(VPY) -m pytest -q tests
