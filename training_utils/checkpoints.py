@@ -2,12 +2,12 @@
 project's full training checkpoints, with errors that say why a checkpoint does not fit a model."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .atomic_files import atomic_path
 
 
 class CheckpointError(ValueError):
@@ -16,17 +16,8 @@ class CheckpointError(ValueError):
 
 def atomic_save(obj, path) -> None:
     """torch.save to a temp file in the same folder, then os.replace: never a partial file at ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def read_checkpoint(path) -> dict:
