@@ -46,7 +46,8 @@ class ConvRecurrentCell(Traceable, nn.Module):
             self.add_module(f"{gate}_h", BinaryConv2d(1, 1, kernel_size, weight_quantizer,
                                                       scale * hidden_weight_init_scale))
         if learned_threshold:
-            self.rnn_threshold = nn.Parameter(torch.zeros(len(self.gates)))
+            # Sums are integers; a threshold between integers never ties (sign(0) = 0 is no decision).
+            self.rnn_threshold = nn.Parameter(torch.full((len(self.gates),), -0.5))
         self.gate_noise = SensorNoise(gate_noise_std)
         self.output_noise = SensorNoise(output_noise_std)
 

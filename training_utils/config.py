@@ -84,7 +84,6 @@ DEFAULTS = {
         "grad_clip": None,
         "monitor": "max val_accuracy",
         "early_stop_patience": None,
-        "fast_path": True,
     },
 }
 
@@ -206,7 +205,6 @@ _RULES = {
     "train.grad_clip": _rule(lambda v: v is None or (_is_number(v) and v > 0), "null or a number > 0"),
     "train.monitor": _choice(*MONITORS),
     "train.early_stop_patience": _rule(lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
-    "train.fast_path": _BOOL,
 }
 
 # Keys whose value is a dict/list that is validated as a whole rather than key by key.
