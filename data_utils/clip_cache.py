@@ -133,7 +133,7 @@ class ClipCache:
         folder = folder / f"{listing.layout}-{key_hash}"
         fingerprint = listing_fingerprint(listing)
         index_path = folder / INDEX_FILE
-        previous_data_file = None
+        previous_data_file = None  # the array a replaced index named (None: remove strays)
         if index_path.exists():
             try:
                 index = cls._load_index(index_path)
@@ -218,6 +218,11 @@ class ClipCache:
                  "dtype": "float32", "crc32": checksum,
                  "spans": {name: list(span) for name, span in spans.items()}}
         atomic_write_text(folder / INDEX_FILE, json.dumps(index))
-        if previous_data_file is not None and previous_data_file != data_file:
-            previous_data_file.unlink(missing_ok=True)
+        # Drop the array the old index named; with no readable old index, every other array
+        # in this cache folder is an orphan of it.
+        replaced = [previous_data_file] if previous_data_file is not None \
+            else list(folder.glob("frames-*.npy"))
+        for path in replaced:
+            if path != data_file:
+                path.unlink(missing_ok=True)
         return cls(data_file, spans, frame_size)

@@ -131,6 +131,9 @@ def test_corrupt_cache_is_reported_and_rebuilt(small_cambridge, tmp_path, image_
     direct = build_datasets(cambridge_config(small_cambridge, None), splits=("all",))["all"]
     for (clip_a, *_), (clip_b, *_) in zip(all_items(datasets["all"]), all_items(direct)):
         assert torch.equal(clip_a, clip_b)
+    new_index = json.loads((folder / "index.json").read_text())
+    assert sorted(path.name for path in folder.iterdir()) == \
+        sorted(["index.json", new_index["data_file"]])
 
 
 def test_failed_build_leaves_no_cache_files(small_cambridge, tmp_path):
