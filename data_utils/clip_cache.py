@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .atomic_files import atomic_path, atomic_write_text
+from training_utils.atomic_files import atomic_path, write_text
 from .frame_reader import read_frame_rgb
 from .layouts import DatasetListing, SequenceRecord
 from .transforms import Preprocessing
@@ -217,7 +217,7 @@ class ClipCache:
                  "data_file": data_file.name, "shape": [total, frame_size, frame_size],
                  "dtype": "float32", "crc32": checksum,
                  "spans": {name: list(span) for name, span in spans.items()}}
-        atomic_write_text(folder / INDEX_FILE, json.dumps(index))
+        write_text(folder / INDEX_FILE, json.dumps(index))
         # Drop the array the old index named; with no readable old index, every other array
         # in this cache folder is an orphan of it.
         replaced = [previous_data_file] if previous_data_file is not None \

@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from .atomic_files import atomic_write_text
+from training_utils.atomic_files import write_text
 from .layouts import natural_key
 
 SPLIT_PARTS = ("train", "val", "test")
@@ -176,4 +176,4 @@ def write_split_file(path: str | Path, description: str, parts: dict[str, list[s
             content[part] = list(parts[part])
     if rest is not None:
         content["rest"] = rest
-    atomic_write_text(path, json.dumps(content, indent=1) + "\n")
+    write_text(path, json.dumps(content, indent=1) + "\n")
