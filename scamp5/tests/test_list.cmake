@@ -1,0 +1,1 @@
+set(SCAMP5_TEST_CASES placeholder)
