@@ -5,7 +5,7 @@
 //   kernel k, so pooling and a /4 compaction of the whole array give the column-major mosaic
 //   directly. The recurrent state lives in quadrant (2, 2): display rows/columns 128..191,
 //   which is where the release's decoder crops 15_output.BMP.
-// * Binary maps are digital planes (1 = +1): shifting them with DNEWS is exact, and a per-tap
+// * Binary maps are digital planes (1 = +1): shifting them (scamp5_shift, DNEWS) is exact, and a per-tap
 //   validity mask gives the zero padding at the quadrant edge. Each tap adds or subtracts one
 //   analogue unit under FLAG, chosen by XNOR(input, weight).
 // * Analogue units keep every partial sum inside the +-128 range (no path-dependent saturation):
@@ -47,26 +47,16 @@ void load_display_rect(dreg_t r, int row0, int dcol0, int row1, int dcol1) {
 // Digital: R5 = shifted input, R6 = weight plane, R7 = valid mask, R8/R9 = scratch,
 //          R10 = x (binarised frame, then the mosaic), R11 = h. R1..R4 are macro scratch.
 
-// S (R5) content moves one PE towards `towards` (it reads the opposite neighbour).
-void move_shifted_input(news_t towards) {
-    switch (towards) {
-        case north: scamp5_kernel_begin(); DNEWS(R5, R5, south); scamp5_kernel_end(); break;
-        case south: scamp5_kernel_begin(); DNEWS(R5, R5, north); scamp5_kernel_end(); break;
-        case east: scamp5_kernel_begin(); DNEWS(R5, R5, west); scamp5_kernel_end(); break;
-        default: scamp5_kernel_begin(); DNEWS(R5, R5, east); scamp5_kernel_end(); break;
-    }
-}
-
-// S := source shifted so that S(r, s) = source(r + di, s + dj) (display rows/columns).
-// Each tap restarts from the source so no data is lost at the array edge by moving back.
+// S := source shifted so that S(r, s) = source(r + di, s + dj) (display rows/columns): the content
+// moves di north and dj towards display-left (west). Restarting from the source at every tap
+// loses nothing at the array edge.
 void load_shifted_input(bool from_hidden, int di, int dj) {
     if (from_hidden) {
         scamp5_kernel_begin(); MOV(R5, R11); scamp5_kernel_end();
     } else {
         scamp5_kernel_begin(); MOV(R5, R10); scamp5_kernel_end();
     }
-    for (int k = 0; k < std::abs(di); ++k) move_shifted_input(di > 0 ? north : south);
-    for (int k = 0; k < std::abs(dj); ++k) move_shifted_input(dj > 0 ? west : east);
+    if (di != 0 || dj != 0) scamp5_shift(R5, -dj, di);
 }
 
 // One tap: P = XNOR(S, W); acc += unit where P & M, acc -= unit where !P & M.
@@ -196,9 +186,7 @@ void PixelRNNSensorProgram::compact_to_mosaic() {
                 NOT(R1, R10); NOT(R2, R9); NOR(R9, R1, R2);   // R9 = x & move
                 NOT(R2, R8); NOR(R10, R1, R2);                 // R10 = x & keep
             scamp5_kernel_end();
-            for (int k = 0; k < (1 << b); ++k) {
-                scamp5_kernel_begin(); DNEWS(R9, R9, south); scamp5_kernel_end();  // content north
-            }
+            scamp5_shift(R9, 0, 1 << b);  // content north
             scamp5_kernel_begin(); OR(R10, R10, R9); scamp5_kernel_end();
         }
     }
@@ -212,18 +200,11 @@ void PixelRNNSensorProgram::compact_to_mosaic() {
                 NOT(R1, R10); NOT(R2, R9); NOR(R9, R1, R2);
                 NOT(R2, R8); NOR(R10, R1, R2);
             scamp5_kernel_end();
-            for (int k = 0; k < (1 << b); ++k) {
-                scamp5_kernel_begin(); DNEWS(R9, R9, east); scamp5_kernel_end();  // content to display-left
-            }
+            scamp5_shift(R9, -(1 << b), 0);  // content west (display-left)
             scamp5_kernel_begin(); OR(R10, R10, R9); scamp5_kernel_end();
         }
     }
-    for (int k = 0; k < kStateRow0; ++k) {
-        scamp5_kernel_begin(); DNEWS(R10, R10, north); scamp5_kernel_end();  // content south
-    }
-    for (int k = 0; k < kStateRow0; ++k) {
-        scamp5_kernel_begin(); DNEWS(R10, R10, west); scamp5_kernel_end();   // content to display-right
-    }
+    scamp5_shift(R10, kStateRow0, -kStateRow0);  // content south and east (display-right)
 }
 
 void PixelRNNSensorProgram::reset_hidden() {

@@ -210,7 +210,7 @@ public:
         }
     }
     // 8-bit ADC of one analogue value at PE index i.
-    std::uint8_t adc(float v, int i, const float* temporal) const {
+    std::uint8_t adc(float v, int i, const float* temporal) {
         double x = v + 128.0;
         if (error_.enabled)
             x += error_.readout_offset + error_.readout_fixed_sigma * noise_.readout_fixed_pattern()[i] +
@@ -280,31 +280,44 @@ private:
         for (int i = 0; i < kPlane; ++i) v[i] = v[i] * gain + off + fs * fpn[i] + ts * t[i];
     }
 
+    // Sum of the instruction's analogue sources into scratch_a_[0].
+    float* sum_sources(const Instr& in) {
+        float* acc = scratch_a_[0].data();
+        const float* p[4];
+        for (int s = 0; s < in.nsrc; ++s) p[s] = source(in.src[s], scratch_a_[1 + s]);
+        switch (in.nsrc) {
+            case 0: std::fill(acc, acc + kPlane, 0.0f); break;
+            case 1: std::memcpy(acc, p[0], sizeof(float) * kPlane); break;
+            case 2: for (int i = 0; i < kPlane; ++i) acc[i] = p[0][i] + p[1][i]; break;
+            case 3: for (int i = 0; i < kPlane; ++i) acc[i] = p[0][i] + p[1][i] + p[2][i]; break;
+            default: for (int i = 0; i < kPlane; ++i) acc[i] = p[0][i] + p[1][i] + p[2][i] + p[3][i]; break;
+        }
+        return acc;
+    }
+
     void exec_bus(const Instr& in, int parts, double extra_sigma) {
         // Read every source before writing: the bus sums currents, then the targets sample it.
-        float* acc = scratch_a_[0].data();
-        std::fill(acc, acc + kPlane, 0.0f);
-        for (int s = 0; s < in.nsrc; ++s) {
-            const float* p = source(in.src[s], scratch_a_[1 + s]);
-            for (int i = 0; i < kPlane; ++i) acc[i] += p[i];
-        }
+        float* acc = sum_sources(in);
         const float scale = -1.0f / static_cast<float>(parts);
-        for (int i = 0; i < kPlane; ++i) acc[i] *= scale;
+        const std::uint8_t* flag = digital_[kFLAG].data();
         for (int d = 0; d < in.ndst; ++d) {
+            float* out = analogue_plane(in.dst[d]);
+            if (!error_.enabled) {
+                for (int i = 0; i < kPlane; ++i) {
+                    const float v = std::min(kAnalogueLimit, std::max(-kAnalogueLimit, acc[i] * scale));
+                    out[i] = flag[i] ? v : out[i];
+                }
+                continue;
+            }
             float* v = scratch_a_[5].data();
-            std::memcpy(v, acc, sizeof(float) * kPlane);
+            for (int i = 0; i < kPlane; ++i) v[i] = acc[i] * scale;
             add_bus_error(v, extra_sigma);
             write_analogue_masked(in.dst[d], v);
         }
     }
 
     void exec_where(const Instr& in) {
-        float* acc = scratch_a_[0].data();
-        std::fill(acc, acc + kPlane, 0.0f);
-        for (int s = 0; s < in.nsrc; ++s) {
-            const float* p = source(in.src[s], scratch_a_[1 + s]);
-            for (int i = 0; i < kPlane; ++i) acc[i] += p[i];
-        }
+        float* acc = sum_sources(in);
         if (error_.enabled && error_.where_sigma > 0) {
             const float* t = noise_.plane();
             const float ws = static_cast<float>(error_.where_sigma);
@@ -341,21 +354,27 @@ private:
     }
 
     void exec_dnews(const Instr& in, std::uint8_t edge) {
+        // Pad the source with a one-PE border holding the edge value, then every neighbour read
+        // is a plain offset: the loops vectorise.
+        constexpr int W = kSize + 2;
+        padded_.assign(static_cast<std::size_t>(W) * W, edge);
         const std::uint8_t* s = digital_[in.src[0]].data();
+        for (int r = 0; r < kSize; ++r) std::memcpy(padded_.data() + (r + 1) * W + 1, s + r * kSize, kSize);
         const std::uint8_t* rs = digital_[1].data();
         const std::uint8_t* rw = digital_[2].data();
         const std::uint8_t* rn = digital_[3].data();
         const std::uint8_t* re = digital_[4].data();
         std::uint8_t* out = scratch_d_[1].data();
         for (int r = 0; r < kSize; ++r) {
-            for (int c = 0; c < kSize; ++c) {
-                const int i = r * kSize + c;
-                const std::uint8_t south = r + 1 < kSize ? s[i + kSize] : edge;
-                const std::uint8_t north = r > 0 ? s[i - kSize] : edge;
-                const std::uint8_t west = c + 1 < kSize ? s[i + 1] : edge;
-                const std::uint8_t east = c > 0 ? s[i - 1] : edge;
-                out[i] = static_cast<std::uint8_t>((rs[i] & south) | (rw[i] & west) | (rn[i] & north) | (re[i] & east));
-            }
+            const std::uint8_t* mid = padded_.data() + (r + 1) * W + 1;
+            const std::uint8_t* south = mid + W;
+            const std::uint8_t* north = mid - W;
+            const std::uint8_t* west = mid + 1;  // column + 1
+            const std::uint8_t* east = mid - 1;  // column - 1
+            const int o = r * kSize;
+            for (int c = 0; c < kSize; ++c)
+                out[o + c] = static_cast<std::uint8_t>((rs[o + c] & south[c]) | (rw[o + c] & west[c]) |
+                                                       (rn[o + c] & north[c]) | (re[o + c] & east[c]));
         }
         write_digital(in.dst[0], out);
     }
@@ -367,6 +386,7 @@ private:
                                                  std::vector<float>(kPlane), std::vector<float>(kPlane)};
     std::array<std::vector<std::uint8_t>, 2> scratch_d_{std::vector<std::uint8_t>(kPlane), std::vector<std::uint8_t>(kPlane)};
     std::vector<float> pix_;
+    std::vector<std::uint8_t> padded_;
     float in_value_ = 0.0f;
     float news_edge_ = 0.0f;
     ErrorModel error_;

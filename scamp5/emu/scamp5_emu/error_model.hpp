@@ -71,27 +71,41 @@ public:
 
     explicit NoiseSource(std::uint64_t seed = 0) { reseed(seed); }
 
+    // The tables are built on first use, so noise-free runs never pay for them.
     void reseed(std::uint64_t seed) {
-        rng_.seed(seed);
-        table_.resize(kTableSize);
-        std::normal_distribution<float> normal(0.0f, 1.0f);
-        for (auto& v : table_) v = normal(rng_);
-        bus_fpn_.resize(kPlane);
-        readout_fpn_.resize(kPlane);
-        for (auto& v : bus_fpn_) v = normal(rng_);
-        for (auto& v : readout_fpn_) v = normal(rng_);
+        seed_ = seed;
+        ready_ = false;
     }
 
     // A window of kPlane standard normals (contiguous, inside the table).
     const float* plane() {
+        prepare();
         std::uniform_int_distribution<std::size_t> pick(0, kTableSize - kPlane);
         return table_.data() + pick(rng_);
     }
-    float scalar() { return table_[std::uniform_int_distribution<std::size_t>(0, kTableSize - 1)(rng_)]; }
-    const float* bus_fixed_pattern() const { return bus_fpn_.data(); }
-    const float* readout_fixed_pattern() const { return readout_fpn_.data(); }
+    float scalar() {
+        prepare();
+        return table_[std::uniform_int_distribution<std::size_t>(0, kTableSize - 1)(rng_)];
+    }
+    const float* bus_fixed_pattern() { prepare(); return bus_fpn_.data(); }
+    const float* readout_fixed_pattern() { prepare(); return readout_fpn_.data(); }
 
 private:
+    void prepare() {
+        if (ready_) return;
+        rng_.seed(seed_);
+        std::normal_distribution<float> normal(0.0f, 1.0f);
+        table_.resize(kTableSize);
+        for (auto& v : table_) v = normal(rng_);
+        bus_fpn_.resize(kPlane);
+        readout_fpn_.resize(kPlane);
+        for (auto& v : bus_fpn_) v = normal(rng_);  // fixed pattern: per PE, constant in time
+        for (auto& v : readout_fpn_) v = normal(rng_);
+        ready_ = true;
+    }
+
+    std::uint64_t seed_ = 0;
+    bool ready_ = false;
     std::mt19937_64 rng_;
     std::vector<float> table_;
     std::vector<float> bus_fpn_;

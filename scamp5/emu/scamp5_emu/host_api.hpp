@@ -3,7 +3,9 @@
 // sliders, feed frames, read displays and stop the frame loop.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
@@ -222,13 +224,24 @@ inline void scamp5_load_in(int v) {
 }
 
 namespace scamp5_emu::detail_host {
-inline void load_digital(dreg_t r, const std::function<bool(int, int)>& selected, const char* call) {
+// Digital addressing is separable: PE (row, col) is selected iff rows[row] && cols[col].
+inline void load_digital(dreg_t r, const std::array<std::uint8_t, kSize>& rows, const std::array<std::uint8_t, kSize>& cols,
+                         const char* call) {
     Device& d = device();
     d.require_outside_kernel(call);
     std::vector<std::uint8_t> v(kPlane);
-    for (int row = 0; row < kSize; ++row)
-        for (int col = 0; col < kSize; ++col) v[static_cast<std::size_t>(row) * kSize + col] = selected(row, col);
+    for (int row = 0; row < kSize; ++row) {
+        std::uint8_t* o = v.data() + static_cast<std::size_t>(row) * kSize;
+        if (rows[static_cast<std::size_t>(row)]) std::memcpy(o, cols.data(), kSize);
+        else std::memset(o, 0, kSize);
+    }
     d.write_digital(r.id, v.data());
+}
+template <class F>
+std::array<std::uint8_t, kSize> select_indices(F f) {
+    std::array<std::uint8_t, kSize> a{};
+    for (int i = 0; i < kSize; ++i) a[static_cast<std::size_t>(i)] = f(i) ? 1 : 0;
+    return a;
 }
 }  // namespace scamp5_emu::detail_host
 
@@ -236,7 +249,9 @@ inline void load_digital(dreg_t r, const std::function<bool(int, int)>& selected
 inline void scamp5_load_point(scamp5_emu::dreg_t r, int row, int col) {
     scamp5_emu::detail_host::require_byte(row, "scamp5_load_point row");
     scamp5_emu::detail_host::require_byte(col, "scamp5_load_point col");
-    scamp5_emu::detail_host::load_digital(r, [=](int y, int x) { return y == row && x == col; }, "scamp5_load_point");
+    using scamp5_emu::detail_host::select_indices;
+    scamp5_emu::detail_host::load_digital(r, select_indices([=](int y) { return y == row; }),
+                                          select_indices([=](int x) { return x == col; }), "scamp5_load_point");
 }
 // r := 1 inside rows r0..r1 and columns c0..c1 (inclusive; (r0, c0) is the top-right corner).
 inline void scamp5_load_rect(scamp5_emu::dreg_t r, int r0, int c0, int r1, int c1) {
@@ -246,16 +261,18 @@ inline void scamp5_load_rect(scamp5_emu::dreg_t r, int r0, int c0, int r1, int c
     scamp5_emu::detail_host::require_byte(c1, "scamp5_load_rect c1");
     if (r0 > r1 || c0 > c1)
         throw std::invalid_argument("scamp5_load_rect: need r0 <= r1 and c0 <= c1 (top-right to bottom-left corner)");
-    scamp5_emu::detail_host::load_digital(r, [=](int y, int x) { return y >= r0 && y <= r1 && x >= c0 && x <= c1; },
-                                          "scamp5_load_rect");
+    using scamp5_emu::detail_host::select_indices;
+    scamp5_emu::detail_host::load_digital(r, select_indices([=](int y) { return y >= r0 && y <= r1; }),
+                                          select_indices([=](int x) { return x >= c0 && x <= c1; }), "scamp5_load_rect");
 }
 // r := 1 where (row_index | rowmask) == (row | rowmask) and likewise for columns: mask bits are
 // "don't care" (mask 192, value 3 selects rows 3, 67, 131, 195).
 inline void scamp5_load_pattern(scamp5_emu::dreg_t r, int row, int col, int rowmask, int colmask) {
     for (int v : {row, col, rowmask, colmask}) scamp5_emu::detail_host::require_byte(v, "scamp5_load_pattern argument");
-    scamp5_emu::detail_host::load_digital(
-        r, [=](int y, int x) { return (y | rowmask) == (row | rowmask) && (x | colmask) == (col | colmask); },
-        "scamp5_load_pattern");
+    using scamp5_emu::detail_host::select_indices;
+    scamp5_emu::detail_host::load_digital(r, select_indices([=](int y) { return (y | rowmask) == (row | rowmask); }),
+                                          select_indices([=](int x) { return (x | colmask) == (col | colmask); }),
+                                          "scamp5_load_pattern");
 }
 // 4-connected fill: repeat `iterations` times target |= mask AND (OR of the neighbours' target),
 // the array edge reading `boundary`; with use_local, only the neighbours enabled by R1..R4 count.

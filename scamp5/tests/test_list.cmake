@@ -1,1 +1,0 @@
-set(SCAMP5_TEST_CASES placeholder)
