@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""Train, resume or evaluate any in-pixel CNN + RNN model from a JSON config.
+
+  python train.py -c configs/Synthetic/pixelrnn.json                       # train
+  python train.py -r runs/<run>/last.pt                                    # resume exactly
+  python train.py -c CONFIG --eval-only --weights CKPT --split test --noise off
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from training_utils.checkpoints import CheckpointError
+from training_utils.config import REPO_ROOT, ConfigError, load_config, resolve
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", help="JSON config (this project's or the release's vocabulary)")
+    p.add_argument("-r", "--resume", metavar="CHECKPOINT", help="continue the run that wrote this last.pt")
+    p.add_argument("--eval-only", action="store_true", help="evaluate --weights on --split and write metrics.json")
+    p.add_argument("--weights", metavar="CHECKPOINT",
+                   help="checkpoint to evaluate (--eval-only; default: the config's 'weights') or to start from")
+    p.add_argument("--data-root", metavar="DIR", help="dataset folder (overrides the config and $PIXELRNN_DATA_ROOT)")
+    p.add_argument("--split", choices=("train", "val", "test", "all"), default="test", help="split for --eval-only")
+    p.add_argument("--noise", choices=("on", "off"), help="sensor noise at evaluation (default: config noise.eval)")
+    p.add_argument("--seed", type=int, help="seed for Python, NumPy and torch (overrides the config)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)")
+    p.add_argument("--out", metavar="DIR", help="run directory (default: <out_dir>/<name>-<time>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a config value, e.g. --set train.lr=0.001 (repeatable)")
+    return p.parse_args(argv)
+
+
+def resolve_config(args) -> dict:
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.device is not None:
+        overrides.append(f'device="{args.device}"')
+    if args.config:
+        return load_config(args.config, overrides)
+    if args.resume:
+        from training_utils.trainer import checkpoint_config
+        stored = checkpoint_config(args.resume)
+        if stored is None:
+            raise ConfigError(f"checkpoint {args.resume} carries no config: pass the one it was trained with via -c")
+        return resolve(stored, overrides, source=f"{args.resume} (stored config)")
+    raise ConfigError("no config: pass -c CONFIG (or -r CHECKPOINT of a run of this project)")
+
+
+def default_run_dir(cfg: dict, suffix: str = "") -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path(cfg["out_dir"]) / f"{cfg['name']}{suffix}-{stamp}"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = resolve_config(args)
+        from data_utils import build_datasets
+        from training_utils.atomic_files import write_json
+        from training_utils.metrics import format_metrics
+        from training_utils.trainer import Trainer, evaluate_checkpoint, select_device
+
+        device = select_device(cfg["device"])
+        if args.eval_only:
+            weights = args.weights or cfg["weights"]
+            if not weights:
+                raise ConfigError("--eval-only needs a checkpoint: --weights CKPT or the config's 'weights' key")
+            noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
+            dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
+            metrics = evaluate_checkpoint(cfg, dataset, weights, device, noise, args.split)
+            out = Path(args.out) if args.out else default_run_dir(cfg, "-eval")
+            write_json(out / "metrics.json", metrics)
+            print(format_metrics(metrics) + f"  (noise {'on' if noise else 'off'}; {weights})")
+            print(f"wrote {out / 'metrics.json'}")
+            return 0
+        if args.noise is not None:
+            cfg["noise"]["eval"] = args.noise == "on"
+        if args.resume:
+            run_dir = Path(args.out) if args.out else Path(args.resume).resolve().parent
+        else:
+            run_dir = Path(args.out) if args.out else default_run_dir(cfg)
+            if (run_dir / "last.pt").exists():
+                raise ConfigError(f"run directory {run_dir} already holds a run; resume it with "
+                                  f"-r {run_dir / 'last.pt'} or choose another --out")
+        datasets = build_datasets(cfg, args.data_root, splits=("train", "val", "test"))
+        trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume)
+        trainer.fit()
+        return 0
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO_ROOT))
+    sys.exit(main())

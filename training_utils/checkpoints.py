@@ -1,0 +1,63 @@
+"""Checkpoints: atomic writes, and loading that accepts the release's bare state dicts and this
+project's full training checkpoints, with errors that say why a checkpoint does not fit a model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .atomic_files import atomic_path
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def atomic_save(obj, path) -> None:
+    """torch.save to a temp file in the same folder, then os.replace: never a partial file at ``path``."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def read_checkpoint(path) -> dict:
+    """Return the checkpoint as a dict with at least ``model`` (a state dict)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a truncated or foreign file: say which one
+        raise CheckpointError(f"checkpoint {path} cannot be read as a PyTorch file: {err}") from None
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        return obj
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return {"model": obj}  # the release saved bare state dicts
+    raise CheckpointError(f"checkpoint {path} holds neither a state dict nor a training checkpoint "
+                          f"(a dict with 'model'); found {type(obj).__name__}")
+
+
+def check_fits(model: nn.Module, state: dict, path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = sorted(f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+                    for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append("missing keys: " + ", ".join(missing))
+        if unexpected:
+            parts.append("unexpected keys: " + ", ".join(unexpected))
+        if shapes:
+            parts.append("shape mismatches: " + "; ".join(shapes))
+        raise CheckpointError(f"checkpoint {path} is of another architecture than the model built from the config "
+                              f"({'; '.join(parts)}). Use the config the checkpoint was trained with.")
+
+
+def load_weights(model: nn.Module, path) -> dict:
+    """Load a checkpoint's weights into ``model`` strictly; returns the whole checkpoint dict."""
+    checkpoint = read_checkpoint(path)
+    check_fits(model, checkpoint["model"], path)
+    model.load_state_dict(checkpoint["model"], strict=True)
+    return checkpoint

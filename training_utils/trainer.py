@@ -1,0 +1,292 @@
+"""One trainer for every in-pixel model: fit with train/val/test each epoch, best/last checkpoints, exact
+resume, TensorBoard scalars and a per-epoch summary.csv, evaluation of a checkpoint on any split."""
+from __future__ import annotations
+
+import csv
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model_utils import build_model, set_noise
+from model_utils.binary_layers import binary_weights
+
+from . import bit_accounting
+from .atomic_files import write_json, write_text
+from .checkpoints import atomic_save, load_weights, read_checkpoint
+from .config import dumps
+from .metrics import classification_metrics, format_metrics
+from .run_info import environment_info
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine; use 'cpu' or 'auto'")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def progress(iterable, **kwargs):
+    return tqdm(iterable, disable=not sys.stderr.isatty(), leave=False, **kwargs)
+
+
+def make_loader(dataset, batch_size: int, *, shuffle: bool, num_workers: int, seed: int = 0, epoch: int = 0,
+                device: torch.device | None = None) -> DataLoader:
+    # The shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                      generator=generator, pin_memory=device is not None and device.type == "cuda",
+                      persistent_workers=False)
+
+
+def flip_ratio(before: dict[str, torch.Tensor], model) -> float:
+    """Fraction of binary weights whose sign differs from ``before`` (name -> sign tensor)."""
+    changed = total = 0
+    for name, param in binary_weights(model):
+        sign = torch.sign(param.detach()).cpu()
+        changed += int((sign != before[name]).sum())
+        total += sign.numel()
+    return changed / total if total else 0.0
+
+
+def binary_signs(model) -> dict[str, torch.Tensor]:
+    return {name: torch.sign(p.detach()).cpu().clone() for name, p in binary_weights(model)}
+
+
+@torch.no_grad()
+def predict(model, loader, device, desc="eval"):
+    """Logits-free pass over a loader: (labels, predictions, names, mean loss)."""
+    model.eval()
+    labels, predicted, names, loss_sum = [], [], [], 0.0
+    for clips, target, name in progress(loader, desc=desc):
+        clips, target = clips.to(device, non_blocking=True), target.to(device)
+        logits = model(clips)
+        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
+        labels += target.tolist()
+        predicted += logits.argmax(1).tolist()
+        names += list(name)
+    return labels, predicted, names, loss_sum / max(len(labels), 1)
+
+
+class Trainer:
+    def __init__(self, cfg: dict, datasets: dict, run_dir: Path, device: torch.device, *,
+                 init_weights: str | None = None, resume: str | None = None):
+        self.cfg, self.datasets, self.run_dir, self.device = cfg, datasets, Path(run_dir), device
+        self.train_cfg = cfg["train"]
+        seed_everything(cfg["seed"])
+        classes = datasets["train"].classes
+        self.classes = list(classes)
+        self.model = build_model(cfg, len(classes)).to(device)
+        set_noise(self.model, evaluation=cfg["noise"]["eval"])
+        if init_weights:
+            load_weights(self.model, init_weights)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        t = self.train_cfg
+        if t["optimizer"] == "adam":
+            self.optimizer = torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=t["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"])
+        self.maximize = t["monitor"].startswith("max")
+        if t["scheduler"] == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="max" if self.maximize else "min", factor=t["plateau_factor"],
+                patience=t["plateau_patience"])
+        elif t["scheduler"] == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(t["epochs"], 1))
+        else:
+            self.scheduler = None
+        self.epoch = 0                   # epochs completed
+        self.best = None                 # best monitored value
+        self.best_epoch = None
+        self.initial_signs = binary_signs(self.model)
+        if resume:
+            self._restore(resume)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
+                "initial_signs": self.initial_signs, "rng": rng_state(), "config": self.cfg,
+                "classes": self.classes}
+
+    def _restore(self, path) -> None:
+        checkpoint = load_weights(self.model, path)
+        missing = [k for k in ("optimizer", "epoch", "rng") if k not in checkpoint]
+        if missing:
+            raise ValueError(f"checkpoint {path} cannot resume a run: it lacks {missing} "
+                             "(use --weights to start a new run from its weights)")
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.scheduler and checkpoint["scheduler"]:
+            self.scheduler.load_state_dict(checkpoint["scheduler"])
+        self.epoch, self.best, self.best_epoch = checkpoint["epoch"], checkpoint["best"], checkpoint["best_epoch"]
+        self.initial_signs = checkpoint["initial_signs"]
+        set_rng_state(checkpoint["rng"])
+
+    # -- one epoch -----------------------------------------------------------------------------
+    def train_one_epoch(self) -> dict:
+        model, t = self.model, self.train_cfg
+        model.train()
+        loader = make_loader(self.datasets["train"], t["batch_size"], shuffle=True,
+                             num_workers=self.cfg["data"]["num_workers"], seed=self.cfg["seed"],
+                             epoch=self.epoch, device=self.device)
+        if hasattr(self.datasets["train"], "set_epoch"):
+            self.datasets["train"].set_epoch(self.epoch)
+        signs_before = binary_signs(model)
+        loss_sum = correct = seen = 0
+        for clips, target, _ in progress(loader, desc=f"epoch {self.epoch + 1}"):
+            clips, target = clips.to(self.device, non_blocking=True), target.to(self.device, non_blocking=True)
+            logits = model(clips)
+            loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if t["grad_clip"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
+            self.optimizer.step()
+            loss_sum += loss.detach() * len(target)
+            correct += (logits.detach().argmax(1) == target).sum()
+            seen += len(target)
+        return {"train_loss": float(loss_sum) / seen, "train_accuracy": float(correct) / seen,
+                "flip_ratio": flip_ratio(signs_before, model),
+                "flip_ratio_from_init": flip_ratio(self.initial_signs, model)}
+
+    def evaluate(self, split: str) -> tuple[dict, float]:
+        dataset = self.datasets[split]
+        loader = make_loader(dataset, self.train_cfg["eval_batch_size"], shuffle=False,
+                             num_workers=self.cfg["data"]["num_workers"], device=self.device)
+        labels, predicted, names, loss = predict(self.model, loader, self.device, desc=split)
+        return classification_metrics(split, labels, predicted, names, len(self.classes), self.classes), loss
+
+    # -- the run -------------------------------------------------------------------------------
+    def fit(self, until_epoch: int | None = None) -> dict:
+        """Train up to ``train.epochs`` (or ``until_epoch``), then evaluate best.pt on val and test."""
+        from torch.utils.tensorboard import SummaryWriter
+
+        t = self.train_cfg
+        last_epoch = t["epochs"] if until_epoch is None else min(until_epoch, t["epochs"])
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(self.run_dir / "config.json", dumps(self.cfg))
+        write_json(self.run_dir / "environment.json", environment_info())
+        writer = SummaryWriter(self.cfg["log_dir"] or str(self.run_dir / "tensorboard"))
+        print(bit_accounting.format_table(self.model))
+        print(f"run directory: {self.run_dir}")
+        stale = 0
+        while self.epoch < last_epoch:
+            start = time.perf_counter()
+            row = self.train_one_epoch()
+            val, row["val_loss"] = self.evaluate("val")
+            row["val_accuracy"] = val["accuracy"]
+            test, row["test_loss"] = self.evaluate("test")
+            row["test_accuracy"] = test["accuracy"]
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            self.epoch += 1
+            monitored = row[t["monitor"].split()[1]]
+            improved = self.best is None or (monitored > self.best if self.maximize else monitored < self.best)
+            if improved:
+                self.best, self.best_epoch, stale = monitored, self.epoch, 0
+            else:
+                stale += 1
+            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                self.scheduler.step(monitored)
+            elif self.scheduler is not None:
+                self.scheduler.step()
+            row["epoch"], row["seconds"] = self.epoch, time.perf_counter() - start
+            self._log(writer, row)
+            state = self._state()
+            if improved:
+                atomic_save(state, self.run_dir / "best.pt")
+            atomic_save(state, self.run_dir / "last.pt")
+            if t["early_stop_patience"] and stale >= t["early_stop_patience"]:
+                print(f"early stop: no improvement of {t['monitor']} for {stale} epochs")
+                break
+        writer.close()
+        if self.epoch < t["epochs"] and until_epoch is not None and self.epoch >= until_epoch:
+            return {}
+        return self.final_metrics()
+
+    def final_metrics(self) -> dict:
+        best = self.run_dir / "best.pt"
+        if best.is_file():
+            load_weights(self.model, best)
+        results = {split: self.evaluate(split)[0] for split in ("val", "test")}
+        results["best_epoch"] = self.best_epoch
+        write_json(self.run_dir / "metrics.json", results)
+        for split in ("val", "test"):
+            print(format_metrics(results[split]) + f"  (best.pt, epoch {self.best_epoch})")
+        return results
+
+    def _log(self, writer, row: dict) -> None:
+        scalars = {"loss/train": row["train_loss"], "loss/val": row["val_loss"], "loss/test": row["test_loss"],
+                   "accuracy/train": row["train_accuracy"], "accuracy/val": row["val_accuracy"],
+                   "accuracy/test": row["test_accuracy"], "lr": row["lr"], "flip_ratio/epoch": row["flip_ratio"],
+                   "flip_ratio/from_init": row["flip_ratio_from_init"]}
+        for key, value in scalars.items():
+            writer.add_scalar(key, value, row["epoch"])
+        writer.flush()
+        path = self.run_dir / "summary.csv"
+        fields = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
+                  "test_accuracy", "lr", "flip_ratio", "flip_ratio_from_init", "seconds"]
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in fields})
+        print(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.1f} %  "
+              f"val {100 * row['val_accuracy']:.1f} %  test {100 * row['test_accuracy']:.1f} %  "
+              f"lr {row['lr']:.2e}  flips {row['flip_ratio']:.4f} (from init {row['flip_ratio_from_init']:.3f})  "
+              f"{row['seconds']:.1f} s", flush=True)
+
+
+def evaluate_checkpoint(cfg: dict, dataset, weights: str, device: torch.device, noise_eval: bool,
+                        split: str) -> dict:
+    """--eval-only: the metrics of ``weights`` on one dataset split."""
+    model = build_model(cfg, len(dataset.classes)).to(device)
+    load_weights(model, weights)
+    set_noise(model, evaluation=noise_eval)
+    loader = make_loader(dataset, cfg["train"]["eval_batch_size"], shuffle=False,
+                         num_workers=cfg["data"]["num_workers"], device=device)
+    labels, predicted, names, loss = predict(model, loader, device, desc=split)
+    return classification_metrics(split, labels, predicted, names, len(dataset.classes), dataset.classes,
+                                  loss=loss, weights=str(weights), noise=noise_eval)
+
+
+def checkpoint_config(path) -> dict | None:
+    """The resolved config stored in one of this project's checkpoints (None for the release's)."""
+    return read_checkpoint(path).get("config")
+
+
+__all__ = ["Trainer", "evaluate_checkpoint", "select_device", "seed_everything", "checkpoint_config", "make_loader"]
