@@ -243,11 +243,14 @@ void PixelRNNSensorProgram::recurrent_update() {
 }
 
 // F := iw_rnn * o - 1 = (iw_rnn - 1) * o + (o - 1): every addition joins values of one sign.
+// The multiplication runs only in the state quadrant (FLAG), so outside it the readout is a reset
+// plane minus one unit (127 noise-free) and analogue error is not amplified there.
 void PixelRNNSensorProgram::read_out_final() {
     const int multiple = input_rnn_white_ - 1;
-    if (multiple == 0) {
-        scamp5_kernel_begin(); bus(F); scamp5_kernel_end();
-    } else {
+    const int last = kStateRow0 + kQuadrant - 1;
+    load_display_rect(R7, kStateRow0, kStateRow0, last, last);
+    scamp5_kernel_begin(); all(); bus(F); WHERE(R7); scamp5_kernel_end();
+    if (multiple > 0) {
         int top = 0;
         while ((multiple >> (top + 1)) != 0) ++top;
         scamp5_kernel_begin(); mov(F, B); scamp5_kernel_end();
@@ -258,7 +261,7 @@ void PixelRNNSensorProgram::read_out_final() {
             }
         }
     }
-    scamp5_kernel_begin(); sub(E, B, D); add(F, F, E); scamp5_kernel_end();
+    scamp5_kernel_begin(); ALL(); sub(E, B, D); add(F, F, E); scamp5_kernel_end();
     scamp5_output_image(F, display_output_);
 }
 
