@@ -154,3 +154,36 @@ def test_alignment_is_measured_with_an_asymmetric_single_pixel_input(emulator, t
         assert shift == (0, 0), f"emulator map is shifted by {shift} against the model"
         assert scores[(0, 0)] == 1.0
         assert max(v for k, v in scores.items() if k != (0, 0)) < 1.0  # the map is not shift invariant
+
+
+def test_runner_reports_bad_inputs_by_name(emulator, tmp_path):
+    import subprocess
+
+    weights = sr.random_sensor_weights(np.random.default_rng(0))
+    good = tmp_path / "w.json"
+    good.write_text(json.dumps(weights))
+    sr.write_clip(tmp_path / "clips", "a", "s", np.zeros((2, 64, 64), dtype=np.uint8))
+
+    def run(*args):
+        r = subprocess.run([str(emulator), *map(str, args)], capture_output=True, text=True)
+        return r.returncode, r.stderr
+
+    code, err = run("--weights", tmp_path / "missing.json", "--clips", tmp_path / "clips", "--out", tmp_path / "o")
+    assert code != 0 and "missing.json" in err
+    bad = dict(weights, cnn=dict(weights["cnn"], threshold_step=13))  # 13 * 10 = 130 > 127
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    code, err = run("--weights", tmp_path / "bad.json", "--clips", tmp_path / "clips", "--out", tmp_path / "o")
+    assert code != 0 and "cnn.threshold_step" in err and "-128..127" in err
+    sr.write_pgm(tmp_path / "clips" / "a" / "s" / "2.pgm", np.zeros((32, 64), dtype=np.uint8))
+    code, err = run("--weights", good, "--clips", tmp_path / "clips", "--out", tmp_path / "o")
+    assert code != 0 and "2.pgm" in err and "64x64" in err
+    code, err = run("--weights", good, "--clips", tmp_path / "clips", "--out", tmp_path / "o", "--noise", "loud")
+    assert code == 2 and "off or hardware" in err
+    # A finished run with --iw-rnn 5 writes the o_T encoding with that white.
+    (tmp_path / "clips" / "a" / "s" / "2.pgm").unlink()
+    frames = np.stack([sr.read_pgm(tmp_path / "clips" / "a" / "s" / f"{t}.pgm") for t in range(2)])
+    code, err = run("--weights", good, "--clips", tmp_path / "clips", "--out", tmp_path / "o", "--iw-rnn", "5")
+    assert code == 0, err
+    ref = sr.reference_trace(frames, weights)
+    written = sr.read_bmp_gray(tmp_path / "o" / "a" / "s" / "1_output.BMP")
+    assert np.array_equal(written, sr.sensor_output_image(ref["output"][-1], 5))
