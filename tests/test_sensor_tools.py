@@ -195,7 +195,9 @@ def test_lips_intermediates_decode_to_the_stored_values(reference, tmp_path):
     assert readouts.labels == [1] and readouts.names == ["2/Don1"]
     with torch.no_grad():
         expected = model.encode(batches[0][0])[0, 0].numpy()
-    assert np.array_equal(readouts.values[0, 0], expected)
+    unsaturated = np.abs(expected) < 12.7
+    assert unsaturated.mean() > 0.9 and np.array_equal(readouts.values[0, 0][unsaturated], expected[unsaturated])
+    assert np.allclose(readouts.values[0, 0], np.clip(expected, -12.7, 12.8))
 
 
 def test_cam_stages_recomputed_from_stored_inputs_match(reference):
