@@ -1,0 +1,48 @@
+"""Atomic file writes: content goes to a temporary file in the destination folder and is moved
+into place with ``os.replace``, so a reader never sees a half-written file under the final name."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+def _default_file_mode() -> int:
+    """What ``open()`` would give a new file under the current umask (mkstemp gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(destination: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``destination``; on success it replaces ``destination``.
+
+    The temporary file is removed if the body raises, so nothing partial is left behind.
+    ``suffix`` keeps an extension for writers that insist on one (``np.save`` adds ``.npy``).
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=suffix + ".tmp", dir=destination.parent)
+    os.close(handle)
+    temp_path = Path(temp_name)
+    try:
+        os.chmod(temp_path, _default_file_mode())
+        yield temp_path
+        os.replace(temp_path, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp_path.unlink()
+        raise
+
+
+def atomic_write_text(destination: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``destination`` atomically."""
+    with atomic_path(destination) as temp_path:
+        with open(temp_path, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
