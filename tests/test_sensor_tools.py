@@ -244,17 +244,23 @@ def test_print_intermediates_command_line(reference, tmp_path):
     import data_utils
     if not hasattr(data_utils, "build_datasets"):
         pytest.skip("data_utils.build_datasets is not available on this branch yet")
-    data_root = tmp_path / "clips" / "2" / "Don1"
-    for t in range(16):
-        data_root.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(reference / f"intermediates/lip10/2/Don1/{t}/0_binarized_x.BMP", data_root / f"{t:02d}.bmp")
+    clips = tmp_path / "clips"
+    for digit in "1234":  # the tulips1 layout needs all four classes; the stored lip clip stands in for each
+        (clips / digit / "Don1").mkdir(parents=True)
+        for t in range(16):
+            shutil.copyfile(reference / f"intermediates/lip10/2/Don1/{t}/0_binarized_x.BMP",
+                            clips / digit / "Don1" / f"{t:02d}.bmp")
     config = json.loads((reference / LIP_CONFIG).read_text())
-    config.update({"dataset": "tulips1"})
+    config["data"] = {"cache": False}
+    (tmp_path / "lips.json").write_text(json.dumps(config))
     sd = tmp_path / "out"
-    argv = ["-c", str(reference / LIP_CONFIG), "-sd", str(sd), "-iw", "10", "-si", "true",
-            "--weights", str(reference / "checkpoints/lips_no_noise.pt"), "--data-root", str(tmp_path / "clips"),
+    argv = ["-c", str(tmp_path / "lips.json"), "-sd", str(sd), "-iw", "10", "-si", "true",
+            "--weights", str(reference / "checkpoints/lips_no_noise.pt"), "--data-root", str(clips),
             "--split", "all", "--noise", "off", "--device", "cpu"]
     assert print_intermediates.main(argv) == 0
+    metrics = json.loads((sd / "metrics.json").read_text())
+    assert [p["predicted"] for p in metrics["predictions"]] == [1, 1, 1, 1]  # the same clip four times
+    assert metrics["correct"] == 1
     stored = stored_stage(reference / "intermediates/lip10/2/Don1", 15, "6_ft_ot")
     written = stored_stage(sd / "2" / "Don1", 15, "6_ft_ot")
     assert all(np.array_equal(stored[k], written[k]) for k in stored)
