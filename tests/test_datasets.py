@@ -82,8 +82,15 @@ def test_tulips_names_repeat_across_classes(tmp_path):
 
 def test_tulips_rejects_other_class_folders(tmp_path):
     write_sequence(tmp_path / "five" / "Don1", "x", 1)
-    with pytest.raises(ValueError, match=r"expected exactly \['1', '2', '3', '4'\]"):
+    with pytest.raises(ValueError, match=r"class folders \['five'\] that are not digits \['1', '2', '3', '4'\]"):
         list_dataset("tulips1", tmp_path)
+
+
+def test_tulips_subset_of_classes_keeps_digit_labels(tmp_path):
+    write_sequence(tmp_path / "3" / "Don2", "x", 2)
+    listing = list_dataset("tulips1", tmp_path)
+    assert listing.classes == ["1", "2", "3", "4"]
+    assert [(r.name, r.label) for r in listing.sequences] == [("3/Don2", 2)]
 
 
 def test_clip_folder_natural_order_and_frame_extensions(tmp_path):
