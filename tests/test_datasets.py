@@ -209,17 +209,17 @@ def test_synthetic_datasets_are_generated_then_read_as_clip_folders(tmp_path, mo
 
 def test_bad_config_values_are_explained(tmp_path):
     make_clip_folder(tmp_path, clips=10)
-    with pytest.raises(ValueError, match=r"Unknown data.dataset 'kth'.*'cambridge'"):
+    with pytest.raises(ValueError, match=r"'data.dataset' must be one of .*'cambridge'.*got 'kth'"):
         build_datasets(data_config("kth", tmp_path))
-    with pytest.raises(ValueError, match=r"Unknown preprocessing 'raw'; accepted"):
+    with pytest.raises(ValueError, match=r"'data.preprocessing' must be one of 'release', 'unit', got 'raw'"):
         build_datasets(data_config("clip_folder", tmp_path, preprocessing="raw"))
-    with pytest.raises(ValueError, match=r"data.timesteps must be a positive integer"):
+    with pytest.raises(ValueError, match=r"'data.timesteps' must be an integer >= 1, got 0"):
         build_datasets(data_config("clip_folder", tmp_path, timesteps=0))
     with pytest.raises(ValueError, match=r"Unknown split\(s\) \['dev'\]"):
         build_datasets(data_config("clip_folder", tmp_path), splits=("dev",))
     with pytest.raises(ValueError, match=r"Split 'val' of dataset 'clip_folder' .* is empty"):
         build_datasets(data_config("clip_folder", tmp_path,
-                                   split_fractions={"train": 0.9, "test": 0.1}))
+                                   split_fractions={"train": 0.9, "val": 0.0, "test": 0.1}))
 
 
 def test_frames_of_a_clip_are_evenly_sampled_from_disk(tmp_path):
