@@ -1,0 +1,158 @@
+"""``build_datasets``: from a resolved config to the train / val / test ``ClipDataset``s.
+
+Dataset root: the ``data_root`` argument (``--data-root``) > ``cfg["data_root"]`` (relative to
+the working directory) > ``$PIXELRNN_DATA_ROOT/<dataset>`` > ``<repo>/data/<dataset>``.
+
+``cfg["data"]`` keys used (defaults in ``DATA_DEFAULTS``): ``dataset``, ``split`` ("seeded" or a
+split-file path: as given, then relative to the repo root), ``split_fractions``, ``split_seed``,
+``timesteps``, ``frame_size``, ``preprocessing``, ``augment`` (``translate``, ``hflip``,
+``brightness``, ``fill``), ``cache``, ``cache_dir``, ``synthetic``. Augmentation is seeded by
+``cfg["seed"]``. Split ``"all"`` is every clip of the dataset in canonical order.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .clip_cache import ClipCache
+from .clip_dataset import ClipDataset
+from .layouts import DatasetListing, list_dataset
+from .splits import (REPO_ROOT, SPLIT_PARTS, find_split_file, load_split_file, resolve_split,
+                     seeded_split)
+from .transforms import ClipAugmentation, get_preprocessing
+
+DATA_ROOT_ENV = "PIXELRNN_DATA_ROOT"
+SPLIT_NAMES = (*SPLIT_PARTS, "all")
+
+DATA_DEFAULTS = {
+    "dataset": None,
+    "split": "seeded",
+    "split_fractions": {"train": 0.8, "val": 0.1, "test": 0.1},
+    "split_seed": 0,
+    "timesteps": 16,
+    "frame_size": 64,
+    "preprocessing": "release",
+    "augment": {"translate": 0, "hflip": False, "brightness": 0.0},
+    "cache": True,
+    "cache_dir": None,
+    "num_workers": 0,
+    "synthetic": {"clips_per_class": 100, "seed": 0},
+}
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """Which layout reads a dataset and whether it is generated on demand."""
+    layout: str
+    synthetic: bool = False
+
+
+DATASETS: dict[str, DatasetSource] = {
+    "cambridge": DatasetSource("cambridge"),
+    "tulips1": DatasetSource("tulips1"),
+    "clip_folder": DatasetSource("clip_folder"),
+    "synthetic_gestures": DatasetSource("clip_folder", synthetic=True),
+    "synthetic_lips": DatasetSource("clip_folder", synthetic=True),
+}
+
+
+def resolve_data_root(dataset: str, data_root: str | os.PathLike | None = None,
+                      config_data_root: str | os.PathLike | None = None) -> Path:
+    """The dataset folder by the precedence in the module docstring."""
+    if data_root is not None:
+        return Path(data_root)
+    if config_data_root is not None:
+        return Path(config_data_root)
+    environment_root = os.environ.get(DATA_ROOT_ENV)
+    if environment_root:
+        return Path(environment_root) / dataset
+    return REPO_ROOT / "data" / dataset
+
+
+def _positive_int(value, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"data.{key} must be a positive integer, got {value!r}.")
+    return value
+
+
+def _data_settings(cfg: dict) -> dict:
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("data"), dict):
+        raise ValueError("The config needs a 'data' object (keys: "
+                         f"{sorted(DATA_DEFAULTS)}).")
+    settings = {**DATA_DEFAULTS, **cfg["data"]}
+    if settings["dataset"] not in DATASETS:
+        raise ValueError(f"Unknown data.dataset {settings['dataset']!r}; accepted: "
+                         f"{sorted(DATASETS)}.")
+    _positive_int(settings["timesteps"], "timesteps")
+    _positive_int(settings["frame_size"], "frame_size")
+    if not isinstance(settings["split"], str) or not settings["split"]:
+        raise ValueError(f"data.split must be 'seeded' or a split-file path, "
+                         f"got {settings['split']!r}.")
+    if not isinstance(settings["cache"], bool):
+        raise ValueError(f"data.cache must be true or false, got {settings['cache']!r}.")
+    return settings
+
+
+def _ensure_synthetic(name: str, root: Path, options: dict) -> Path:
+    try:
+        from .synthetic import ensure_synthetic
+    except ImportError as error:
+        raise ValueError(f"Dataset {name!r} needs data_utils.synthetic, which failed to import: "
+                         f"{error}") from error
+    return Path(ensure_synthetic(name, root, **(options or {})))
+
+
+def _split_parts(settings: dict, listing: DatasetListing) -> dict[str, list[str]]:
+    names = [record.name for record in listing.sequences]
+    labels = [record.label for record in listing.sequences]
+    if settings["split"] == "seeded":
+        return seeded_split(names, labels, settings["split_fractions"], settings["split_seed"])
+    path = find_split_file(settings["split"])
+    return resolve_split(load_split_file(path), names, labels, source=str(path))
+
+
+def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
+                   splits: Iterable[str] = ("train", "val", "test")) -> dict[str, ClipDataset]:
+    """Build the requested splits of ``cfg``'s dataset (see the module docstring)."""
+    splits = list(splits)
+    unknown = [split for split in splits if split not in SPLIT_NAMES]
+    if unknown:
+        raise ValueError(f"Unknown split(s) {unknown}; accepted: {list(SPLIT_NAMES)}.")
+    settings = _data_settings(cfg)
+    dataset = settings["dataset"]
+    source = DATASETS[dataset]
+    preprocessing = get_preprocessing(settings["preprocessing"])
+    augmentation = ClipAugmentation.from_config(settings["augment"])
+    if augmentation.translate >= settings["frame_size"]:
+        raise ValueError(f"data.augment.translate ({augmentation.translate}) must be smaller than "
+                         f"data.frame_size ({settings['frame_size']}).")
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}.")
+
+    root = resolve_data_root(dataset, data_root, cfg.get("data_root"))
+    if source.synthetic:
+        root = _ensure_synthetic(dataset, root, settings["synthetic"])
+    listing = list_dataset(source.layout, root)
+    parts = _split_parts(settings, listing)
+
+    cache = None
+    if settings["cache"]:
+        cache = ClipCache.open_or_build(listing, preprocessing, settings["frame_size"],
+                                        settings["cache_dir"])
+    records_by_name = {record.name: record for record in listing.sequences}
+    datasets = {}
+    for split in splits:
+        names = [record.name for record in listing.sequences] if split == "all" else parts[split]
+        if not names:
+            raise ValueError(f"Split {split!r} of dataset {dataset!r} at {root} is empty "
+                             f"({len(listing.sequences)} clips, split {settings['split']!r}); "
+                             "use more clips or other split fractions.")
+        datasets[split] = ClipDataset(
+            listing.classes, [records_by_name[name] for name in names],
+            timesteps=settings["timesteps"], frame_size=settings["frame_size"],
+            preprocessing=preprocessing, training=(split == "train"),
+            augmentation=augmentation, seed=seed, cache=cache)
+    return datasets

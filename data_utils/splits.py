@@ -1,0 +1,179 @@
+"""Train / validation / test splits: seeded stratified splits and split files.
+
+Seeded split: within each class, clips are ordered by ``sha256("<seed>:<name>")`` and the first
+``round(n * test)`` go to test, the next ``round(n * val)`` to val, the rest to train. It depends
+only on the clip names, labels, seed and fractions -- not on the file system's listing order, the
+Python or NumPy version, or the machine -- so every machine computes the same split.
+
+Split file (JSON)::
+
+    {"description": "...",
+     "train": [names...], "val": [names...], "test": [names...],
+     "rest": {"seed": 0, "fractions": {"train": 0.9, "val": 0.1}}}   # optional
+
+Names are the dataset's clip names (``Set1_1_0002``, ``2/Don1``). Clips listed nowhere go to:
+the parts of ``"rest"`` by a seeded split of them when ``"rest"`` is given, else to ``"val"`` when
+``"val"`` is missing, else nowhere. A split file naming a clip that is not in the dataset is an
+error listing every such name. Every part's names come back in the dataset's canonical order.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Sequence
+
+from training_utils.atomic_files import write_text
+from .layouts import natural_key
+
+SPLIT_PARTS = ("train", "val", "test")
+DEFAULT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def validate_fractions(fractions: dict | None) -> dict[str, float]:
+    """Fractions per part (missing parts are 0); each in [0, 1], together 1."""
+    if fractions is None:
+        return dict(DEFAULT_FRACTIONS)
+    if not isinstance(fractions, dict):
+        raise ValueError(f"split_fractions must be an object like {DEFAULT_FRACTIONS}, "
+                         f"got {fractions!r}.")
+    unknown = sorted(set(fractions) - set(SPLIT_PARTS))
+    if unknown:
+        raise ValueError(f"Unknown split part(s) {unknown} in split_fractions; accepted: "
+                         f"{list(SPLIT_PARTS)}.")
+    result = {}
+    for part in SPLIT_PARTS:
+        value = fractions.get(part, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0.0 <= value <= 1.0:
+            raise ValueError(f"split_fractions.{part} must be a number in [0, 1], got {value!r}.")
+        result[part] = float(value)
+    if not math.isclose(sum(result.values()), 1.0, abs_tol=1e-6):
+        raise ValueError(f"split_fractions must add up to 1, got {fractions} "
+                         f"(sum {sum(result.values())}).")
+    return result
+
+
+def _seeded_rank(seed: int, name: str) -> str:
+    return hashlib.sha256(f"{seed}:{name}".encode()).hexdigest()
+
+
+def _round_half_up(value: float) -> int:
+    return int(math.floor(value + 0.5 + 1e-9))
+
+
+def _canonical_order(names: Sequence[str], labels_by_name: dict[str, int]) -> list[str]:
+    return sorted(names, key=lambda name: (labels_by_name[name], natural_key(name)))
+
+
+def seeded_split(names: Sequence[str], labels: Sequence[int], fractions: dict | None = None,
+                 seed: int = 0) -> dict[str, list[str]]:
+    """Stratified split of ``names`` (one label each) into train / val / test; see module doc."""
+    if len(names) != len(labels):
+        raise ValueError(f"seeded_split got {len(names)} names but {len(labels)} labels.")
+    if len(set(names)) != len(names):
+        raise ValueError("seeded_split needs unique clip names.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"split_seed must be an integer, got {seed!r}.")
+    fractions = validate_fractions(fractions)
+    labels_by_name = dict(zip(names, labels))
+    by_class: dict[int, list[str]] = defaultdict(list)
+    for name, label in zip(names, labels):
+        by_class[label].append(name)
+    parts: dict[str, list[str]] = {part: [] for part in SPLIT_PARTS}
+    for label in sorted(by_class):
+        members = sorted(by_class[label], key=lambda name: _seeded_rank(seed, name))
+        test_count = _round_half_up(len(members) * fractions["test"])
+        val_count = min(_round_half_up(len(members) * fractions["val"]),
+                        len(members) - test_count)
+        parts["test"] += members[:test_count]
+        parts["val"] += members[test_count:test_count + val_count]
+        parts["train"] += members[test_count + val_count:]
+    return {part: _canonical_order(members, labels_by_name) for part, members in parts.items()}
+
+
+def load_split_file(path: str | Path) -> dict:
+    """Read and validate a split file (see module doc); returns its parsed content."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Split file {path} does not exist.")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"Split file {path} is not valid JSON: {error}") from error
+    accepted = {"description", "rest", *SPLIT_PARTS}
+    if not isinstance(content, dict):
+        raise ValueError(f"Split file {path} must hold a JSON object with keys among "
+                         f"{sorted(accepted)}.")
+    unknown = sorted(set(content) - accepted)
+    if unknown:
+        raise ValueError(f"Split file {path} has unknown key(s) {unknown}; accepted: "
+                         f"{sorted(accepted)}.")
+    for part in SPLIT_PARTS:
+        if part in content and (not isinstance(content[part], list)
+                                or not all(isinstance(name, str) for name in content[part])):
+            raise ValueError(f"Split file {path}: {part!r} must be a list of clip names.")
+    if "rest" in content:
+        rest = content["rest"]
+        if not isinstance(rest, dict) or set(rest) - {"seed", "fractions"}:
+            raise ValueError(f"Split file {path}: 'rest' must be an object "
+                             "{\"seed\": int, \"fractions\": {part: fraction}}.")
+        validate_fractions(rest.get("fractions"))
+    return content
+
+
+def resolve_split(content: dict, names: Sequence[str], labels: Sequence[int],
+                  source: str) -> dict[str, list[str]]:
+    """Turn split-file content into the three parts for a dataset with ``names``/``labels``."""
+    labels_by_name = dict(zip(names, labels))
+    listed: list[str] = [name for part in SPLIT_PARTS for name in content.get(part, [])]
+    repeated = sorted((name for name, count in Counter(listed).items() if count > 1),
+                      key=natural_key)
+    if repeated:
+        raise ValueError(f"Split file {source} lists these clips more than once: {repeated}.")
+    absent = sorted(set(listed) - set(labels_by_name), key=natural_key)
+    if absent:
+        raise ValueError(f"Split file {source} names {len(absent)} clip(s) that are not in the "
+                         f"dataset: {absent}.")
+    parts = {part: list(content.get(part, [])) for part in SPLIT_PARTS}
+    listed_set = set(listed)
+    unlisted = [name for name in names if name not in listed_set]
+    if "rest" in content:
+        rest = content["rest"]
+        rest_split = seeded_split(unlisted, [labels_by_name[name] for name in unlisted],
+                                  rest.get("fractions"), rest.get("seed", 0))
+        for part in SPLIT_PARTS:
+            parts[part] += rest_split[part]
+    elif "val" not in content:
+        parts["val"] = unlisted
+    return {part: _canonical_order(members, labels_by_name) for part, members in parts.items()}
+
+
+def find_split_file(value: str | Path, repo_root: Path = REPO_ROOT) -> Path:
+    """A split path as given (relative to the working directory), else relative to the repo."""
+    candidates = [Path(value)]
+    if not Path(value).is_absolute():
+        candidates.append(repo_root / value)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    shipped = sorted(path.relative_to(repo_root).as_posix()
+                     for path in (repo_root / "configs" / "splits").glob("*.json"))
+    raise FileNotFoundError(
+        f"Split file {value!r} not found (tried {[str(path) for path in candidates]}). "
+        f"data.split accepts 'seeded' or the path of a JSON split file; shipped: {shipped}.")
+
+
+def write_split_file(path: str | Path, description: str, parts: dict[str, list[str]],
+                     rest: dict | None = None) -> None:
+    """Write a split file atomically (parts in the order train, val, test)."""
+    content: dict = {"description": description}
+    for part in SPLIT_PARTS:
+        if part in parts:
+            content[part] = list(parts[part])
+    if rest is not None:
+        content["rest"] = rest
+    write_text(path, json.dumps(content, indent=1) + "\n")

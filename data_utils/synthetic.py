@@ -1,0 +1,687 @@
+"""Procedurally generated grayscale clip datasets: the project's default workload (no download).
+
+Two datasets are registered in `SYNTHETIC_DATASETS`:
+
+* ``synthetic_gestures`` -- 9 classes = 3 hand shapes x 3 motions, like Cambridge Hand Gesture.
+* ``synthetic_lips`` -- 4 classes of mouth-opening rhythms, like Tulips1.
+
+Both are written in the real data's folder layout ``<root>/<class>/<sequence>/<frame>.png``
+(8-bit gray PNG, 128 wide x 96 high, 20-40 frames per clip), so training on them exercises the
+same loading path as the real datasets. ``ensure_synthetic(name, root)`` generates a dataset once
+and records its parameters in ``<root>/synthetic.json``; a later call with the same parameters
+returns immediately, a call with other parameters regenerates.
+
+Design constraints come from what the model sees (docs/PIXELRNN_REFERENCE.md): each frame is
+normalised with the ImageNet mean/std and binarised with ``sign``, i.e. a pixel is "on" when its
+gray value exceeds `BINARISATION_LEVEL` (~117/255); the frame is then resized to 64x64 (so the
+128x96 frame is squeezed 2x horizontally, 1.5x vertically), convolved with 16 binary 5x5 filters
+and max-pooled 4x4 to 16x16 maps. Hence:
+
+* Hands and faces are bright (well above the level in every illumination set), the background is
+  mostly below it, with some bright clutter so that "on" does not simply mean "hand".
+* Hand shapes differ at a coarse scale, visible on the 16x16 pooled maps:
+  ``flat`` (palm, fingers together: a tall solid block ~0.65 h wide), ``spread`` (palm plus five
+  separated fingers fanned out: ~0.9 h wide with gaps of ~0.15 h between finger tips, several
+  pixels even after the 2x horizontal squeeze) and ``fist`` (a compact rounded blob ~0.65 h wide
+  and only ~0.6 h tall, sitting low). They differ in height, width, filled area and in holes,
+  not in fine detail. A fist was chosen over a "V" sign because two raised fingers on a palm look
+  like a thinned ``spread`` once pooled 4x4.
+* Motion must not be readable from a single frame, so the recurrence is needed. Every clip ends
+  with the hand near the frame centre (the same end-position distribution for all motions), so the
+  last frame says which shape but not which motion; "move left" starts right of the centre,
+  "move right" left of it. The end-scale distribution of "shrink" equals the (constant) scale
+  distribution of the two moving classes, so its last frame is no smaller on average.
+  Arithmetic forces a trade-off: a motion spanning 25-30 % of the frame width that ends at the
+  centre starts up to ~34 % off-centre; keeping *every* frame within +-12 % of the centre would
+  cap the span at ~12 % (too small for the 16x16 maps) or make the final position reveal the
+  direction. We keep the end (what the decoder reads last) centred and let the start wander.
+* Lips: a bright face filling most of the frame with a dark mouth (interior ~35, lips just below
+  the binarisation level) that opens as raised-cosine bumps in time: 1, 2 or 3 quick openings, or
+  one slow one. Openings are kept apart by more than a frame step and all end before the last
+  8 % of the clip, so the count is visible frame by frame and every clip ends with a closed mouth:
+  the last frame says nothing about the class. Twelve subjects, each with its own face size, skin
+  tone and mouth width, like Tulips1's; sequences are named ``Subject{NN}_{repetition}``.
+* Illumination follows Cambridge's five sets (brightness, contrast, gradient direction); each
+  clip also gets its own cluttered background, position, scale, tilt, handedness, speed, frame
+  count and per-frame sensor noise.
+
+Every clip is drawn from its own random stream keyed by (seed, dataset, class, clip index), so a
+clip does not change when ``clips_per_class`` grows, and the same seed gives byte-identical PNGs.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+
+FRAME_WIDTH = 128
+FRAME_HEIGHT = 96
+MIN_FRAMES = 20
+MAX_FRAMES = 40
+MARKER_NAME = "synthetic.json"
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_GRAY_WEIGHTS = (0.299, 0.587, 0.114)
+# Gray value (0..1) at which the release's normalise-then-grayscale-then-sign pipeline flips: the
+# zero of sum_c w_c (v - mean_c) / std_c for a gray pixel v (R = G = B). ~0.4588, i.e. ~117/255.
+BINARISATION_LEVEL = sum(w * m / s for w, m, s in zip(_GRAY_WEIGHTS, _IMAGENET_MEAN, _IMAGENET_STD)) / sum(
+    w / s for w, s in zip(_GRAY_WEIGHTS, _IMAGENET_STD)
+)
+BINARISATION_GRAY = 255.0 * BINARISATION_LEVEL
+
+# Sub-pixel precision for cv2 drawing: coordinates are fixed-point with this many fraction bits.
+_SHIFT = 4
+_SCALE_FIXED = float(1 << _SHIFT)
+
+PathLike = Union[str, os.PathLike]
+RngFactory = Callable[..., np.random.Generator]  # (*integer key) -> generator of that key's stream
+
+
+# --------------------------------------------------------------------------------------------
+# Scene pieces shared by both datasets
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Illumination:
+    """One lighting condition: ``out = 128 + gain * (img - 128) + offset + gradient``."""
+
+    name: str
+    gain: float
+    offset: float
+    gradient: float  # peak-to-peak brightness change across the frame, gray levels
+    gradient_angle_deg: float  # direction of increasing brightness (0 = towards the right)
+
+
+# Five sets like Cambridge Hand Gesture's: neutral, dim, bright, side-lit, top-lit. Chosen so that
+# a hand of gray >= ~190 stays >= ~165 and a background of <= ~90 stays mostly below ~117.
+ILLUMINATION_SETS: Tuple[Illumination, ...] = (
+    Illumination("neutral", 1.00, 0.0, 0.0, 0.0),
+    Illumination("dim", 0.85, -8.0, 6.0, 90.0),
+    Illumination("bright", 1.10, 6.0, 6.0, 270.0),
+    Illumination("side-lit", 1.00, -4.0, 28.0, 0.0),
+    Illumination("top-lit", 0.92, 2.0, 24.0, 270.0),
+)
+
+
+def _pixel_grid() -> Tuple[np.ndarray, np.ndarray]:
+    ys, xs = np.mgrid[0:FRAME_HEIGHT, 0:FRAME_WIDTH].astype(np.float32)
+    return xs, ys
+
+
+def _illumination_maps(illumination: Illumination, rng: np.random.Generator) -> Tuple[float, np.ndarray]:
+    """Gain and additive map (offset + a linear gradient, its direction jittered per clip)."""
+    xs, ys = _pixel_grid()
+    angle = math.radians(illumination.gradient_angle_deg + rng.uniform(-15.0, 15.0))
+    # Image y points down; angle 270 deg means "brighter towards the top".
+    u = (xs - FRAME_WIDTH / 2) * math.cos(angle) - (ys - FRAME_HEIGHT / 2) * math.sin(angle)
+    u /= max(FRAME_WIDTH, FRAME_HEIGHT)
+    gain = illumination.gain * rng.uniform(0.97, 1.03)
+    offset = illumination.offset + rng.uniform(-3.0, 3.0)
+    additive = (128.0 * (1.0 - gain) + offset + illumination.gradient * u).astype(np.float32)
+    return gain, additive
+
+
+def _smooth_field(rng: np.random.Generator, cells: Tuple[int, int], low: float, high: float) -> np.ndarray:
+    """A low-frequency random field in [low, high] (a small random grid upsampled bicubically)."""
+    grid = rng.uniform(low, high, size=cells).astype(np.float32)
+    field = cv2.resize(grid, (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_CUBIC)
+    return np.clip(field, low, high)
+
+
+def _cluttered_background(rng: np.random.Generator) -> np.ndarray:
+    """Static background: dark blobs/gradients + texture + a few small shapes, some bright."""
+    background = _smooth_field(rng, (int(rng.integers(3, 7)), int(rng.integers(4, 9))), 25.0, 88.0)
+    texture = cv2.resize(
+        rng.normal(0.0, 7.0, size=(FRAME_HEIGHT // 4, FRAME_WIDTH // 4)).astype(np.float32),
+        (FRAME_WIDTH, FRAME_HEIGHT),
+        interpolation=cv2.INTER_LINEAR,
+    )
+    background += texture
+    # Clutter: mostly dark/mid shapes, one to three small bright ones (objects, reflections).
+    n_dark, n_bright = int(rng.integers(2, 6)), int(rng.integers(1, 4))
+    for index in range(n_dark + n_bright):
+        bright = index >= n_dark
+        value = float(rng.uniform(135.0, 185.0) if bright else rng.uniform(10.0, 95.0))
+        size = rng.uniform(3.0, 9.0) if bright else rng.uniform(5.0, 22.0)
+        centre = (rng.uniform(0, FRAME_WIDTH), rng.uniform(0, FRAME_HEIGHT))
+        kind = int(rng.integers(0, 3))
+        if kind == 0:
+            polygon = _ellipse_polygon(centre, (size, size * rng.uniform(0.4, 1.0)), rng.uniform(0, 180))
+        elif kind == 1:
+            polygon = _rectangle_polygon(centre, (size * 2, size * rng.uniform(0.4, 1.2)), rng.uniform(0, 180))
+        else:  # a thin bar (cables, edges of furniture)
+            polygon = _rectangle_polygon(centre, (size * 4, rng.uniform(1.5, 3.0)), rng.uniform(0, 180))
+        _fill(background, polygon, value)
+    return background
+
+
+def _finish_frame(scene: np.ndarray, gain: float, additive: np.ndarray, noise_std: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """Apply illumination and per-frame Gaussian sensor noise, quantise to 8 bits."""
+    frame = scene * gain + additive
+    frame += rng.standard_normal(frame.shape, dtype=np.float32) * noise_std
+    return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry: convex polygons drawn with sub-pixel precision and anti-aliasing
+# --------------------------------------------------------------------------------------------
+def _ellipse_polygon(centre: Tuple[float, float], axes: Tuple[float, float], angle_deg: float,
+                     points: int = 28) -> np.ndarray:
+    t = np.linspace(0.0, 2.0 * np.pi, points, endpoint=False)
+    a = math.radians(angle_deg)
+    x, y = axes[0] * np.cos(t), axes[1] * np.sin(t)
+    return np.stack([centre[0] + x * math.cos(a) - y * math.sin(a),
+                     centre[1] + x * math.sin(a) + y * math.cos(a)], axis=1)
+
+
+def _rectangle_polygon(centre: Tuple[float, float], size: Tuple[float, float], angle_deg: float) -> np.ndarray:
+    a = math.radians(angle_deg)
+    half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64) * (np.array(size) / 2)
+    rotation = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    return half @ rotation.T + np.array(centre)
+
+
+def _capsule_polygon(start: np.ndarray, end: np.ndarray, radius: float, cap_points: int = 7) -> np.ndarray:
+    """A rod with round ends from `start` to `end` (fingers, the thumb)."""
+    direction = np.asarray(end, dtype=np.float64) - np.asarray(start, dtype=np.float64)
+    heading = math.atan2(direction[1], direction[0])
+    cap = np.linspace(-np.pi / 2, np.pi / 2, cap_points)
+    end_cap = np.stack([np.cos(heading + cap), np.sin(heading + cap)], axis=1) * radius + end
+    start_cap = np.stack([np.cos(heading + np.pi + cap), np.sin(heading + np.pi + cap)], axis=1) * radius + start
+    return np.concatenate([end_cap, start_cap], axis=0)
+
+
+def _fill(image: np.ndarray, polygon: np.ndarray, value: float) -> None:
+    """Fill a convex polygon into a float32 image (drawn on an 8-bit coverage mask for AA).
+
+    Only the polygon's bounding box (plus an anti-aliasing margin) is touched, which keeps small
+    shapes cheap.
+    """
+    height, width = image.shape
+    x0, y0 = (max(int(v) - 2, 0) for v in np.floor(polygon.min(axis=0)))
+    x1 = min(int(np.ceil(polygon[:, 0].max())) + 3, width)
+    y1 = min(int(np.ceil(polygon[:, 1].max())) + 3, height)
+    if x0 >= x1 or y0 >= y1:
+        return  # entirely outside the frame
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    local = np.rint((polygon - (x0, y0)) * _SCALE_FIXED).astype(np.int32)
+    cv2.fillConvexPoly(mask, local, 255, cv2.LINE_AA, _SHIFT)
+    region = image[y0:y1, x0:x1]
+    region += mask.astype(np.float32) * (1.0 / 255.0) * (value - region)
+
+
+def _coverage_mask(polygons: Sequence[np.ndarray]) -> np.ndarray:
+    """Anti-aliased coverage (0..1, float32) of the union of convex polygons."""
+    mask = np.zeros((FRAME_HEIGHT, FRAME_WIDTH), dtype=np.uint8)
+    for polygon in polygons:
+        cv2.fillConvexPoly(mask, np.rint(polygon * _SCALE_FIXED).astype(np.int32), 255, cv2.LINE_AA, _SHIFT)
+    return mask.astype(np.float32) * (1.0 / 255.0)
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic_gestures
+# --------------------------------------------------------------------------------------------
+GESTURE_SHAPES = ("flat", "spread", "fist")
+GESTURE_MOTIONS = ("move_left", "move_right", "shrink")
+GESTURE_SHAPE_DESCRIPTIONS = {
+    "flat": "flat palm, fingers together (tall solid block)",
+    "spread": "palm with five separated fingers fanned out (wide, with gaps)",
+    "fist": "closed fist (compact rounded blob, low)",
+}
+GESTURE_MOTION_DESCRIPTIONS = {
+    "move_left": "translates right-to-left by 25-30% of the frame width, ending near the centre",
+    "move_right": "translates left-to-right by 25-30% of the frame width, ending near the centre",
+    "shrink": "stays in place and shrinks from ~1.0 to ~0.55 of its size (closing / moving away)",
+}
+# Hand height (flat/spread, top of fingers to bottom of palm) at scale 1.0, in pixels.
+_HAND_HEIGHT_AT_UNIT_SCALE = 0.6 * FRAME_HEIGHT
+# Scale of the moving classes, and the end scale of "shrink": the same distribution, so the last
+# frame's size carries no motion information. Heights 32-40 px: about a third of the frame.
+_GESTURE_SCALE_RANGE = (0.55, 0.70)
+_SHRINK_RATIO_RANGE = (0.55, 0.60)
+_MOTION_SPAN_RANGE = (0.25, 0.30)  # fraction of frame width
+_END_JITTER = (0.04 * FRAME_WIDTH, 0.05 * FRAME_HEIGHT)  # end position: centre +- this
+
+
+def gesture_class_folder(shape: str, motion: str) -> str:
+    """Class folder of a (shape, motion) pair: ``shape_index * 3 + motion_index + 1``."""
+    return str(GESTURE_SHAPES.index(shape) * 3 + GESTURE_MOTIONS.index(motion) + 1)
+
+
+def _hand_parts(shape: str) -> List[Tuple[str, tuple]]:
+    """Convex parts of a hand in unit coordinates (y down, hand spans y in [-0.5, 0.5])."""
+    if shape == "flat":
+        parts: List[Tuple[str, tuple]] = [("rect", ((0.0, 0.24), (0.56, 0.52)))]
+        tops = (-0.40, -0.50, -0.47, -0.36)
+        for x, top in zip((-0.2, -0.067, 0.067, 0.2), tops):
+            parts.append(("capsule", ((x, 0.1), (x, top + 0.075), 0.075)))
+        parts.append(("capsule", ((0.26, 0.36), (0.33, 0.08), 0.065)))  # thumb tucked alongside
+        return parts
+    if shape == "spread":
+        parts = [("rect", ((0.0, 0.25), (0.54, 0.5)))]
+        for x, angle, length in zip((-0.2, -0.07, 0.07, 0.2), (-26.0, -9.0, 9.0, 26.0), (0.42, 0.48, 0.46, 0.38)):
+            a = math.radians(angle)
+            base = (x, 0.04)
+            tip = (x + length * math.sin(a), 0.04 - length * math.cos(a))
+            parts.append(("capsule", (base, tip, 0.055)))
+        a = math.radians(62.0)
+        parts.append(("capsule", ((0.22, 0.32), (0.22 + 0.36 * math.sin(a), 0.32 - 0.36 * math.cos(a)), 0.06)))
+        return parts
+    if shape == "fist":
+        return [
+            ("ellipse", ((0.0, 0.2), (0.33, 0.29))),
+            ("capsule", ((-0.22, -0.04), (0.22, -0.04), 0.08)),  # knuckle row flattens the top
+            ("capsule", ((0.3, 0.32), (0.34, 0.12), 0.07)),  # thumb
+        ]
+    raise ValueError(f"unknown hand shape {shape!r}; accepted: {', '.join(GESTURE_SHAPES)}")
+
+
+@functools.lru_cache(maxsize=None)
+def _unit_hand_outline(shape: str) -> Tuple[np.ndarray, Tuple[int, ...]]:
+    """All convex parts of a hand stacked into one (N, 2) array, plus where each part ends."""
+    polygons = []
+    for kind, params in _hand_parts(shape):
+        if kind == "rect":
+            polygons.append(_rectangle_polygon(params[0], params[1], 0.0))
+        elif kind == "ellipse":
+            polygons.append(_ellipse_polygon(params[0], params[1], 0.0))
+        else:
+            polygons.append(_capsule_polygon(np.array(params[0]), np.array(params[1]), params[2]))
+    ends = tuple(np.cumsum([len(p) for p in polygons])[:-1].tolist())
+    points = np.concatenate(polygons, axis=0)
+    points.setflags(write=False)
+    return points, ends
+
+
+def _hand_polygons(shape: str, centre: Tuple[float, float], height: float, tilt_deg: float,
+                   mirrored: bool) -> List[np.ndarray]:
+    """Hand parts as pixel-space polygons: scaled, optionally mirrored, tilted, translated."""
+    points, ends = _unit_hand_outline(shape)
+    a = math.radians(tilt_deg)
+    flip = -1.0 if mirrored else 1.0
+    # mirror x, rotate, scale in one 2x2 matrix
+    transform = np.array([[math.cos(a) * flip, -math.sin(a)], [math.sin(a) * flip, math.cos(a)]]) * height
+    return np.split(points @ transform.T + np.array(centre), ends)
+
+
+def render_gesture_clip(shape: str, motion: str, illumination_set: int, rng: np.random.Generator,
+                        return_hand_coverage: bool = False) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+    """Render one gesture clip as a (frames, 96, 128) uint8 array.
+
+    `illumination_set` is 1..5 (`ILLUMINATION_SETS`). All randomness comes from `rng`. With
+    `return_hand_coverage`, also return the hand's anti-aliased coverage (frames, 96, 128) in 0..1,
+    which tells hand pixels from background ones (used to check the binarisation margins).
+    """
+    if shape not in GESTURE_SHAPES:
+        raise ValueError(f"unknown hand shape {shape!r}; accepted: {', '.join(GESTURE_SHAPES)}")
+    if motion not in GESTURE_MOTIONS:
+        raise ValueError(f"unknown motion {motion!r}; accepted: {', '.join(GESTURE_MOTIONS)}")
+    if not 1 <= illumination_set <= len(ILLUMINATION_SETS):
+        raise ValueError(f"illumination_set must be 1..{len(ILLUMINATION_SETS)}, got {illumination_set}")
+
+    frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
+    background = _cluttered_background(rng)
+    hand_tone = _smooth_field(rng, (2, 3), 190.0, 228.0)  # skin with soft shading
+    gain, additive = _illumination_maps(ILLUMINATION_SETS[illumination_set - 1], rng)
+    noise_std = float(rng.uniform(2.5, 5.0))
+
+    end_x = FRAME_WIDTH / 2 + rng.uniform(-_END_JITTER[0], _END_JITTER[0])
+    end_y = FRAME_HEIGHT / 2 + rng.uniform(-_END_JITTER[1], _END_JITTER[1])
+    end_scale = rng.uniform(*_GESTURE_SCALE_RANGE)
+    span = rng.uniform(*_MOTION_SPAN_RANGE) * FRAME_WIDTH
+    shrink_ratio = rng.uniform(*_SHRINK_RATIO_RANGE)
+    tilt = rng.uniform(-12.0, 12.0)
+    mirrored = bool(rng.integers(0, 2))
+    # Speed: the motion runs between a random onset and offset, eased at both ends.
+    onset, offset = rng.uniform(0.0, 0.2), rng.uniform(0.8, 1.0)
+    time = np.arange(frames) / (frames - 1)
+    progress = _smoothstep((time - onset) / (offset - onset))  # 0 -> 1
+    remaining = 1.0 - progress
+    # Small hand tremor, so that even "static" coordinates are never exactly constant.
+    tremor = rng.normal(0.0, 0.4, size=(frames, 2))
+
+    if motion == "move_left":
+        xs, scales = end_x + span * remaining, np.full(frames, end_scale)
+    elif motion == "move_right":
+        xs, scales = end_x - span * remaining, np.full(frames, end_scale)
+    else:
+        xs, scales = np.full(frames, end_x), end_scale * (1.0 + (1.0 / shrink_ratio - 1.0) * remaining)
+    ys = np.full(frames, end_y)
+
+    clip = np.empty((frames, FRAME_HEIGHT, FRAME_WIDTH), dtype=np.uint8)
+    coverages = np.empty(clip.shape, dtype=np.float32) if return_hand_coverage else None
+    for t in range(frames):
+        polygons = _hand_polygons(shape, (xs[t] + tremor[t, 0], ys[t] + tremor[t, 1]),
+                                  scales[t] * _HAND_HEIGHT_AT_UNIT_SCALE, tilt, mirrored)
+        coverage = _coverage_mask(polygons)
+        scene = background + coverage * (hand_tone - background)
+        clip[t] = _finish_frame(scene, gain, additive, noise_std, rng)
+        if coverages is not None:
+            coverages[t] = coverage
+    return (clip, coverages) if coverages is not None else clip
+
+
+def _gesture_classes() -> Dict[str, Dict[str, str]]:
+    return {
+        gesture_class_folder(shape, motion): {
+            "shape": shape,
+            "motion": motion,
+            "description": f"{GESTURE_SHAPE_DESCRIPTIONS[shape]}; {GESTURE_MOTION_DESCRIPTIONS[motion]}",
+        }
+        for shape in GESTURE_SHAPES
+        for motion in GESTURE_MOTIONS
+    }
+
+
+def _gesture_clips(class_folder: str, clips: int, rng_for: "RngFactory") -> Iterator[Tuple[str, np.ndarray]]:
+    description = _gesture_classes()[class_folder]
+    for clip_index in range(clips):
+        illumination_set = clip_index % len(ILLUMINATION_SETS) + 1
+        frames = render_gesture_clip(description["shape"], description["motion"], illumination_set,
+                                     rng_for(int(class_folder), clip_index))
+        yield f"Set{illumination_set}_{class_folder}_{clip_index:04d}", frames
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic_lips
+# --------------------------------------------------------------------------------------------
+LIP_RHYTHMS = {
+    # class folder: how many openings, and whether each is quick or slow (`_OPENING_WIDTH`)
+    "1": {"openings": 1, "speed": "quick", "description": "one quick mouth opening"},
+    "2": {"openings": 2, "speed": "quick", "description": "two quick mouth openings"},
+    "3": {"openings": 3, "speed": "quick", "description": "three quick mouth openings"},
+    "4": {"openings": 1, "speed": "slow", "description": "one slow mouth opening"},
+}
+_OPENING_WIDTH = {"quick": (0.16, 0.22), "slow": (0.55, 0.75)}  # fraction of the clip
+_LIP_SUBJECTS = 12  # like Tulips1: appearance is a per-subject constant across repetitions
+
+
+def _mouth_openness(openings: int, speed: str, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """Openness 0..1 per frame: raised-cosine bumps at random, non-overlapping times.
+
+    All bumps end before the last 8 % of the clip, so every clip ends with a closed mouth and the
+    last frame carries no class information.
+    """
+    start, stop, min_gap = 0.04, 0.92, 0.07  # min_gap > one frame step, so openings stay apart
+    widths = rng.uniform(*_OPENING_WIDTH[speed], size=openings)
+    free = (stop - start) - widths.sum() - min_gap * (openings - 1)
+    gaps = rng.dirichlet(np.ones(openings + 1)) * free
+    gaps[1:-1] += min_gap
+    time = np.arange(frames) / (frames - 1)
+    openness = np.zeros(frames)
+    cursor = start
+    for width, gap in zip(widths, gaps[:-1]):
+        cursor += gap
+        centre = cursor + width / 2
+        phase = np.clip((time - centre) / (width / 2), -1.0, 1.0)
+        openness += rng.uniform(0.7, 1.0) * 0.5 * (1.0 + np.cos(np.pi * phase))
+        cursor += width
+    return np.clip(openness, 0.0, 1.0)
+
+
+def render_lip_clip(openings: int, speed: str, illumination_set: int, rng: np.random.Generator,
+                    subject_rng: np.random.Generator) -> np.ndarray:
+    """Render one lip clip as a (frames, 96, 128) uint8 array: a dark mouth on a bright face.
+
+    `subject_rng` fixes the subject's appearance (face size, skin tone, mouth width); `rng` draws
+    everything that changes between repetitions (timing, position, lighting jitter, noise).
+    """
+    if speed not in _OPENING_WIDTH:
+        raise ValueError(f"unknown opening speed {speed!r}; accepted: {', '.join(_OPENING_WIDTH)}")
+    if not 1 <= openings <= 3:
+        raise ValueError(f"openings must be 1..3, got {openings}")
+    if not 1 <= illumination_set <= len(ILLUMINATION_SETS):
+        raise ValueError(f"illumination_set must be 1..{len(ILLUMINATION_SETS)}, got {illumination_set}")
+
+    face_axes = (subject_rng.uniform(0.40, 0.48) * FRAME_WIDTH, subject_rng.uniform(0.62, 0.75) * FRAME_HEIGHT)
+    skin_low = subject_rng.uniform(175.0, 200.0)
+    mouth_half_width = subject_rng.uniform(0.15, 0.2) * FRAME_WIDTH
+    lip_tone = subject_rng.uniform(95.0, 112.0)
+
+    frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
+    background = _cluttered_background(rng)
+    skin = _smooth_field(rng, (2, 3), skin_low, skin_low + 30.0)
+    gain, additive = _illumination_maps(ILLUMINATION_SETS[illumination_set - 1], rng)
+    noise_std = float(rng.uniform(2.5, 5.0))
+    centre = np.array([FRAME_WIDTH / 2 + rng.uniform(-6, 6), FRAME_HEIGHT * 0.32 + rng.uniform(-4, 4)])
+    drift = rng.normal(0.0, 0.15, size=(frames, 2)).cumsum(axis=0)  # slow head motion, ~1 px
+    openness = _mouth_openness(openings, speed, frames, rng)
+    max_open_half_height = rng.uniform(0.12, 0.15) * FRAME_HEIGHT
+
+    face_polygon = _ellipse_polygon((0.0, 0.0), face_axes, 0.0, points=48)
+    clip = np.empty((frames, FRAME_HEIGHT, FRAME_WIDTH), dtype=np.uint8)
+    for t in range(frames):
+        c = centre + drift[t]
+        scene = background + _coverage_mask([face_polygon + c]) * (skin - background)
+        mouth_centre = (c[0], c[1] + 0.42 * face_axes[1])
+        half_height = 1.2 + openness[t] * max_open_half_height
+        half_width = mouth_half_width * (1.0 - 0.2 * openness[t])  # an open mouth is rounder
+        _fill(scene, _ellipse_polygon(mouth_centre, (half_width + 3.0, half_height + 3.5), 0.0), lip_tone)
+        _fill(scene, _ellipse_polygon(mouth_centre, (half_width, half_height), 0.0), 35.0)
+        for side in (-1.0, 1.0):  # nostrils
+            _fill(scene, _ellipse_polygon((c[0] + side * 0.08 * FRAME_WIDTH, c[1] + 0.05 * face_axes[1]),
+                                          (3.0, 2.0), 0.0), 70.0)
+        clip[t] = _finish_frame(scene, gain, additive, noise_std, rng)
+    return clip
+
+
+def _lip_classes() -> Dict[str, Dict[str, object]]:
+    return {folder: dict(rhythm) for folder, rhythm in LIP_RHYTHMS.items()}
+
+
+def _lip_clips(class_folder: str, clips: int, rng_for: "RngFactory") -> Iterator[Tuple[str, np.ndarray]]:
+    rhythm = LIP_RHYTHMS[class_folder]
+    for clip_index in range(clips):
+        subject = clip_index % _LIP_SUBJECTS + 1
+        repetition = clip_index // _LIP_SUBJECTS + 1
+        subject_rng = rng_for(0, subject)  # class 0 does not exist: a stream of its own per subject
+        frames = render_lip_clip(int(rhythm["openings"]), str(rhythm["speed"]),
+                                 repetition % len(ILLUMINATION_SETS) + 1, rng_for(int(class_folder), clip_index),
+                                 subject_rng)
+        yield f"Subject{subject:02d}_{repetition}", frames
+
+
+# --------------------------------------------------------------------------------------------
+# Registry, generation, marker
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SyntheticDataset:
+    """A registered generator: its classes and how to render the clips of one class."""
+
+    name: str
+    version: int  # bump whenever the rendering changes, so stale datasets regenerate
+    default_clips_per_class: int
+    classes: Callable[[], Dict[str, Dict[str, object]]]
+    # (class folder, clip count, rng factory) -> (sequence name, frames) pairs, in sequence order
+    clips: Callable[[str, int, RngFactory], Iterator[Tuple[str, np.ndarray]]]
+    dataset_id: int  # part of every random stream's key, so the datasets draw independent streams
+
+SYNTHETIC_DATASETS: Dict[str, SyntheticDataset] = {
+    "synthetic_gestures": SyntheticDataset(
+        name="synthetic_gestures", version=1, default_clips_per_class=100, classes=_gesture_classes,
+        clips=_gesture_clips, dataset_id=1,
+    ),
+    "synthetic_lips": SyntheticDataset(
+        name="synthetic_lips", version=1, default_clips_per_class=25, classes=_lip_classes,
+        clips=_lip_clips, dataset_id=2,
+    ),
+}
+
+
+def _dataset(name: str) -> SyntheticDataset:
+    if name not in SYNTHETIC_DATASETS:
+        raise ValueError(f"unknown synthetic dataset {name!r}; accepted: {', '.join(sorted(SYNTHETIC_DATASETS))}")
+    return SYNTHETIC_DATASETS[name]
+
+
+def _generation_parameters(dataset: SyntheticDataset, clips_per_class: int, seed: int) -> Dict[str, object]:
+    return {
+        "name": dataset.name,
+        "version": dataset.version,
+        "clips_per_class": clips_per_class,
+        "seed": seed,
+        "frame_width": FRAME_WIDTH,
+        "frame_height": FRAME_HEIGHT,
+    }
+
+
+def _read_marker(root: Path) -> Optional[dict]:
+    marker = root / MARKER_NAME
+    try:
+        return json.loads(marker.read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        return {}  # unreadable marker: treat as stale, regenerate
+
+
+def _marker_matches(marker: Optional[dict], parameters: Dict[str, object]) -> bool:
+    return marker is not None and all(marker.get(key) == value for key, value in parameters.items())
+
+
+def _write_png(path: Path, frame: np.ndarray) -> None:
+    ok, encoded = cv2.imencode(".png", frame, [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY])
+    if not ok:
+        raise OSError(f"could not encode frame {path} as PNG")
+    path.write_bytes(encoded.tobytes())
+
+
+def _generate_into(folder: Path, dataset: SyntheticDataset, clips_per_class: int, seed: int,
+                   show_progress: bool) -> None:
+    classes = dataset.classes()
+
+    def rng_for(*key: int) -> np.random.Generator:
+        """A random stream of its own per (seed, dataset, *key): clips do not depend on each other."""
+        return np.random.default_rng([seed, dataset.dataset_id, *key])
+
+    progress = None
+    if show_progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=len(classes) * clips_per_class, desc=f"generating {dataset.name}", unit="clip",
+                        disable=None)
+    try:
+        for class_folder in classes:
+            class_path = folder / class_folder
+            class_path.mkdir()
+            for sequence, frames in dataset.clips(class_folder, clips_per_class, rng_for):
+                sequence_path = class_path / sequence
+                sequence_path.mkdir()
+                for index, frame in enumerate(frames):
+                    _write_png(sequence_path / f"{index:04d}.png", frame)
+                if progress is not None:
+                    progress.update(1)
+    finally:
+        if progress is not None:
+            progress.close()
+    marker = dict(_generation_parameters(dataset, clips_per_class, seed))
+    marker["frame_format"] = "8-bit grayscale PNG, <class>/<sequence>/<frame:04d>.png"
+    marker["frames_per_clip"] = [MIN_FRAMES, MAX_FRAMES]
+    marker["binarisation_gray_level"] = round(BINARISATION_GRAY, 3)
+    marker["classes"] = classes
+    (folder / MARKER_NAME).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+
+
+def ensure_synthetic(name: str, root: PathLike, clips_per_class: Optional[int] = None, seed: int = 0,
+                     show_progress: bool = False) -> Path:
+    """Generate synthetic dataset `name` into `root` unless it is already there; return `Path(root)`.
+
+    `clips_per_class` defaults to the dataset's own default (100 for gestures, 25 for lips).
+    `root` is regenerated when its `synthetic.json` records other parameters or another generator
+    version. The dataset is written into a temporary sibling folder and moved into place with one
+    rename, so `root` never holds half a dataset. A non-empty `root` without `synthetic.json` is
+    not ours and is left untouched (error).
+    """
+    dataset = _dataset(name)
+    if clips_per_class is None:
+        clips_per_class = dataset.default_clips_per_class
+    if isinstance(clips_per_class, bool) or not isinstance(clips_per_class, int) or clips_per_class < 1:
+        raise ValueError(f"clips_per_class must be a positive integer, got {clips_per_class!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+
+    root_path = Path(root)
+    parameters = _generation_parameters(dataset, clips_per_class, seed)
+    if root_path.exists():
+        if not root_path.is_dir():
+            raise ValueError(f"synthetic dataset root {root_path} exists and is not a folder; "
+                             "pass a folder path that is absent, empty or holds a synthetic dataset")
+        marker = _read_marker(root_path)
+        if _marker_matches(marker, parameters):
+            return root_path
+        if marker is None and any(root_path.iterdir()):
+            raise ValueError(f"synthetic dataset root {root_path} is a non-empty folder without {MARKER_NAME}; "
+                             "refusing to overwrite it. Pass an absent or empty folder, or one written by "
+                             "ensure_synthetic")
+    root_path.parent.mkdir(parents=True, exist_ok=True)
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{root_path.name}.generating-", dir=root_path.parent))
+    try:
+        _generate_into(staging, dataset, clips_per_class, seed, show_progress)
+        _move_into_place(staging, root_path, parameters)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return root_path
+
+
+def _move_into_place(staging: Path, root: Path, parameters: Dict[str, object]) -> None:
+    """Rename `staging` to `root`; an old dataset at `root` is first renamed aside, then deleted."""
+    discarded: Optional[Path] = None
+    if root.exists() and any(root.iterdir()):
+        discarded = Path(tempfile.mkdtemp(prefix=f".{root.name}.stale-", dir=root.parent))
+        os.replace(root, discarded)  # onto the empty temp folder: one atomic rename
+    try:
+        os.replace(staging, root)
+    except OSError:
+        # Another process may have put a dataset there meanwhile; accept it if it matches.
+        if not _marker_matches(_read_marker(root), parameters):
+            raise
+    finally:
+        if discarded is not None:
+            shutil.rmtree(discarded, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_utils.synthetic",
+        description="Generate a synthetic clip dataset as <root>/<class>/<sequence>/<frame>.png",
+    )
+    parser.add_argument("name", choices=sorted(SYNTHETIC_DATASETS), help="which dataset")
+    parser.add_argument("root", help="folder to write (absent, empty, or an earlier synthetic dataset)")
+    parser.add_argument("--clips-per-class", type=int, default=None,
+                        help="clips per class (default: 100 for gestures, 25 for lips)")
+    parser.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
+    args = parser.parse_args(argv)
+    try:
+        root = ensure_synthetic(args.name, args.root, args.clips_per_class, args.seed, show_progress=True)
+    except ValueError as error:
+        parser.error(str(error))
+    marker = json.loads((root / MARKER_NAME).read_text())
+    print(f"{args.name}: {len(marker['classes'])} classes x {marker['clips_per_class']} clips "
+          f"(seed {marker['seed']}) in {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+#!/usr/bin/env python
+"""Sensor-ready weights of a checkpoint.
+
+  python extract_weights.py -c CONFIG [--weights CKPT] -sc true -stf OUT.txt [--header OUT.hpp] [--json OUT.json]
+
+-stf writes the release's text format (``-sc true``: binary kernels as the sensor loads them; thresholds
+in model units, as the release wrote them). --header writes a C++ header for this project's scamp5/
+program (thresholds already in sensor units), --json everything including the BatchNorm statistics.
+Checkpoints whose sensor kernels are not binary after quantisation are refused.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from training_utils.checkpoints import CheckpointError  # noqa: E402
+from training_utils.config import ConfigError, load_config  # noqa: E402
+
+
+def true_false(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", required=True, help="JSON config the checkpoint was trained with")
+    p.add_argument("--weights", metavar="CHECKPOINT", help="checkpoint (default: the config's 'weights')")
+    p.add_argument("-sc", "--scamp", type=true_false, default=True, metavar="{true,false}",
+                   help="text file in the sensor's kernel layout (default true); false writes every "
+                        "parameter as a plain list")
+    p.add_argument("-stf", "--save-text-file", metavar="OUT.txt", help="the release's text format")
+    p.add_argument("--header", metavar="OUT.hpp", help="C++ header for the scamp5/ sensor program")
+    p.add_argument("--json", metavar="OUT.json", help="weights JSON (read by the emulator runner)")
+    p.add_argument("-iw", "--input-white", type=int, default=10, help="sensor units per CNN step (default 10)")
+    p.add_argument("--input-rnn-white", type=int, help="sensor units per RNN step (default: --input-white)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if not (args.save_text_file or args.header or args.json):
+            raise ValueError("nothing to write: give -stf OUT.txt, --header OUT.hpp and/or --json OUT.json")
+        from model_utils.sensor_export import cpp_header, release_text, sensor_weights
+        from training_utils.atomic_files import write_json, write_text
+        from training_utils.model_loading import load_model
+
+        cfg = load_config(args.config)
+        model, path, _ = load_model(cfg, args.weights)
+        # Compute everything before writing anything, so a refused model leaves no file at all.
+        outputs = []
+        if args.save_text_file:
+            outputs.append((args.save_text_file, release_text(model, sensor_format=args.scamp)))
+        if args.header or args.json:
+            weights = sensor_weights(model, args.input_white, args.input_rnn_white,
+                                     source={"config": str(args.config), "checkpoint": str(path)})
+            if args.header:
+                outputs.append((args.header, cpp_header(weights)))
+            if args.json:
+                outputs.append((args.json, weights))
+        for target, content in outputs:
+            if isinstance(content, str):
+                write_text(target, content)
+            else:
+                write_json(target, content)
+            print(f"wrote {target}")
+        return 0
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

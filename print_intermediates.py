@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Per-stage sensor images of a checkpoint on a data split, in the release's layouts and encodings.
+
+  python print_intermediates.py -c CONFIG -sd DIR -iw 10 -si true [--weights CKPT] [--data-root DIR] [--split S]
+
+Writes ``DIR/<class>/<sequence>/<frame>/{0_input_x, 0_binarized_x, 1_conv1, 2_conv1post,
+3_thresholded_quantized, 4_hidden, 5_fi_fh_oi_oh, 6_ft_ot, 7_forget_gate_x}.BMP`` plus
+``DIR/convweights.BMP``, ``DIR/rnnweights.BMP``, ``DIR/classes.json`` (class folder names in label order)
+and ``DIR/metrics.json``, and prints the accuracy. Every value comes from the model's own forward pass
+(its trace). Analogue maps are ``clip(trunc(v * iw + 127), 0, 255)``, binary maps 0 / 255.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from training_utils.checkpoints import CheckpointError  # noqa: E402
+from training_utils.config import ConfigError, load_config  # noqa: E402
+
+
+def true_false(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def prepare_output_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse to mix a new run into a folder that already holds files, unless asked to."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"output folder {folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise ValueError(f"output folder {folder} is not empty; pass --overwrite to replace its files "
+                         "or choose another -sd")
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def sequence_folder(out_dir: Path, classes, label: int, name: str) -> Path:
+    """``<out>/<class folder>/<sequence>``: the dataset's class name and the clip name's last part."""
+    return out_dir / str(classes[label]) / name.split("/")[-1]
+
+
+def write_kernel_images(model, out_dir: Path) -> None:
+    from data_utils.scamp_io import conv_weights_image, rnn_weights_image, write_sensor_image
+
+    cell = model.rnn_model
+    write_sensor_image(out_dir / "convweights.BMP", conv_weights_image(model.cnn_model.conv1.quantized_weight()))
+    write_sensor_image(out_dir / "rnnweights.BMP", rnn_weights_image(
+        *(getattr(cell, g).quantized_weight() for g in ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h"))))
+
+
+@torch.no_grad()
+def write_intermediates(model, batches, classes, out_dir, input_white: float = 10,
+                        input_rnn_white: float | None = None, save_images: bool = True,
+                        device: torch.device | str = "cpu", split: str = "test", progress=lambda it: it) -> dict:
+    """Run ``model`` on ``batches`` of (clips (B,T,1,S,S), labels, names) with tracing, write every
+    frame's stage images under ``out_dir`` (if ``save_images``); return the metrics."""
+    from data_utils.scamp_io import stage_images, write_sensor_image
+    from training_utils.atomic_files import write_json
+    from training_utils.metrics import classification_metrics
+
+    out_dir = Path(out_dir)
+    model.eval()
+    labels, predicted, names = [], [], []
+    if save_images:
+        write_kernel_images(model, out_dir)
+        write_json(out_dir / "classes.json", {"classes": [str(c) for c in classes]})
+    for clips, target, clip_names in progress(batches):
+        with model.tracing() as trace:
+            logits = model(clips.to(device))
+        labels += [int(v) for v in target]
+        predicted += logits.argmax(1).tolist()
+        names += list(clip_names)
+        if not save_images:
+            continue
+        for item, (label, name) in enumerate(zip(target, clip_names)):
+            folder = sequence_folder(out_dir, classes, int(label), name)
+            for frame in range(len(trace["hidden"])):
+                images = stage_images(trace, item, frame, input_white, input_rnn_white)
+                for stage, pixels in images.items():
+                    write_sensor_image(folder / str(frame) / f"{stage}.BMP", pixels)
+    metrics = classification_metrics(split, labels, predicted, names, model.num_classes,
+                                      [str(c) for c in classes], input_white=input_white)
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", required=True, help="JSON config the checkpoint was trained with")
+    p.add_argument("-sd", "--save-dir", required=True, metavar="DIR", help="output folder")
+    p.add_argument("-iw", "--input-white", type=float, default=10, help="sensor units per step (default 10)")
+    p.add_argument("--input-rnn-white", type=float, help="units of the recurrent maps (default: -iw)")
+    p.add_argument("-si", "--save-images", type=true_false, default=True, metavar="{true,false}",
+                   help="write the images (false: only the accuracy)")
+    p.add_argument("--weights", metavar="CHECKPOINT", help="checkpoint (default: the config's 'weights')")
+    p.add_argument("--data-root", metavar="DIR", help="dataset folder (overrides the config)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"), help="data split (default test)")
+    p.add_argument("--noise", choices=("on", "off"), help="sensor noise (default: the config's noise.eval)")
+    p.add_argument("--seed", type=int, help="seed of the sensor noise (default: the config's seed)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the config's)")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty -sd")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.input_white <= 0:
+            raise ValueError(f"-iw must be > 0, got {args.input_white}")
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        from data_utils import build_datasets
+        from model_utils import set_noise
+        from training_utils.metrics import format_metrics
+        from training_utils.model_loading import load_model
+        from training_utils.trainer import make_loader, progress, seed_everything, select_device
+
+        cfg = load_config(args.config)
+        device = select_device(args.device or cfg["device"])
+        out_dir = Path(args.save_dir)
+        dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
+        model, path, _ = load_model(cfg, args.weights, device)
+        if len(dataset.classes) > model.num_classes:
+            raise ValueError(f"the {args.split} split has {len(dataset.classes)} classes but the checkpoint {path} "
+                             f"classifies {model.num_classes}")
+        noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
+        set_noise(model, evaluation=noise)
+        prepare_output_folder(out_dir, args.overwrite)
+        seed_everything(cfg["seed"] if args.seed is None else args.seed)
+        loader = make_loader(dataset, args.batch_size, shuffle=False, num_workers=cfg["data"]["num_workers"])
+        metrics = write_intermediates(model, loader, dataset.classes, out_dir, args.input_white,
+                                      args.input_rnn_white, args.save_images, device, args.split,
+                                      progress=lambda it: progress(it, desc="intermediates"))
+        print(f"{format_metrics(metrics)}  ({args.split} split, noise {'on' if noise else 'off'}, {path})")
+        print(f"wrote {out_dir}")
+        return 0
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

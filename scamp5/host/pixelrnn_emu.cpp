@@ -1,0 +1,191 @@
+// Host runner: runs the PixelRNN sensor program on the SCAMP-5 emulator over a folder of clips and
+// writes <out>/<class>/<sequence>/<T-1>_output.BMP as the real sensor's host does.
+//
+//   pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]
+//                [--noise off|hardware] [--seed N] [--dump-intermediates DIR]
+//
+// --dump-intermediates writes, per clip and frame t, DIR/<class>/<sequence>/<t>/ with
+//   encoded.pgm  thresholded CNN mosaic x_t (64x64, 255 = +1, 0 = -1)
+//   hidden.pgm   h_t after the update (same encoding)
+//   gate.pgm     g_t (same encoding)
+//   o_t.pgm      o_t as pixel = o + 128 (exact for |o| <= 50; noise off)
+// all P5 PGM files cut from display rows/columns 128..191 (the state quadrant).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <scamp5.hpp>
+
+#include "../src/pixelrnn_program.hpp"
+#include "clip_folder.hpp"
+#include "weights_json.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Options {
+    fs::path weights, clips, out, dump;
+    int iw = 0, iw_rnn = 0;
+    std::string noise = "off";
+    unsigned long long seed = 0;
+};
+
+[[noreturn]] void usage(const std::string& error) {
+    std::cerr << "error: " << error << "\n"
+              << "usage: pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]\n"
+              << "                    [--noise off|hardware] [--seed N] [--dump-intermediates DIR]\n";
+    std::exit(2);
+}
+
+int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
+    char* end = nullptr;
+    const long x = std::strtol(v.c_str(), &end, 10);
+    if (end == v.c_str() || *end != '\0' || x < lo || x > hi)
+        usage(flag + " expects an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" + v + "'");
+    return static_cast<int>(x);
+}
+
+Options parse(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) usage(a + " needs a value");
+            return argv[++i];
+        };
+        if (a == "--weights") o.weights = value();
+        else if (a == "--clips") o.clips = value();
+        else if (a == "--out") o.out = value();
+        else if (a == "--iw") o.iw = parse_int(a, value(), 1, 127);
+        else if (a == "--iw-rnn") o.iw_rnn = parse_int(a, value(), 1, 127);
+        else if (a == "--noise") {
+            o.noise = value();
+            if (o.noise != "off" && o.noise != "hardware") usage("--noise accepts off or hardware, got '" + o.noise + "'");
+        } else if (a == "--seed") o.seed = static_cast<unsigned long long>(parse_int(a, value(), 0, 2147483647));
+        else if (a == "--dump-intermediates") o.dump = value();
+        else if (a == "-h" || a == "--help") usage("help requested");
+        else usage("unknown argument '" + a + "'");
+    }
+    if (o.weights.empty()) usage("--weights is required");
+    if (o.clips.empty()) usage("--clips is required");
+    if (o.out.empty()) usage("--out is required");
+    return o;
+}
+
+scamp5_emu::GrayImage tile_16(const scamp5_emu::GrayImage& frame) {
+    scamp5_emu::GrayImage big{256, 256, std::vector<std::uint8_t>(256 * 256)};
+    for (int r = 0; r < 256; ++r)
+        for (int c = 0; c < 256; ++c) big.pixels[static_cast<std::size_t>(r) * 256 + c] = frame.at(r % 64, c % 64);
+    return big;
+}
+
+scamp5_emu::GrayImage state_window(const scamp5_emu::GrayImage& display) {
+    scamp5_emu::GrayImage w{64, 64, std::vector<std::uint8_t>(64 * 64)};
+    for (int r = 0; r < 64; ++r)
+        for (int c = 0; c < 64; ++c) w.pixels[static_cast<std::size_t>(r) * 64 + c] = display.at(128 + r, 128 + c);
+    return w;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options opt = parse(argc, argv);
+    try {
+        // Validate everything before the first frame so errors name the file.
+        const SensorWeightsFile initial = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn);
+        const std::string invalid = validate_pixelrnn_weights(initial.weights);
+        if (!invalid.empty()) throw std::runtime_error(opt.weights.string() + ": " + invalid);
+        const std::vector<ClipFrames> clips = list_clips(opt.clips);
+        struct FrameRef {
+            std::size_t clip;
+            int t;
+        };
+        std::vector<FrameRef> schedule;
+        for (std::size_t k = 0; k < clips.size(); ++k)
+            for (int t = 0; t < static_cast<int>(clips[k].frames.size()); ++t) schedule.push_back({k, t});
+        const int total = static_cast<int>(schedule.size());
+
+        scamp5_emu::host::reset();
+        scamp5_emu::device().set_error_model(scamp5_emu::ErrorModel::by_name(opt.noise));
+        scamp5_emu::device().seed(opt.seed);
+
+        auto hook = [&](int n) {
+            if (n >= 1 && !opt.dump.empty()) {
+                const FrameRef& prev = schedule[static_cast<std::size_t>(n - 1)];
+                const fs::path dir = opt.dump / clips[prev.clip].class_name / clips[prev.clip].sequence / std::to_string(prev.t);
+                const std::pair<const char*, const char*> files[] = {
+                    {PixelRNNSensorProgram::kDisplayEncoded, "encoded.pgm"},
+                    {PixelRNNSensorProgram::kDisplayHidden, "hidden.pgm"},
+                    {PixelRNNSensorProgram::kDisplayGate, "gate.pgm"},
+                    {PixelRNNSensorProgram::kDisplayOt, "o_t.pgm"}};
+                for (const auto& [display, name] : files)
+                    scamp5_emu::write_file_atomically(dir / name, scamp5_emu::encode_pgm(state_window(scamp5_emu::host::read_display(display))));
+            }
+            if (n >= total) {
+                scamp5_emu::host::request_stop();
+                return;
+            }
+            const FrameRef& ref = schedule[static_cast<std::size_t>(n)];
+            const ClipFrames& clip = clips[ref.clip];
+            if (ref.t == 0) {
+                scamp5_emu::host::set_save_directory(opt.out / clip.class_name / clip.sequence);
+                scamp5_emu::host::set_slider(PixelRNNSensorProgram::kSliderFramesPerClip, static_cast<int>(clip.frames.size()));
+            }
+            scamp5_emu::host::feed_frame(tile_16(read_clip_frame(clip.frames[static_cast<std::size_t>(ref.t)])));
+        };
+        scamp5_emu::host::set_frame_hook(hook);
+
+        PixelRNNSensorProgram program([&](PixelRNNWeights& w, std::string& error) {
+            try {
+                w = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn).weights;
+                return true;
+            } catch (const std::exception& e) {
+                error = e.what();
+                return false;
+            }
+        });
+        // The GUI exists once run() starts; queue the operator's actions for the first frame.
+        scamp5_emu::host::set_frame_hook([&](int n) {
+            if (n == 0) {
+                scamp5_emu::host::set_switch(PixelRNNSensorProgram::kSwitchSaveOutputs, true);
+                scamp5_emu::host::set_switch(PixelRNNSensorProgram::kSwitchIntermediates, !opt.dump.empty());
+                scamp5_emu::host::press_button(PixelRNNSensorProgram::kButtonLoadImageStop);
+            }
+            hook(n);
+        });
+        const auto start = std::chrono::steady_clock::now();
+        try {
+            program.run();
+        } catch (const scamp5_emu::FrameLoopStopped&) {
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const auto& dev = scamp5_emu::device();
+        const double fps = seconds > 0 ? total / seconds : 0.0;
+        char stats[1024];
+        std::snprintf(stats, sizeof stats,
+                      "{\n  \"clips\": %zu,\n  \"frames\": %d,\n  \"seconds\": %.3f,\n  \"frames_per_second\": %.3f,\n"
+                      "  \"static_kernel_words\": %d,\n  \"static_kernels\": %d,\n  \"static_store_words\": %d,\n"
+                      "  \"max_dynamic_kernel_words\": %d,\n  \"instructions_executed\": %llu,\n"
+                      "  \"noise\": \"%s\",\n  \"seed\": %llu,\n  \"input_white\": %d,\n  \"input_rnn_white\": %d\n}\n",
+                      clips.size(), total, seconds, fps, dev.static_words(), dev.static_kernels(),
+                      scamp5_emu::kStaticStoreWords, dev.max_dynamic_words(),
+                      static_cast<unsigned long long>(dev.executed_instructions()), opt.noise.c_str(), opt.seed,
+                      initial.weights.input_white, initial.weights.input_rnn_white);
+        const std::string text(stats);
+        scamp5_emu::write_file_atomically(opt.out / "emulator_stats.json", std::vector<std::uint8_t>(text.begin(), text.end()));
+        const std::string& log = scamp5_emu::host::posted_text();
+        if (log.find("failed") != std::string::npos || log.find("rejected") != std::string::npos)
+            throw std::runtime_error("sensor program: " + log);
+        std::printf("pixelrnn_emu: %zu clips, %d frames in %.2f s (%.2f frames/s), %d static kernel words of %d\n",
+                    clips.size(), total, seconds, fps, dev.static_words(), scamp5_emu::kStaticStoreWords);
+    } catch (const std::exception& e) {
+        std::cerr << "pixelrnn_emu: error: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,97 @@
+// PixelRNNWeights from the JSON written by `extract_weights.py --json`
+// (format "pixelrnn-sensor-weights", version 1; see scamp5/README.md).
+#pragma once
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "../src/pixelrnn_weights.hpp"
+#include "json_value.hpp"
+
+struct SensorWeightsFile {
+    PixelRNNWeights weights;   // thresholds in sensor units for the whites actually used
+    int cnn_threshold_step = 1;
+    int gate_threshold_step = 0;
+};
+
+namespace weights_json_detail {
+[[noreturn]] inline void bad(const std::string& file, const std::string& key, const std::string& why) {
+    throw std::runtime_error(file + ": '" + key + "' " + why);
+}
+inline const JsonValue& member(const JsonValue& obj, const std::string& key, const std::string& file,
+                               const std::string& path) {
+    if (!obj.has(key)) bad(file, path + key, "is missing");
+    return obj.members.at(key);
+}
+inline int integer(const JsonValue& v, const std::string& file, const std::string& key) {
+    if (v.type != JsonValue::Number || std::floor(v.number) != v.number || std::fabs(v.number) > 1e6)
+        bad(file, key, "must be an integer");
+    return static_cast<int>(v.number);
+}
+inline void kernel(const JsonValue& v, int out[5][5], const std::string& file, const std::string& key) {
+    if (v.type != JsonValue::Array || v.items.size() != 5) bad(file, key, "must be a 5x5 array of +1/-1");
+    for (int i = 0; i < 5; ++i) {
+        const JsonValue& row = v.items[static_cast<std::size_t>(i)];
+        if (row.type != JsonValue::Array || row.items.size() != 5) bad(file, key, "must be a 5x5 array of +1/-1");
+        for (int j = 0; j < 5; ++j) {
+            const int w = integer(row.items[static_cast<std::size_t>(j)], file, key);
+            if (w != 1 && w != -1) bad(file, key, "must hold only +1/-1, found " + std::to_string(w));
+            out[i][j] = w;
+        }
+    }
+}
+}  // namespace weights_json_detail
+
+// iw_override / iw_rnn_override <= 0 keep the file's input whites. Thresholds in sensor units are
+// step * white and must fit the 8-bit analogue range (-128..127).
+inline SensorWeightsFile load_sensor_weights_json(const std::filesystem::path& path, int iw_override = 0,
+                                                  int iw_rnn_override = 0) {
+    using namespace weights_json_detail;
+    const std::string file = path.string();
+    std::ifstream f(path);
+    if (!f) throw std::runtime_error("cannot open weights file " + file);
+    std::stringstream buf;
+    buf << f.rdbuf();
+    const std::string text = buf.str();
+    const JsonValue root = JsonParser(text, file).parse();
+    if (root.type != JsonValue::Object) bad(file, "(root)", "must be an object");
+    const JsonValue& format = member(root, "format", file, "");
+    if (format.type != JsonValue::String || format.text != "pixelrnn-sensor-weights")
+        bad(file, "format", "must be \"pixelrnn-sensor-weights\"");
+    if (integer(member(root, "version", file, ""), file, "version") != 1) bad(file, "version", "must be 1");
+
+    SensorWeightsFile out;
+    PixelRNNWeights& w = out.weights;
+    w.input_white = iw_override > 0 ? iw_override : integer(member(root, "input_white", file, ""), file, "input_white");
+    w.input_rnn_white = iw_rnn_override > 0 ? iw_rnn_override
+                                            : integer(member(root, "input_rnn_white", file, ""), file, "input_rnn_white");
+    if (w.input_white < 1 || w.input_white > 127) bad(file, "input_white", "must be 1..127");
+    if (w.input_rnn_white < 1 || w.input_rnn_white > 127) bad(file, "input_rnn_white", "must be 1..127");
+
+    const JsonValue& cnn = member(root, "cnn", file, "");
+    const JsonValue& kernels = member(cnn, "kernels", file, "cnn.");
+    if (kernels.type != JsonValue::Array || kernels.items.size() != 16) bad(file, "cnn.kernels", "must hold 16 kernels");
+    for (int k = 0; k < 16; ++k)
+        kernel(kernels.items[static_cast<std::size_t>(k)], w.cnn_kernels[k], file, "cnn.kernels[" + std::to_string(k) + "]");
+    out.cnn_threshold_step = integer(member(cnn, "threshold_step", file, "cnn."), file, "cnn.threshold_step");
+
+    const JsonValue& rnn = member(root, "rnn", file, "");
+    const char* names[4] = {"Wfi", "Wfh", "Woi", "Woh"};
+    for (int k = 0; k < 4; ++k) kernel(member(rnn, names[k], file, "rnn."), w.rnn_kernels[k], file, std::string("rnn.") + names[k]);
+    out.gate_threshold_step = integer(member(rnn, "gate_threshold_step", file, "rnn."), file, "rnn.gate_threshold_step");
+
+    const long cnn_sensor = static_cast<long>(out.cnn_threshold_step) * w.input_white;
+    const long gate_sensor = static_cast<long>(out.gate_threshold_step) * w.input_rnn_white;
+    if (cnn_sensor < -128 || cnn_sensor > 127)
+        bad(file, "cnn.threshold_step", "times input_white (" + std::to_string(cnn_sensor) + ") must be -128..127");
+    if (gate_sensor < -128 || gate_sensor > 127)
+        bad(file, "rnn.gate_threshold_step",
+            "times input_rnn_white (" + std::to_string(gate_sensor) + ") must be -128..127");
+    w.cnn_threshold_sensor = static_cast<int>(cnn_sensor);
+    w.gate_threshold_sensor = static_cast<int>(gate_sensor);
+    return out;
+}

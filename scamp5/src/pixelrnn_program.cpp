@@ -1,0 +1,361 @@
+// PixelRNN on SCAMP-5. Layout and scaling (see scamp5/README.md for the derivation):
+//
+// * The array is a 4 x 4 grid of 64 x 64 quadrants (display orientation). The host tiles the
+//   64 x 64 frame into all 16; quadrant (grid row k % 4, grid column k / 4) convolves with CNN
+//   kernel k, so pooling and a /4 compaction of the whole array give the column-major mosaic
+//   directly. The recurrent state lives in quadrant (2, 2): display rows/columns 128..191,
+//   which is where the release's decoder crops 15_output.BMP.
+// * Binary maps are digital planes (1 = +1): shifting them (scamp5_shift, DNEWS) is exact, and a per-tap
+//   validity mask gives the zero padding at the quadrant edge. Each tap adds or subtracts one
+//   analogue unit under FLAG, chosen by XNOR(input, weight).
+// * Analogue units keep every partial sum inside the +-128 range (no path-dependent saturation):
+//   CNN unit min(iw, 5) (|c| <= 25), gate unit min(iw_rnn, 2) (|f| <= 50), o in unit 1
+//   (|o| <= 50). Thresholds compare strictly against level = step * unit - ceil(unit / 2): exact
+//   for integer sums and half a unit of margin for analogue error.
+// * Readout: the output register holds iw_rnn * o - 1, built from o by same-sign additions
+//   (saturating same-sign sums commute with the clamp), so the 8-bit ADC (value + 128) reads
+//   exactly clip(o * iw_rnn + 127, 0, 255), the encoding of the PyTorch model.
+#include "pixelrnn_program.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <scamp5.hpp>
+
+using namespace SCAMP5_PE;
+
+namespace {
+
+constexpr int kQuadrant = 64;
+constexpr int kStateRow0 = 128;  // display rows/columns 128..191 hold x mosaic, h, o
+constexpr int kCnnUnitMax = 5;   // 25 taps * 5 = 125 <= 128
+constexpr int kGateUnitMax = 2;  // 50 * 2 = 100
+constexpr int kTaps = 5;
+
+int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+int half_unit_up(int unit) { return (unit + 1) / 2; }
+
+// Device column of a display column (column 0 is the right-hand column on SCAMP-5).
+int device_col(int display_col) { return 255 - display_col; }
+
+// Rectangle given in display coordinates (inclusive).
+void load_display_rect(dreg_t r, int row0, int dcol0, int row1, int dcol1) {
+    scamp5_load_rect(r, row0, device_col(dcol1), row1, device_col(dcol0));
+}
+
+// ---- static kernels: fixed registers, recorded once, replayed ----------------------------------
+// Analogue: A = CNN sum / f, B = o, C = unit of A, D = unit of B (1), E = scratch, F = level / readout.
+// Digital: R5 = shifted input, R6 = weight plane, R7 = valid mask, R8/R9 = scratch,
+//          R10 = x (binarised frame, then the mosaic), R11 = h. R1..R4 are macro scratch.
+
+// S := source shifted so that S(r, s) = source(r + di, s + dj) (display rows/columns): the content
+// moves di north and dj towards display-left (west). Restarting from the source at every tap
+// loses nothing at the array edge.
+void load_shifted_input(bool from_hidden, int di, int dj) {
+    if (from_hidden) {
+        scamp5_kernel_begin(); MOV(R5, R11); scamp5_kernel_end();
+    } else {
+        scamp5_kernel_begin(); MOV(R5, R10); scamp5_kernel_end();
+    }
+    if (di != 0 || dj != 0) scamp5_shift(R5, -dj, di);
+}
+
+// One tap: P = XNOR(S, W); acc += unit where P & M, acc -= unit where !P & M.
+void accumulate_tap_into_a() {
+    scamp5_kernel_begin();
+        NOT(R1, R5); NOT(R2, R6); NOR(R3, R1, R2); NOR(R4, R5, R6); OR(R1, R3, R4);  // R1 = P
+        NOT(R2, R7); NOT(R3, R1); NOR(R4, R3, R2);                                   // R4 = P & M
+        NOR(R3, R1, R2);                                                             // R3 = !P & M
+        WHERE(R4); add(A, A, C);
+        WHERE(R3); sub(A, A, C);
+        ALL();
+    scamp5_kernel_end();
+}
+void accumulate_tap_into_b() {
+    scamp5_kernel_begin();
+        NOT(R1, R5); NOT(R2, R6); NOR(R3, R1, R2); NOR(R4, R5, R6); OR(R1, R3, R4);
+        NOT(R2, R7); NOT(R3, R1); NOR(R4, R3, R2);
+        NOR(R3, R1, R2);
+        WHERE(R4); add(B, B, D);
+        WHERE(R3); sub(B, B, D);
+        ALL();
+    scamp5_kernel_end();
+}
+
+void set_weight_plane(bool plus) {
+    if (plus) {
+        scamp5_kernel_begin(); SET(R6); scamp5_kernel_end();
+    } else {
+        scamp5_kernel_begin(); CLR(R6); scamp5_kernel_end();
+    }
+}
+
+// CNN validity of tap (di, dj) inside every quadrant: NOT(bad rows OR bad columns), where the bad
+// rows/columns are those whose source PE lies outside the PE's own quadrant (zero padding).
+void load_quadrant_valid_mask(int di, int dj) {
+    // local display row (row & 63) + di must stay in 0..63.
+    switch (di) {
+        case -2: scamp5_load_pattern(R8, 0, 0, 193, 255); break;   // local rows 0, 1
+        case -1: scamp5_load_pattern(R8, 0, 0, 192, 255); break;   // local row 0
+        case 1: scamp5_load_pattern(R8, 63, 0, 192, 255); break;   // local row 63
+        case 2: scamp5_load_pattern(R8, 62, 0, 193, 255); break;   // local rows 62, 63
+        default: scamp5_kernel_begin(); CLR(R8); scamp5_kernel_end(); break;
+    }
+    // Columns in device coordinates: local device column = 63 - local display column.
+    switch (dj) {
+        case -2: scamp5_load_pattern(R9, 0, 62, 255, 193); break;  // display 0, 1
+        case -1: scamp5_load_pattern(R9, 0, 63, 255, 192); break;  // display 0
+        case 1: scamp5_load_pattern(R9, 0, 0, 255, 192); break;    // display 63
+        case 2: scamp5_load_pattern(R9, 0, 0, 255, 193); break;    // display 62, 63
+        default: scamp5_kernel_begin(); CLR(R9); scamp5_kernel_end(); break;
+    }
+    scamp5_kernel_begin(); NOR(R7, R8, R9); scamp5_kernel_end();
+}
+
+// Recurrent validity of tap (di, dj): PE and source both inside the state quadrant.
+void load_state_valid_mask(int di, int dj) {
+    const int last = kStateRow0 + kQuadrant - 1;
+    load_display_rect(R7, kStateRow0 + std::max(0, -di), kStateRow0 + std::max(0, -dj), last - std::max(0, di),
+                      last - std::max(0, dj));
+}
+
+}  // namespace
+
+// ---- frame stages ---------------------------------------------------------------------------------
+
+void PixelRNNSensorProgram::capture_and_binarise() {
+    scamp5_in(F, img_threshold_ - 128);  // pixel > T  <=>  value (pixel - 128) > T - 128
+    scamp5_kernel_begin();
+        get_image(A);
+        sub(E, A, F);
+        where(E);
+        MOV(R10, FLAG);
+        all();
+    scamp5_kernel_end();
+}
+
+void PixelRNNSensorProgram::cnn_convolution() {
+    const int unit = std::min(input_white_, kCnnUnitMax);
+    scamp5_kernel_begin(); all(); bus(A); bus(B); scamp5_kernel_end();
+    scamp5_in(C, unit);
+    scamp5_in(D, 1);
+    for (int i = 0; i < kTaps; ++i) {
+        for (int j = 0; j < kTaps; ++j) {
+            const int di = i - 2, dj = j - 2;
+            // Weight plane: +1 over the quadrants whose kernel has +1 at this tap.
+            set_weight_plane(false);
+            for (int k = 0; k < 16; ++k) {
+                if (weights_.cnn_kernels[k][i][j] < 0) continue;
+                const int row0 = (k % 4) * kQuadrant, col0 = (k / 4) * kQuadrant;
+                load_display_rect(R8, row0, col0, row0 + kQuadrant - 1, col0 + kQuadrant - 1);
+                scamp5_kernel_begin(); OR(R6, R6, R8); scamp5_kernel_end();
+            }
+            load_quadrant_valid_mask(di, dj);
+            load_shifted_input(false, di, dj);
+            accumulate_tap_into_a();
+        }
+    }
+}
+
+// ReLU, threshold, then 4x4 max pooling as an OR of the thresholded block: the threshold is
+// monotone, so [max(relu(c)) >= step] = OR over the block of [relu(c) >= step], exactly.
+void PixelRNNSensorProgram::relu_threshold_pool() {
+    const int unit = std::min(input_white_, kCnnUnitMax);
+    const int step = std::clamp(ceil_div(conv1_threshold_, input_white_), -25, 26);
+    scamp5_in(F, step * unit - half_unit_up(unit));
+    scamp5_kernel_begin();
+        neg(E, A); where(E); bus(A); all();        // ReLU: A := 0 where A < 0
+        sub(E, A, F); where(E); MOV(R10, FLAG); all();  // threshold
+        // Block OR at the block's top-left PE: columns to the east (display right), rows south.
+        DNEWS(R8, R10, east); OR(R10, R10, R8);
+        DNEWS(R8, R10, east); DNEWS(R8, R8, east); OR(R10, R10, R8);
+        DNEWS(R8, R10, south); OR(R10, R10, R8);
+        DNEWS(R8, R10, south); DNEWS(R8, R8, south); OR(R10, R10, R8);
+    scamp5_kernel_end();
+}
+
+// Two half-scalings per axis (row 2i -> i) move the block anchors (rows/columns 4a) to a, which
+// tiles the 16 pooled maps into the 64 x 64 mosaic; then the mosaic moves to the state quadrant.
+// Step b of a half-scaling moves the groups of 2^b rows with bit b+1 set by 2^b.
+void PixelRNNSensorProgram::compact_to_mosaic() {
+    for (int pass = 0; pass < 2; ++pass) {
+        for (int b = 0; b < 7; ++b) {
+            const int dont_care = 255 & ~(3 << b);
+            scamp5_load_pattern(R8, 0, 0, dont_care, 255);        // keep: bits b, b+1 clear
+            scamp5_load_pattern(R9, 2 << b, 0, dont_care, 255);   // move: bit b+1 set, bit b clear
+            scamp5_kernel_begin();
+                NOT(R1, R10); NOT(R2, R9); NOR(R9, R1, R2);   // R9 = x & move
+                NOT(R2, R8); NOR(R10, R1, R2);                 // R10 = x & keep
+            scamp5_kernel_end();
+            scamp5_shift(R9, 0, 1 << b);  // content north
+            scamp5_kernel_begin(); OR(R10, R10, R9); scamp5_kernel_end();
+        }
+    }
+    // Columns: the same in display columns; device column bits are the complement.
+    for (int pass = 0; pass < 2; ++pass) {
+        for (int b = 0; b < 7; ++b) {
+            const int dont_care = 255 & ~(3 << b);
+            scamp5_load_pattern(R8, 0, 3 << b, 255, dont_care);
+            scamp5_load_pattern(R9, 0, 1 << b, 255, dont_care);
+            scamp5_kernel_begin();
+                NOT(R1, R10); NOT(R2, R9); NOR(R9, R1, R2);
+                NOT(R2, R8); NOR(R10, R1, R2);
+            scamp5_kernel_end();
+            scamp5_shift(R9, -(1 << b), 0);  // content west (display-left)
+            scamp5_kernel_begin(); OR(R10, R10, R9); scamp5_kernel_end();
+        }
+    }
+    scamp5_shift(R10, kStateRow0, -kStateRow0);  // content south and east (display-right)
+}
+
+void PixelRNNSensorProgram::reset_hidden() {
+    const int last = kStateRow0 + kQuadrant - 1;
+    load_display_rect(R11, kStateRow0, kStateRow0, last, last);  // h_0 = +1
+}
+
+// f = Wfi*x + Wfh*h, o = Woi*x + Woh*h (h from the start of the step); g = f >= step; h = g * h.
+void PixelRNNSensorProgram::recurrent_update() {
+    const int unit = std::min(input_rnn_white_, kGateUnitMax);
+    scamp5_kernel_begin(); all(); bus(A); bus(B); scamp5_kernel_end();
+    scamp5_in(C, unit);
+    scamp5_in(D, 1);
+    for (int kernel = 0; kernel < 4; ++kernel) {
+        const bool from_hidden = kernel % 2 == 1;  // Wfi, Wfh, Woi, Woh
+        for (int i = 0; i < kTaps; ++i) {
+            for (int j = 0; j < kTaps; ++j) {
+                const int di = i - 2, dj = j - 2;
+                set_weight_plane(weights_.rnn_kernels[kernel][i][j] > 0);
+                load_state_valid_mask(di, dj);
+                load_shifted_input(from_hidden, di, dj);
+                if (kernel < 2) accumulate_tap_into_a();
+                else accumulate_tap_into_b();
+            }
+        }
+    }
+    const int step = std::clamp(ceil_div(rnn_threshold_, input_rnn_white_), -50, 51);
+    scamp5_in(F, step * unit - half_unit_up(unit));
+    const int last = kStateRow0 + kQuadrant - 1;
+    load_display_rect(R7, kStateRow0, kStateRow0, last, last);
+    scamp5_kernel_begin();
+        sub(E, A, F); where(E); MOV(R8, FLAG); all();                                // R8 = g
+        NOT(R1, R8); NOT(R2, R11); NOR(R3, R1, R2); NOR(R4, R8, R11); OR(R1, R3, R4); // XNOR(g, h)
+        NOT(R2, R7); NOT(R3, R1); NOR(R11, R3, R2);                                   // h = XNOR & state
+    scamp5_kernel_end();
+}
+
+// F := iw_rnn * o - 1 = (iw_rnn - 1) * o + (o - 1): every addition joins values of one sign.
+// The multiplication runs only in the state quadrant (FLAG), so outside it the readout is a reset
+// plane minus one unit (127 noise-free) and analogue error is not amplified there.
+void PixelRNNSensorProgram::read_out_final() {
+    const int multiple = input_rnn_white_ - 1;
+    const int last = kStateRow0 + kQuadrant - 1;
+    load_display_rect(R7, kStateRow0, kStateRow0, last, last);
+    scamp5_kernel_begin(); all(); bus(F); WHERE(R7); scamp5_kernel_end();
+    if (multiple > 0) {
+        int top = 0;
+        while ((multiple >> (top + 1)) != 0) ++top;
+        scamp5_kernel_begin(); mov(F, B); scamp5_kernel_end();
+        for (int bit = top - 1; bit >= 0; --bit) {
+            scamp5_kernel_begin(); mov(E, F); add(F, F, E); scamp5_kernel_end();
+            if ((multiple >> bit) & 1) {
+                scamp5_kernel_begin(); add(F, F, B); scamp5_kernel_end();
+            }
+        }
+    }
+    scamp5_kernel_begin(); ALL(); sub(E, B, D); add(F, F, E); scamp5_kernel_end();
+    scamp5_output_image(F, display_output_);
+}
+
+void PixelRNNSensorProgram::output_intermediates() {
+    scamp5_output_image(R10, display_encoded_);
+    scamp5_output_image(R8, display_gate_);
+    scamp5_output_image(R11, display_hidden_);
+    scamp5_output_image(B, display_ot_);  // o in unit 1: pixel = o + 128, exact for |o| <= 50
+}
+
+void PixelRNNSensorProgram::process_frame() {
+    vs_stopwatch watch;
+    if (frame_in_clip_ == 0) reset_hidden();
+    capture_and_binarise();
+    if (output_intermediates_) scamp5_output_image(R10, display_input_);
+    stage_usec_[0] += watch.get_usec();
+    watch.reset();
+    cnn_convolution();
+    stage_usec_[1] += watch.get_usec();
+    watch.reset();
+    relu_threshold_pool();
+    compact_to_mosaic();
+    stage_usec_[2] += watch.get_usec();
+    watch.reset();
+    recurrent_update();
+    if (output_intermediates_) output_intermediates();
+    stage_usec_[3] += watch.get_usec();
+    watch.reset();
+    ++frame_in_clip_;
+    ++frames_done_;
+    if (frame_in_clip_ >= frames_per_clip_) {
+        read_out_final();
+        if (save_outputs_) {
+            const std::string name = std::to_string(frames_per_clip_ - 1) + "_output.BMP";
+            vs_gui_save_image(display_output_, name.c_str());
+        }
+        frame_in_clip_ = 0;
+    }
+    stage_usec_[4] += watch.get_usec();
+}
+
+void PixelRNNSensorProgram::load_weights() {
+    PixelRNNWeights w;
+    std::string error;
+    if (!loader_ || !loader_(w, error)) {
+        vs_post_text("load weights failed: %s\n", error.c_str());
+        return;
+    }
+    error = validate_pixelrnn_weights(w);
+    if (!error.empty()) {
+        vs_post_text("load weights rejected: %s\n", error.c_str());
+        return;
+    }
+    weights_ = w;
+    input_white_ = w.input_white;
+    input_rnn_white_ = w.input_rnn_white;
+    conv1_threshold_ = w.cnn_threshold_sensor;
+    rnn_threshold_ = w.gate_threshold_sensor;
+    frame_in_clip_ = 0;
+    vs_post_text("weights loaded: iw %d, iw_rnn %d, conv1 threshold %d, rnn threshold %d\n", input_white_,
+                 input_rnn_white_, conv1_threshold_, rnn_threshold_);
+}
+
+void PixelRNNSensorProgram::run() {
+    vs_init();
+    display_input_ = vs_gui_add_display(kDisplayInput, 0, 0);
+    display_encoded_ = vs_gui_add_display(kDisplayEncoded, 0, 1);
+    display_hidden_ = vs_gui_add_display(kDisplayHidden, 0, 2);
+    display_gate_ = vs_gui_add_display(kDisplayGate, 1, 0);
+    display_ot_ = vs_gui_add_display(kDisplayOt, 1, 1);
+    display_output_ = vs_gui_add_display(kDisplayOutput, 1, 2);
+    load_weights();
+    vs_gui_add_slider(kSliderImgThreshold, 0, 255, img_threshold_, &img_threshold_);
+    vs_gui_add_slider(kSliderConvThreshold, -128, 127, conv1_threshold_, &conv1_threshold_);
+    vs_gui_add_slider(kSliderRnnThreshold, -128, 127, rnn_threshold_, &rnn_threshold_);
+    vs_gui_add_slider(kSliderInputWhite, 1, 127, input_white_, &input_white_);
+    vs_gui_add_slider(kSliderInputRnnWhite, 1, 127, input_rnn_white_, &input_rnn_white_);
+    vs_gui_add_slider(kSliderFramesPerClip, 1, 255, frames_per_clip_, &frames_per_clip_);
+    vs_gui_add_switch(kSwitchSaveOutputs, false, &save_outputs_);
+    vs_gui_add_switch(kSwitchIntermediates, false, &output_intermediates_);
+    vs_on_gui_update(vs_gui_add_button(kButtonLoadWeights), [this](int32_t) { load_weights(); });
+    vs_on_gui_update(vs_gui_add_button(kButtonLoadImageStop), [this](int32_t) {
+        running_ = !running_;
+        frame_in_clip_ = 0;
+    });
+    vs_on_gui_update(vs_gui_add_button(kButtonReset), [this](int32_t) { frame_in_clip_ = 0; });
+    vs_on_gui_update(vs_gui_add_button(kButtonPrintTimings), [this](int32_t) {
+        const double n = frames_done_ ? static_cast<double>(frames_done_) : 1.0;
+        vs_post_text("per frame (us): capture %.0f, conv %.0f, pool+mosaic %.0f, rnn %.0f, readout %.0f over %llu frames\n",
+                     stage_usec_[0] / n, stage_usec_[1] / n, stage_usec_[2] / n, stage_usec_[3] / n,
+                     stage_usec_[4] / n, static_cast<unsigned long long>(frames_done_));
+    });
+    while (true) {
+        vs_frame_loop_control();
+        if (running_) process_frame();
+    }
+}

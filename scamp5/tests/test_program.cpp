@@ -1,0 +1,212 @@
+// The PixelRNN sensor program on the emulator: static-kernel budget, the weights header path,
+// the output layout, and exactness against a direct C++ evaluation of the model's formulas.
+#include <scamp5.hpp>
+
+#include <array>
+#include <filesystem>
+#include <random>
+
+#include "pixelrnn_program.hpp"
+#include "pixelrnn_weights_from_header.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using Map = std::array<std::array<int, 64>, 64>;
+
+Map conv5x5(const Map& x, const int w[5][5]) {
+    Map out{};
+    for (int r = 0; r < 64; ++r)
+        for (int c = 0; c < 64; ++c) {
+            int s = 0;
+            for (int i = 0; i < 5; ++i)
+                for (int j = 0; j < 5; ++j) {
+                    const int rr = r + i - 2, cc = c + j - 2;
+                    if (rr >= 0 && rr < 64 && cc >= 0 && cc < 64) s += w[i][j] * x[rr][cc];
+                }
+            out[r][c] = s;
+        }
+    return out;
+}
+
+// o_T of the noise-free model (docs/PIXELRNN_REFERENCE.md) for binary frames.
+Map model_output(const std::vector<Map>& frames, const PixelRNNWeights& w) {
+    const int cnn_step = (w.cnn_threshold_sensor + w.input_white - 1) / w.input_white;
+    const int gate_step = (w.gate_threshold_sensor + w.input_rnn_white - 1) / w.input_rnn_white;
+    Map h;
+    for (auto& row : h) row.fill(1);
+    Map o{};
+    for (const Map& x : frames) {
+        Map mosaic{};
+        for (int k = 0; k < 16; ++k) {
+            const Map c = conv5x5(x, w.cnn_kernels[k]);
+            for (int a = 0; a < 16; ++a)
+                for (int b = 0; b < 16; ++b) {
+                    int p = 0;
+                    for (int u = 0; u < 4; ++u)
+                        for (int v = 0; v < 4; ++v) p = std::max(p, c[4 * a + u][4 * b + v]);
+                    mosaic[(k % 4) * 16 + a][(k / 4) * 16 + b] = p >= cnn_step ? 1 : -1;
+                }
+        }
+        const Map fi = conv5x5(mosaic, w.rnn_kernels[0]), fh = conv5x5(h, w.rnn_kernels[1]);
+        const Map oi = conv5x5(mosaic, w.rnn_kernels[2]), oh = conv5x5(h, w.rnn_kernels[3]);
+        for (int r = 0; r < 64; ++r)
+            for (int c = 0; c < 64; ++c) {
+                o[r][c] = oi[r][c] + oh[r][c];
+                h[r][c] *= fi[r][c] + fh[r][c] >= gate_step ? 1 : -1;
+            }
+    }
+    return o;
+}
+
+struct RunResult {
+    scamp5_emu::GrayImage output;
+    int static_words;
+};
+
+RunResult run_program(const PixelRNNWeights& w, const std::vector<Map>& frames,
+                      const std::filesystem::path& save_dir = {}) {
+    scamp5_emu::host::reset();
+    scamp5_emu::device().set_error_model(scamp5_emu::ErrorModel::off());
+    const int total = static_cast<int>(frames.size());
+    scamp5_emu::host::set_frame_hook([&](int n) {
+        if (n == 0) {
+            scamp5_emu::host::set_slider(PixelRNNSensorProgram::kSliderFramesPerClip, total);
+            scamp5_emu::host::press_button(PixelRNNSensorProgram::kButtonLoadImageStop);
+            if (!save_dir.empty()) {
+                scamp5_emu::host::set_save_directory(save_dir);
+                scamp5_emu::host::set_switch(PixelRNNSensorProgram::kSwitchSaveOutputs, true);
+            }
+        }
+        if (n >= total) {
+            scamp5_emu::host::request_stop();
+            return;
+        }
+        scamp5_emu::GrayImage img{256, 256, std::vector<std::uint8_t>(256 * 256)};
+        for (int r = 0; r < 256; ++r)
+            for (int c = 0; c < 256; ++c) img.pixels[r * 256 + c] = frames[n][r % 64][c % 64] > 0 ? 255 : 0;
+        scamp5_emu::host::feed_frame(img);
+    });
+    PixelRNNSensorProgram program([&](PixelRNNWeights& out, std::string&) {
+        out = w;
+        return true;
+    });
+    try {
+        program.run();
+    } catch (const scamp5_emu::FrameLoopStopped&) {
+    }
+    return {scamp5_emu::host::read_display(PixelRNNSensorProgram::kDisplayOutput), scamp5_emu::device().static_words()};
+}
+
+PixelRNNWeights random_weights(std::mt19937& rng) {
+    PixelRNNWeights w;
+    std::bernoulli_distribution coin(0.5);
+    for (auto& k : w.cnn_kernels)
+        for (auto& row : k)
+            for (int& v : row) v = coin(rng) ? 1 : -1;
+    for (auto& k : w.rnn_kernels)
+        for (auto& row : k)
+            for (int& v : row) v = coin(rng) ? 1 : -1;
+    w.cnn_threshold_sensor = 10;
+    w.gate_threshold_sensor = 20;
+    return w;
+}
+
+std::vector<Map> random_frames(std::mt19937& rng, int n) {
+    std::vector<Map> frames(static_cast<std::size_t>(n));
+    std::bernoulli_distribution coin(0.5);
+    for (auto& f : frames)
+        for (auto& row : f)
+            for (int& v : row) v = coin(rng) ? 1 : -1;
+    return frames;
+}
+
+int expected_pixel(int o, int iw) { return std::min(255, std::max(0, o * iw + 127)); }
+
+}  // namespace
+
+SCAMP5_TEST(program_fits_the_static_kernel_store) {
+    std::mt19937 rng(3);
+    const RunResult r = run_program(random_weights(rng), random_frames(rng, 2));
+    EXPECT_TRUE(r.static_words > 50);
+    EXPECT_TRUE(r.static_words <= scamp5_emu::kStaticStoreWords);
+}
+
+SCAMP5_TEST(program_matches_the_model_formulas_exactly) {
+    std::mt19937 rng(11);
+    const PixelRNNWeights w = random_weights(rng);
+    const auto frames = random_frames(rng, 4);
+    const RunResult r = run_program(w, frames);
+    const Map o = model_output(frames, w);
+    int differing = 0, background_differing = 0;
+    for (int row = 0; row < 256; ++row)
+        for (int col = 0; col < 256; ++col) {
+            const bool inside = row >= 128 && row < 192 && col >= 128 && col < 192;
+            const int want = inside ? expected_pixel(o[row - 128][col - 128], w.input_rnn_white) : 127;
+            if (r.output.at(row, col) != want) ++(inside ? differing : background_differing);
+        }
+    EXPECT_EQ(differing, 0);
+    EXPECT_EQ(background_differing, 0);
+}
+
+SCAMP5_TEST(program_output_is_aligned_for_an_asymmetric_single_pixel_input) {
+    // One +1 pixel off-centre and all-+1 kernels except Woi, which marks one tap: o_T then
+    // carries the pixel's position; any shift of a map by the sensor's geometry would move it.
+    PixelRNNWeights w;
+    for (auto& k : w.cnn_kernels)
+        for (auto& row : k)
+            for (int& v : row) v = 1;
+    for (auto& k : w.rnn_kernels)
+        for (auto& row : k)
+            for (int& v : row) v = -1;
+    w.rnn_kernels[2][0][4] = 1;  // Woi top-right tap
+    w.cnn_threshold_sensor = 10;  // step 1: c >= 1 needs 13 of the 25 inputs at +1
+    w.gate_threshold_sensor = 20;
+    Map frame;
+    for (auto& row : frame) row.fill(-1);
+    for (int r = 5; r < 12; ++r)
+        for (int c = 40; c < 43; ++c) frame[r][c] = 1;  // a 7x3 bar, asymmetric
+    const std::vector<Map> frames{frame};
+    const RunResult r = run_program(w, frames);
+    const Map o = model_output(frames, w);
+    int differing = 0;
+    for (int row = 0; row < 64; ++row)
+        for (int col = 0; col < 64; ++col)
+            differing += r.output.at(128 + row, 128 + col) != expected_pixel(o[row][col], w.input_rnn_white);
+    EXPECT_EQ(differing, 0);
+    // And the content is not trivially uniform (otherwise alignment would not be tested).
+    int distinct_low = 0;
+    for (int row = 0; row < 64; ++row)
+        for (int col = 0; col < 64; ++col) distinct_low += o[row][col] != o[0][0];
+    EXPECT_TRUE(distinct_low > 0);
+}
+
+SCAMP5_TEST(program_saves_15_output_bmp_like_the_sensor_host) {
+    std::mt19937 rng(5);
+    const PixelRNNWeights w = random_weights(rng);
+    const auto frames = random_frames(rng, 16);
+    const auto dir = std::filesystem::temp_directory_path() / "scamp5_tests_save";
+    std::filesystem::remove_all(dir);
+    const RunResult r = run_program(w, frames, dir);
+    const auto saved = scamp5_emu::read_gray_image(dir / "15_output.BMP");
+    EXPECT_EQ(saved.rows, 256);
+    EXPECT_EQ(saved.cols, 256);
+    EXPECT_TRUE(saved.pixels == r.output.pixels);
+    const auto bytes = scamp5_emu::read_file_bytes(dir / "15_output.BMP");
+    EXPECT_EQ(bytes.size(), static_cast<std::size_t>(54 + 256 * 256 * 3));
+    EXPECT_EQ(static_cast<int>(bytes[28]), 24);
+    std::filesystem::remove_all(dir);
+}
+
+SCAMP5_TEST(weights_header_fills_the_weights_structure) {
+    PixelRNNWeights w;
+    std::string error;
+    EXPECT_TRUE(pixelrnn_weights_from_header(w, error));
+    EXPECT_TRUE(error.empty());
+    EXPECT_EQ(w.input_white, PIXELRNN_INPUT_WHITE);
+    EXPECT_EQ(w.gate_threshold_sensor, PIXELRNN_GATE_THRESHOLD_SENSOR);
+    EXPECT_EQ(w.cnn_kernels[3][1][0], pixelrnn_cnn_kernels[3][1][0]);
+    EXPECT_EQ(w.rnn_kernels[2][4][3], pixelrnn_rnn_kernels[2][4][3]);
+    w.rnn_kernels[0][0][0] = 0;
+    EXPECT_TRUE(!validate_pixelrnn_weights(w).empty());
+}

@@ -1,0 +1,39 @@
+"""The model a sensor tool works with: built from the config, weights from ``--weights`` or the config's
+``weights`` key, the number of classes from the config or, if it leaves it open, from the checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from model_utils import build_model
+
+from .checkpoints import CheckpointError, check_fits, read_checkpoint
+
+
+def weights_path(cfg: dict, weights: str | None) -> Path:
+    """``weights`` if given, else the config's ``weights`` key; a clear error when neither names a file."""
+    chosen = weights or cfg.get("weights")
+    if not chosen:
+        raise CheckpointError("no checkpoint: pass --weights CHECKPOINT or set the config's 'weights' key")
+    path = Path(chosen)
+    if not path.is_file():
+        origin = "--weights" if weights else "the config's 'weights' key"
+        raise CheckpointError(f"checkpoint not found: {path} (from {origin}); pass --weights CHECKPOINT")
+    return path
+
+
+def load_model(cfg: dict, weights: str | None = None, device: torch.device | str = "cpu",
+               num_classes: int | None = None):
+    """(model in eval mode on ``device``, checkpoint path, checkpoint dict)."""
+    path = weights_path(cfg, weights)
+    checkpoint = read_checkpoint(path)
+    state = checkpoint["model"]
+    if num_classes is None and cfg["model"]["num_classes"] is None:
+        if "fc.weight" not in state:
+            raise CheckpointError(f"checkpoint {path} has no 'fc.weight'; set model.num_classes in the config")
+        num_classes = int(state["fc.weight"].shape[0])
+    model = build_model(cfg, num_classes)
+    check_fits(model, state, path)
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval(), path, checkpoint
