@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from training_utils.checkpoints import CheckpointError
 from training_utils.config import REPO_ROOT, ConfigError, load_config, resolve
 
@@ -63,9 +65,17 @@ def main(argv=None) -> int:
         from data_utils import build_datasets
         from training_utils.atomic_files import write_json
         from training_utils.metrics import format_metrics
+        from training_utils import distributed
         from training_utils.trainer import Trainer, evaluate_checkpoint, select_device
 
         device = select_device(cfg["device"])
+        # Under torchrun (WORLD_SIZE > 1): one process per device, gloo on CPU, NCCL on CUDA.
+        ctx = distributed.init_from_env(device.type)
+        if ctx.enabled and device.type == "cuda":
+            device = torch.device("cuda", ctx.local_rank)
+            torch.cuda.set_device(device)
+        if ctx.enabled and args.eval_only and not ctx.is_main:
+            return 0  # evaluation of one checkpoint runs on rank 0 alone
         if args.eval_only:
             weights = args.weights or cfg["weights"]
             if not weights:
@@ -83,13 +93,16 @@ def main(argv=None) -> int:
         if args.resume:
             run_dir = Path(args.out) if args.out else Path(args.resume).resolve().parent
         else:
-            run_dir = Path(args.out) if args.out else default_run_dir(cfg)
+            # Ranks may start in different seconds: all use rank 0's time-stamped folder.
+            run_dir = distributed.broadcast(Path(args.out) if args.out else default_run_dir(cfg))
             if (run_dir / "last.pt").exists():
                 raise ConfigError(f"run directory {run_dir} already holds a run; resume it with "
                                   f"-r {run_dir / 'last.pt'} or choose another --out")
         datasets = build_datasets(cfg, args.data_root, splits=("train", "val", "test"))
         trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume)
         trainer.fit()
+        if ctx.enabled:
+            torch.distributed.destroy_process_group()
         return 0
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -11,7 +11,6 @@ checkpoints load strictly.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from training_utils.quantization import Quantizer
@@ -19,6 +18,7 @@ from training_utils.quantization import Quantizer
 from .binary_layers import BinaryConv2d
 from .registry import Registry
 from .sensor_noise import SensorNoise
+from .single_channel_conv import single_channel_conv2d
 from .tracing import Traceable
 
 CELLS = Registry("cell")
@@ -82,7 +82,7 @@ class ConvRecurrentCell(Traceable, nn.Module):
         batch, steps = x.shape[:2]
         pad = self.kernel_size // 2
         w_i, w_h = self.stacked_weights("i"), self.stacked_weights("h")
-        from_input = F.conv2d(x.flatten(0, 1), w_i, padding=pad)
+        from_input = single_channel_conv2d(x.flatten(0, 1), w_i, pad)
         from_input = from_input.reshape(batch, steps, len(self.all_gates), *x.shape[-2:])
         state = self.initial_state(x[:, 0])
         thresholds = self.thresholds(x)
@@ -90,7 +90,7 @@ class ConvRecurrentCell(Traceable, nn.Module):
         for t in range(steps):
             h = state["h"]
             sums_i = dict(zip(self.all_gates, from_input[:, t].split(1, dim=1)))
-            sums_h = dict(zip(self.all_gates, F.conv2d(h, w_h, padding=pad).split(1, dim=1)))
+            sums_h = dict(zip(self.all_gates, single_channel_conv2d(h, w_h, pad).split(1, dim=1)))
             output = self.output_noise(sums_i[self.output_gate] + sums_h[self.output_gate])
             if self._trace is not None:
                 self.record("hidden_prev", h)

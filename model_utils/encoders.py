@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from training_utils.quantization import Quantizer
 
 from .binary_layers import BinaryConv2d
 from .mosaic import tile
+from .pooled_binary_conv import conv_relu_maxpool
 from .registry import Registry
 from .sensor_noise import SensorNoise
 from .tracing import Traceable
@@ -64,8 +64,7 @@ class BinaryConvEncoder(Traceable, nn.Module):
         h = self.binarize_input(x)
         self.record_frames("input_binarized", h, batch)
         for index, (conv, pool) in enumerate(zip(self.layers, self.pool), start=1):
-            c = conv(h)
-            p = F.max_pool2d(F.relu(c), pool)
+            p, c = conv_relu_maxpool(h, conv.quantized_weight(), conv.padding[0], pool)
             suffix = "" if index == 1 else str(index)
             self.record_frames("conv" + suffix, c, batch)
             self.record_frames("pooled" + suffix, p, batch)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from model_utils import build_model, set_noise
 from model_utils.binary_layers import binary_weights
 
-from . import bit_accounting
+from . import bit_accounting, distributed
 from .atomic_files import write_json, write_text
 from .checkpoints import atomic_save, load_weights, read_checkpoint
 from .config import dumps
@@ -65,11 +65,18 @@ def progress(iterable, **kwargs):
 
 def make_loader(dataset, batch_size: int, *, shuffle: bool, num_workers: int, seed: int = 0, epoch: int = 0,
                 device: torch.device | None = None) -> DataLoader:
-    # The shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      generator=generator, pin_memory=device is not None and device.type == "cuda",
-                      persistent_workers=False)
+    """Batches of ``batch_size`` clips (the global batch); under torchrun, this rank's share of each."""
+    pin = device is not None and device.type == "cuda"
+    ctx = distributed.current()
+    if shuffle:
+        # The order depends on (seed, epoch) only, so a resumed run sees the same batches, and every
+        # number of processes the same global batches.
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(len(dataset), generator=generator).tolist()
+        sampler = distributed.GlobalBatchShardSampler(order, batch_size, ctx.rank, ctx.world_size)
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin)
+    shard = distributed.ContiguousShardSampler(len(dataset), ctx.rank, ctx.world_size) if ctx.enabled else None
+    return DataLoader(dataset, batch_size=batch_size, sampler=shard, num_workers=num_workers, pin_memory=pin)
 
 
 def flip_ratio(before: dict[str, torch.Tensor], model) -> float:
@@ -98,6 +105,9 @@ def predict(model, loader, device, desc="eval"):
         labels += target.tolist()
         predicted += logits.argmax(1).tolist()
         names += list(name)
+    # Under torchrun each rank saw a contiguous slice: gather them in rank order, sum the losses.
+    (loss_sum,) = distributed.all_reduce_sum([loss_sum], device)
+    labels, predicted, names = (distributed.gather_lists(v) for v in (labels, predicted, names))
     return labels, predicted, names, loss_sum / max(len(labels), 1)
 
 
@@ -113,6 +123,17 @@ class Trainer:
         set_noise(self.model, evaluation=cfg["noise"]["eval"])
         if init_weights:
             load_weights(self.model, init_weights)
+        self.dist = distributed.current()
+        self.train_model = self.model  # what the training step calls: the model, or its DDP wrapper
+        if self.dist.enabled:
+            if cfg["train"]["batch_size"] < self.dist.world_size:
+                raise ValueError(f"train.batch_size {cfg['train']['batch_size']} is the global batch and must be at "
+                                 f"least the number of processes ({self.dist.world_size})")
+            distributed.convert_batchnorm(self.model)
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None,
+                static_graph=True)  # the graph never changes; it also covers unused thresh2
+            torch.manual_seed(cfg["seed"] + self.dist.rank)  # distinct sensor-noise draws per rank
         params = [p for p in self.model.parameters() if p.requires_grad]
         t = self.train_cfg
         if t["optimizer"] == "adam":
@@ -166,20 +187,28 @@ class Trainer:
         if hasattr(self.datasets["train"], "set_epoch"):
             self.datasets["train"].set_epoch(self.epoch)
         signs_before = binary_signs(model)
+        global_sizes = (loader.batch_sampler.global_sizes() if self.dist.enabled else None)
         loss_sum = correct = seen = 0
-        for clips, target, _ in progress(loader, desc=f"epoch {self.epoch + 1}"):
+        for step, (clips, target, _) in enumerate(progress(loader, desc=f"epoch {self.epoch + 1}")):
             clips, target = clips.to(self.device, non_blocking=True), target.to(self.device, non_blocking=True)
-            logits = model(clips)
-            loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"])
+            logits = self.train_model(clips)
+            if global_sizes is None:
+                loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"])
+            else:
+                # DDP averages gradients over ranks: this scaling makes that the global batch's mean loss.
+                loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"], reduction="sum")
+                loss = loss * (self.dist.world_size / global_sizes[step])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
             self.optimizer.step()
-            loss_sum += loss.detach() * len(target)
+            loss_sum += F.cross_entropy(logits.detach(), target, label_smoothing=t["label_smoothing"],
+                                        reduction="sum")
             correct += (logits.detach().argmax(1) == target).sum()
             seen += len(target)
-        return {"train_loss": float(loss_sum) / seen, "train_accuracy": float(correct) / seen,
+        loss_sum, correct, seen = distributed.all_reduce_sum([float(loss_sum), float(correct), seen], self.device)
+        return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                 "flip_ratio": flip_ratio(signs_before, model),
                 "flip_ratio_from_init": flip_ratio(self.initial_signs, model)}
 
@@ -197,12 +226,15 @@ class Trainer:
 
         t = self.train_cfg
         last_epoch = t["epochs"] if until_epoch is None else min(until_epoch, t["epochs"])
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(self.run_dir / "config.json", dumps(self.cfg))
-        write_json(self.run_dir / "environment.json", environment_info())
-        writer = SummaryWriter(self.cfg["log_dir"] or str(self.run_dir / "tensorboard"))
-        print(bit_accounting.format_table(self.model))
-        print(f"run directory: {self.run_dir}")
+        main = self.dist.is_main  # under torchrun only rank 0 writes files and prints
+        writer = None
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_text(self.run_dir / "config.json", dumps(self.cfg))
+            write_json(self.run_dir / "environment.json", environment_info())
+            writer = SummaryWriter(self.cfg["log_dir"] or str(self.run_dir / "tensorboard"))
+            print(bit_accounting.format_table(self.model))
+            print(f"run directory: {self.run_dir}")
         stale = 0
         while self.epoch < last_epoch:
             start = time.perf_counter()
@@ -224,15 +256,19 @@ class Trainer:
             elif self.scheduler is not None:
                 self.scheduler.step()
             row["epoch"], row["seconds"] = self.epoch, time.perf_counter() - start
-            self._log(writer, row)
-            state = self._state()
-            if improved:
-                atomic_save(state, self.run_dir / "best.pt")
-            atomic_save(state, self.run_dir / "last.pt")
+            if main:
+                self._log(writer, row)
+                state = self._state()
+                if improved:
+                    atomic_save(state, self.run_dir / "best.pt")
+                atomic_save(state, self.run_dir / "last.pt")
             if t["early_stop_patience"] and stale >= t["early_stop_patience"]:
-                print(f"early stop: no improvement of {t['monitor']} for {stale} epochs")
+                if main:
+                    print(f"early stop: no improvement of {t['monitor']} for {stale} epochs")
                 break
-        writer.close()
+        if writer is not None:
+            writer.close()
+        distributed.barrier()  # best.pt is complete before any rank reads it
         if self.epoch < t["epochs"] and until_epoch is not None and self.epoch >= until_epoch:
             return {}
         return self.final_metrics()
@@ -243,9 +279,10 @@ class Trainer:
             load_weights(self.model, best)
         results = {split: self.evaluate(split)[0] for split in ("val", "test")}
         results["best_epoch"] = self.best_epoch
-        write_json(self.run_dir / "metrics.json", results)
-        for split in ("val", "test"):
-            print(format_metrics(results[split]) + f"  (best.pt, epoch {self.best_epoch})")
+        if self.dist.is_main:
+            write_json(self.run_dir / "metrics.json", results)
+            for split in ("val", "test"):
+                print(format_metrics(results[split]) + f"  (best.pt, epoch {self.best_epoch})")
         return results
 
     def _log(self, writer, row: dict) -> None:
