@@ -68,7 +68,7 @@ def evaluate_groups(model, readouts, groups: dict, device) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        from data_utils.sensor_outputs import group_readouts, load_split_file, read_sensor_outputs
+        from data_utils.sensor_outputs import group_readouts, read_sensor_outputs, split_groups
         from training_utils.atomic_files import write_json
         from training_utils.checkpoints import atomic_save
         from training_utils.decoder_finetuning import finetune_decoder, stratified_holdout
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         if args.split_file.lower() == "none":
             groups, missing, unlisted = {"all": list(range(len(readouts)))}, {}, []
         else:
-            groups, missing, unlisted = group_readouts(readouts, load_split_file(args.split_file))
+            groups, missing, unlisted = group_readouts(readouts, split_groups(args.split_file))
         for group, names in missing.items():
             print(f"{len(names)} sequence(s) of group {group!r} in {args.split_file} have no output under "
                   f"{args.scamp_dir}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")

@@ -3,7 +3,7 @@
 Dataset root: the ``data_root`` argument (``--data-root``) > ``cfg["data_root"]`` (relative to
 the working directory) > ``$PIXELRNN_DATA_ROOT/<dataset>`` > ``<repo>/data/<dataset>``.
 
-``cfg["data"]`` keys used (defaults in ``DATA_DEFAULTS``): ``dataset``, ``split`` ("seeded" or a
+``cfg["data"]`` keys used (defaults and validation in ``training_utils.config``): ``dataset``, ``split`` ("seeded" or a
 split-file path: as given, then relative to the repo root), ``split_fractions``, ``split_seed``,
 ``timesteps``, ``frame_size``, ``preprocessing``, ``augment`` (``translate``, ``hflip``,
 ``brightness``, ``fill``), ``cache``, ``cache_dir``, ``synthetic``. Augmentation is seeded by
@@ -25,22 +25,6 @@ from .transforms import ClipAugmentation, get_preprocessing
 
 DATA_ROOT_ENV = "PIXELRNN_DATA_ROOT"
 SPLIT_NAMES = (*SPLIT_PARTS, "all")
-
-DATA_DEFAULTS = {
-    "dataset": None,
-    "split": "seeded",
-    "split_fractions": {"train": 0.8, "val": 0.1, "test": 0.1},
-    "split_seed": 0,
-    "timesteps": 16,
-    "frame_size": 64,
-    "preprocessing": "release",
-    "augment": {"translate": 0, "hflip": False, "brightness": 0.0},
-    "cache": True,
-    "cache_dir": None,
-    "num_workers": 0,
-    "synthetic": {"clips_per_class": 100, "seed": 0},
-}
-
 
 @dataclass(frozen=True)
 class DatasetSource:
@@ -71,30 +55,6 @@ def resolve_data_root(dataset: str, data_root: str | os.PathLike | None = None,
     return REPO_ROOT / "data" / dataset
 
 
-def _positive_int(value, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"data.{key} must be a positive integer, got {value!r}.")
-    return value
-
-
-def _data_settings(cfg: dict) -> dict:
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("data"), dict):
-        raise ValueError("The config needs a 'data' object (keys: "
-                         f"{sorted(DATA_DEFAULTS)}).")
-    settings = {**DATA_DEFAULTS, **cfg["data"]}
-    if settings["dataset"] not in DATASETS:
-        raise ValueError(f"Unknown data.dataset {settings['dataset']!r}; accepted: "
-                         f"{sorted(DATASETS)}.")
-    _positive_int(settings["timesteps"], "timesteps")
-    _positive_int(settings["frame_size"], "frame_size")
-    if not isinstance(settings["split"], str) or not settings["split"]:
-        raise ValueError(f"data.split must be 'seeded' or a split-file path, "
-                         f"got {settings['split']!r}.")
-    if not isinstance(settings["cache"], bool):
-        raise ValueError(f"data.cache must be true or false, got {settings['cache']!r}.")
-    return settings
-
-
 def _ensure_synthetic(name: str, root: Path, options: dict) -> Path:
     try:
         from .synthetic import ensure_synthetic
@@ -120,7 +80,7 @@ def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
     unknown = [split for split in splits if split not in SPLIT_NAMES]
     if unknown:
         raise ValueError(f"Unknown split(s) {unknown}; accepted: {list(SPLIT_NAMES)}.")
-    settings = _data_settings(cfg)
+    settings = cfg["data"]  # validated by training_utils.config
     dataset = settings["dataset"]
     source = DATASETS[dataset]
     preprocessing = get_preprocessing(settings["preprocessing"])

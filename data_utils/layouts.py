@@ -122,16 +122,19 @@ def _sorted_listing(root: Path, layout: str, classes: list[str],
 
 # --- clip folder ------------------------------------------------------------------------------
 
-def list_clip_folder(root: Path, layout: str = "clip_folder") -> DatasetListing:
-    """``<root>/<class>/<sequence>/<frames>``; clips named ``<class>/<sequence>``."""
+def list_clip_folder(root: Path, layout: str = "clip_folder", classes: list[str] | None = None) -> DatasetListing:
+    """``<root>/<class>/<sequence>/<frames>``; clips named ``<class>/<sequence>``. With ``classes``
+    given (a dataset's fixed class list), labels follow it and a subset of the folders may be present."""
     class_folders = _subfolders(root)
     if not class_folders:
         raise ValueError(f"Dataset root {root} contains no class folders.\n"
                          f"{LAYOUTS[layout].describe()}")
-    classes = [folder.name for folder in class_folders]
+    if classes is None:
+        classes = [folder.name for folder in class_folders]
     records = []
-    for label, class_folder in enumerate(class_folders):
+    for class_folder in class_folders:
         for sequence_folder in _sequence_folders(class_folder):
+            label = classes.index(class_folder.name)
             records.append(SequenceRecord(
                 name=f"{class_folder.name}/{sequence_folder.name}", label=label,
                 class_name=class_folder.name, folder=str(sequence_folder),
@@ -147,10 +150,11 @@ TULIPS_CLASSES = ["1", "2", "3", "4"]
 def list_tulips(root: Path) -> DatasetListing:
     """The release's Tulips1 layout: class folders 1..4 (the spoken digit), clips per subject."""
     found = [folder.name for folder in _subfolders(root)]
-    if found != TULIPS_CLASSES:
-        raise ValueError(f"Tulips1 root {root} has class folders {found}, expected exactly "
+    unknown = [name for name in found if name not in TULIPS_CLASSES]
+    if unknown:
+        raise ValueError(f"Tulips1 root {root} has class folders {unknown} that are not digits "
                          f"{TULIPS_CLASSES}.\n{LAYOUTS['tulips1'].describe()}")
-    return list_clip_folder(root, layout="tulips1")
+    return list_clip_folder(root, layout="tulips1", classes=TULIPS_CLASSES)
 
 
 # --- Cambridge Hand Gesture ---------------------------------------------------------------------

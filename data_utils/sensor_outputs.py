@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from .scamp_io import decode_readout, read_sensor_image
+from .splits import SPLIT_PARTS as SPLIT_GROUPS, load_split_file
 
 SENSOR_OUTPUT_FILE = "15_output.BMP"
 SENSOR_OUTPUT_SHAPE = (256, 256)
 DEFAULT_CROP = (128, 192, 128, 192)  # row start, row end, column start, column end
-SPLIT_GROUPS = ("train", "val", "test")
 
 
 @dataclass
@@ -105,23 +105,10 @@ def read_simulated_outputs(root, input_white: float = 10, frame: int = 15, class
     return _read(root, input_white, class_offset, f"{frame}/6_ft_ot.BMP", (128, 64), (64, 128), (0, 64))
 
 
-# ----------------------------------------------------------------------------------------------
-# Split files
-# ----------------------------------------------------------------------------------------------
-def load_split_file(path) -> dict[str, list[str]]:
-    """``{"train": [...], "val": [...], "test": [...]}`` (any subset of the groups; other keys ignored)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"split file not found: {path}")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"split file {path} is not valid JSON: {err}") from None
-    groups = {g: raw[g] for g in SPLIT_GROUPS if isinstance(raw, dict) and g in raw}
-    if not groups or not all(isinstance(v, list) and all(isinstance(n, str) for n in v) for v in groups.values()):
-        raise ValueError(f"split file {path} must hold lists of sequence names under one or more of "
-                         f"{', '.join(SPLIT_GROUPS)}")
-    return groups
+def split_groups(path) -> dict[str, list[str]]:
+    """The train/val/test name lists of a split file (``data_utils.splits`` validates it)."""
+    content = load_split_file(path)
+    return {group: content[group] for group in SPLIT_GROUPS if group in content}
 
 
 def group_readouts(readouts: Readouts, split: dict[str, list[str]]) -> tuple[dict, dict, list[str]]:

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training_utils.config import resolve
+
 FRAME_WIDTH, FRAME_HEIGHT = 40, 30
 
 
@@ -79,4 +81,4 @@ def data_config(dataset: str, root: Path, cache_dir: Path | None = None, **data)
                 "preprocessing": "release", "cache": cache_dir is not None,
                 "cache_dir": str(cache_dir) if cache_dir is not None else None}
     settings.update(data)
-    return {"seed": 0, "data_root": str(root), "data": settings}
+    return resolve({"seed": 0, "data_root": str(root), "data": settings})

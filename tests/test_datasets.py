@@ -82,8 +82,15 @@ def test_tulips_names_repeat_across_classes(tmp_path):
 
 def test_tulips_rejects_other_class_folders(tmp_path):
     write_sequence(tmp_path / "five" / "Don1", "x", 1)
-    with pytest.raises(ValueError, match=r"expected exactly \['1', '2', '3', '4'\]"):
+    with pytest.raises(ValueError, match=r"class folders \['five'\] that are not digits \['1', '2', '3', '4'\]"):
         list_dataset("tulips1", tmp_path)
+
+
+def test_tulips_subset_of_classes_keeps_digit_labels(tmp_path):
+    write_sequence(tmp_path / "3" / "Don2", "x", 2)
+    listing = list_dataset("tulips1", tmp_path)
+    assert listing.classes == ["1", "2", "3", "4"]
+    assert [(r.name, r.label) for r in listing.sequences] == [("3/Don2", 2)]
 
 
 def test_clip_folder_natural_order_and_frame_extensions(tmp_path):
@@ -202,17 +209,17 @@ def test_synthetic_datasets_are_generated_then_read_as_clip_folders(tmp_path, mo
 
 def test_bad_config_values_are_explained(tmp_path):
     make_clip_folder(tmp_path, clips=10)
-    with pytest.raises(ValueError, match=r"Unknown data.dataset 'kth'.*'cambridge'"):
+    with pytest.raises(ValueError, match=r"'data.dataset' must be one of .*'cambridge'.*got 'kth'"):
         build_datasets(data_config("kth", tmp_path))
-    with pytest.raises(ValueError, match=r"Unknown preprocessing 'raw'; accepted"):
+    with pytest.raises(ValueError, match=r"'data.preprocessing' must be one of 'release', 'unit', got 'raw'"):
         build_datasets(data_config("clip_folder", tmp_path, preprocessing="raw"))
-    with pytest.raises(ValueError, match=r"data.timesteps must be a positive integer"):
+    with pytest.raises(ValueError, match=r"'data.timesteps' must be an integer >= 1, got 0"):
         build_datasets(data_config("clip_folder", tmp_path, timesteps=0))
     with pytest.raises(ValueError, match=r"Unknown split\(s\) \['dev'\]"):
         build_datasets(data_config("clip_folder", tmp_path), splits=("dev",))
     with pytest.raises(ValueError, match=r"Split 'val' of dataset 'clip_folder' .* is empty"):
         build_datasets(data_config("clip_folder", tmp_path,
-                                   split_fractions={"train": 0.9, "test": 0.1}))
+                                   split_fractions={"train": 0.9, "val": 0.0, "test": 0.1}))
 
 
 def test_frames_of_a_clip_are_evenly_sampled_from_disk(tmp_path):

@@ -100,7 +100,7 @@ def test_dataset_translation_is_one_shift_per_clip_and_training_only(tmp_path):
         (folder / f"{index:04d}.png").write_bytes((folder / "0000.png").read_bytes())
     write_sequence(tmp_path / "b" / "other", "other", 6, extension=".png")
     cfg = data_config("clip_folder", tmp_path, timesteps=6, preprocessing="unit",
-                      augment={"translate": 3}, split_fractions={"train": 1.0})
+                      augment={"translate": 3}, split_fractions={"train": 1.0, "val": 0.0, "test": 0.0})
     train = build_datasets(cfg, splits=("train",))["train"]
     plain = build_datasets(cfg, splits=("all",))["all"]
     index = train.names.index("a/still")
