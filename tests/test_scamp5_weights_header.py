@@ -65,7 +65,7 @@ def compiler():
 
 def export_header(reference: Path, folder: Path) -> tuple[Path, dict]:
     """cam_noise.pt through extract_weights.py: (header path, the weights JSON it writes alongside)."""
-    header, weights = folder / "pixelrnn_weights.hpp", folder / "weights.json"
+    header, weights = folder / "cam_noise_weights.hpp", folder / "weights.json"
     assert extract_weights.main(["-c", str(reference / se.CAM_CONFIG), "--weights",
                                  str(reference / "checkpoints" / "cam_noise.pt"), "--header", str(header),
                                  "--json", str(weights)]) == 0
