@@ -13,7 +13,6 @@ for several seeds, and reports side by side with the 720 real SCAMP-5 outputs
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -21,8 +20,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-import scamp5_reference as sr  # noqa: E402
+import scamp5_emulator as se  # noqa: E402
+from data_utils.scamp_io import read_sensor_image  # noqa: E402
 
 
 def region_stats(images: np.ndarray, content_rows: slice, content_cols: slice) -> dict:
@@ -45,32 +46,29 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4, help="noise seeds per clip (default 4)")
     parser.add_argument("--out", type=Path, default=None, help="keep the emulator outputs here")
     args = parser.parse_args()
-    reference = sr.REFERENCE_DIR
+    reference = se.REFERENCE_DIR
     if not reference.is_dir():
         raise FileNotFoundError(f"{reference} is missing: the benchmark compares against the released outputs")
-    sr.build_emulator()
+    se.build_emulator()
 
     work = args.out or Path(tempfile.mkdtemp(prefix="bench_emulator_"))
-    weights = sr.sensor_weights_from_checkpoint(reference / "checkpoints" / "cam_noise.pt")
-    (work / "weights.json").parent.mkdir(parents=True, exist_ok=True)
-    (work / "weights.json").write_text(json.dumps(weights))
-    for seq_dir in sorted((reference / "intermediates" / "cam10").glob("*/*")):
-        frames = np.stack([sr.read_bmp_gray(seq_dir / str(t) / "0_binarized_x.BMP") for t in range(16)])
-        sr.write_clip(work / "clips", seq_dir.parent.name, seq_dir.name, frames)
+    se.export_weights(reference / se.CAM_CONFIG, reference / "checkpoints" / "cam_noise.pt", work / "weights.json")
+    for (class_name, sequence), frames in se.released_cam_clips(reference).items():
+        se.write_clip(work / "clips", class_name, sequence, frames)
 
     speed = {}
-    stats = sr.run_emulator(work / "weights.json", work / "clips", work / "out_off", noise="off")
+    stats = se.run_emulator(work / "weights.json", work / "clips", work / "out_off", noise="off")
     speed["off"] = stats["frames_per_second"]
-    exact = np.stack([sr.read_bmp_gray(p) for p in sorted((work / "out_off").glob("*/*/15_output.BMP"))])
+    exact = np.stack([read_sensor_image(p, (256, 256)) for p in sorted((work / "out_off").glob("*/*/15_output.BMP"))])
     emulated, fps = [], []
     for seed in range(args.seeds):
         out = work / f"out_hw_{seed}"
-        stats = sr.run_emulator(work / "weights.json", work / "clips", out, noise="hardware", seed=seed)
+        stats = se.run_emulator(work / "weights.json", work / "clips", out, noise="hardware", seed=seed)
         fps.append(stats["frames_per_second"])
-        emulated += [sr.read_bmp_gray(p) for p in sorted(out.glob("*/*/15_output.BMP"))]
+        emulated += [read_sensor_image(p, (256, 256)) for p in sorted(out.glob("*/*/15_output.BMP"))]
     speed["hardware"] = float(np.mean(fps))
     emulated = np.stack(emulated)
-    real = np.stack([sr.read_bmp_gray(p) for p in
+    real = np.stack([read_sensor_image(p, (256, 256)) for p in
                      sorted((reference / "scamp_outputs").glob("*/*/*/15_output.BMP"))])
 
     # The real outputs' content spans rows 127..190, columns 128..191 (measured); the emulator's

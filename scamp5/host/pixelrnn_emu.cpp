@@ -4,12 +4,16 @@
 //   pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]
 //                [--noise off|hardware] [--seed N] [--dump-intermediates DIR]
 //
-// --dump-intermediates writes, per clip and frame t, DIR/<class>/<sequence>/<t>/ with
-//   encoded.pgm  thresholded CNN mosaic x_t (64x64, 255 = +1, 0 = -1)
-//   hidden.pgm   h_t after the update (same encoding)
-//   gate.pgm     g_t (same encoding)
-//   o_t.pgm      o_t as pixel = o + 128 (exact for |o| <= 50; noise off)
-// all P5 PGM files cut from display rows/columns 128..191 (the state quadrant).
+// --dump-intermediates writes, per clip and frame t, the stages the sensor program shows in the
+// release's print_intermediates layout and encodings (data_utils/scamp_io.py reads them):
+//   DIR/<class>/<sequence>/<t>/0_binarized_x.BMP           binarised frame (64x64, 255 = +1, 0 = -1)
+//                             /3_thresholded_quantized.BMP  CNN mosaic x_t (64x64, binary)
+//                             /6_ft_ot.BMP                  top h_t (binary), bottom o_t as
+//                                                           clip(o * iw_rnn + 127, 0, 255) (128x64)
+//                             /7_forget_gate_x.BMP          gate g_t (64x64, binary)
+// 24-bit gray BMPs cut from the displays: the frame from its top-left tile, the rest from the state
+// quadrant (display rows/columns 128..191).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -84,11 +88,34 @@ scamp5_emu::GrayImage tile_16(const scamp5_emu::GrayImage& frame) {
     return big;
 }
 
-scamp5_emu::GrayImage state_window(const scamp5_emu::GrayImage& display) {
+// The 64 x 64 window of a display starting at (row0, col0), display coordinates.
+scamp5_emu::GrayImage window(const scamp5_emu::GrayImage& display, int row0, int col0) {
     scamp5_emu::GrayImage w{64, 64, std::vector<std::uint8_t>(64 * 64)};
     for (int r = 0; r < 64; ++r)
-        for (int c = 0; c < 64; ++c) w.pixels[static_cast<std::size_t>(r) * 64 + c] = display.at(128 + r, 128 + c);
+        for (int c = 0; c < 64; ++c) w.pixels[static_cast<std::size_t>(r) * 64 + c] = display.at(row0 + r, col0 + c);
     return w;
+}
+
+// 6_ft_ot: h_t above o_t. The program shows o_t in unit 1 (pixel = o + 128, exact for |o| <= 50 with
+// noise off); the release's file holds clip(o * iw + 127, 0, 255).
+scamp5_emu::GrayImage ft_ot_image(const scamp5_emu::GrayImage& hidden, const scamp5_emu::GrayImage& o_unit, int iw) {
+    scamp5_emu::GrayImage img{128, 64, hidden.pixels};
+    for (std::uint8_t p : o_unit.pixels)
+        img.pixels.push_back(static_cast<std::uint8_t>(std::clamp((static_cast<int>(p) - 128) * iw + 127, 0, 255)));
+    return img;
+}
+
+void dump_intermediates(const fs::path& dir, int iw_rnn) {
+    using PRS = PixelRNNSensorProgram;
+    namespace host = scamp5_emu::host;
+    auto state = [](const char* display) { return window(host::read_display(display), 128, 128); };
+    auto save = [&](const char* name, const scamp5_emu::GrayImage& img) {
+        scamp5_emu::write_file_atomically(dir / name, scamp5_emu::encode_bmp24(img));
+    };
+    save("0_binarized_x.BMP", window(host::read_display(PRS::kDisplayInput), 0, 0));
+    save("3_thresholded_quantized.BMP", state(PRS::kDisplayEncoded));
+    save("6_ft_ot.BMP", ft_ot_image(state(PRS::kDisplayHidden), state(PRS::kDisplayOt), iw_rnn));
+    save("7_forget_gate_x.BMP", state(PRS::kDisplayGate));
 }
 
 }  // namespace
@@ -117,14 +144,8 @@ int main(int argc, char** argv) {
         auto hook = [&](int n) {
             if (n >= 1 && !opt.dump.empty()) {
                 const FrameRef& prev = schedule[static_cast<std::size_t>(n - 1)];
-                const fs::path dir = opt.dump / clips[prev.clip].class_name / clips[prev.clip].sequence / std::to_string(prev.t);
-                const std::pair<const char*, const char*> files[] = {
-                    {PixelRNNSensorProgram::kDisplayEncoded, "encoded.pgm"},
-                    {PixelRNNSensorProgram::kDisplayHidden, "hidden.pgm"},
-                    {PixelRNNSensorProgram::kDisplayGate, "gate.pgm"},
-                    {PixelRNNSensorProgram::kDisplayOt, "o_t.pgm"}};
-                for (const auto& [display, name] : files)
-                    scamp5_emu::write_file_atomically(dir / name, scamp5_emu::encode_pgm(state_window(scamp5_emu::host::read_display(display))));
+                dump_intermediates(opt.dump / clips[prev.clip].class_name / clips[prev.clip].sequence / std::to_string(prev.t),
+                                   initial.weights.input_rnn_white);
             }
             if (n >= total) {
                 scamp5_emu::host::request_stop();

@@ -66,11 +66,12 @@ inline SensorWeightsFile load_sensor_weights_json(const std::filesystem::path& p
 
     SensorWeightsFile out;
     PixelRNNWeights& w = out.weights;
-    w.input_white = iw_override > 0 ? iw_override : integer(member(root, "input_white", file, ""), file, "input_white");
-    w.input_rnn_white = iw_rnn_override > 0 ? iw_rnn_override
-                                            : integer(member(root, "input_rnn_white", file, ""), file, "input_rnn_white");
-    if (w.input_white < 1 || w.input_white > 127) bad(file, "input_white", "must be 1..127");
-    if (w.input_rnn_white < 1 || w.input_rnn_white > 127) bad(file, "input_rnn_white", "must be 1..127");
+    const int file_iw = integer(member(root, "input_white", file, ""), file, "input_white");
+    const int file_iw_rnn = integer(member(root, "input_rnn_white", file, ""), file, "input_rnn_white");
+    w.input_white = iw_override > 0 ? iw_override : file_iw;
+    w.input_rnn_white = iw_rnn_override > 0 ? iw_rnn_override : file_iw_rnn;
+    if (file_iw < 1 || file_iw > 127) bad(file, "input_white", "must be 1..127");
+    if (file_iw_rnn < 1 || file_iw_rnn > 127) bad(file, "input_rnn_white", "must be 1..127");
 
     const JsonValue& cnn = member(root, "cnn", file, "");
     const JsonValue& kernels = member(cnn, "kernels", file, "cnn.");
@@ -83,6 +84,21 @@ inline SensorWeightsFile load_sensor_weights_json(const std::filesystem::path& p
     const char* names[4] = {"Wfi", "Wfh", "Woi", "Woh"};
     for (int k = 0; k < 4; ++k) kernel(member(rnn, names[k], file, "rnn."), w.rnn_kernels[k], file, std::string("rnn.") + names[k]);
     out.gate_threshold_step = integer(member(rnn, "gate_threshold_step", file, "rnn."), file, "rnn.gate_threshold_step");
+
+    // The steps are the exact decisions (+1 iff sum >= step); the file's sensor levels must be
+    // step * the file's whites, as the exporter writes them. With --iw/--iw-rnn the levels are
+    // recomputed for the new whites below.
+    const int cnn_file_level = integer(member(cnn, "threshold_sensor", file, "cnn."), file, "cnn.threshold_sensor");
+    const int gate_file_level =
+        integer(member(rnn, "gate_threshold_sensor", file, "rnn."), file, "rnn.gate_threshold_sensor");
+    if (cnn_file_level != out.cnn_threshold_step * file_iw)
+        bad(file, "cnn.threshold_sensor", "must equal cnn.threshold_step * input_white (" +
+                                              std::to_string(out.cnn_threshold_step * file_iw) + "), found " +
+                                              std::to_string(cnn_file_level));
+    if (gate_file_level != out.gate_threshold_step * file_iw_rnn)
+        bad(file, "rnn.gate_threshold_sensor", "must equal rnn.gate_threshold_step * input_rnn_white (" +
+                                                   std::to_string(out.gate_threshold_step * file_iw_rnn) +
+                                                   "), found " + std::to_string(gate_file_level));
 
     const long cnn_sensor = static_cast<long>(out.cnn_threshold_step) * w.input_white;
     const long gate_sensor = static_cast<long>(out.gate_threshold_step) * w.input_rnn_white;

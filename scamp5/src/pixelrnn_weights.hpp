@@ -1,8 +1,10 @@
 // The one weights structure of the PixelRNN sensor program. The device build fills it from the
-// header written by `extract_weights.py --header` (pixelrnn_weights_from_header.hpp); the emulator
-// runner fills it from `extract_weights.py --json` at run time (host/weights_json.hpp).
+// header written by `extract_weights.py --header` (pixelrnn_weights_from_header.hpp, through
+// pixelrnn_weights_from_load_order below); the emulator runner fills it from
+// `extract_weights.py --json` at run time (host/weights_json.hpp).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 struct PixelRNNWeights {
@@ -36,4 +38,37 @@ inline std::string validate_pixelrnn_weights(const PixelRNNWeights& w) {
                 if (w.rnn_kernels[k][i][j] != 1 && w.rnn_kernels[k][i][j] != -1)
                     return "rnn kernel " + std::to_string(k) + " holds a value other than +1/-1";
     return "";
+}
+
+// The sensor's load order (the header from `extract_weights.py --header`, and the release's text
+// file): CNN kernel n goes to quadrant n in reading order, which computes mosaic channel
+// kSensorKernelChannel[n] (the row-major reading of the column-major mosaic); a kernel's 25 taps
+// run bottom row first, left to right within a row (tap t = row 4 - t / 5, column t % 5).
+constexpr int kSensorKernelChannel[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+
+// The one place where load order becomes the weights structure. `channel_of` is the header's own
+// table of which channel each entry computes; it must be kSensorKernelChannel (the program tiles
+// channel k at quadrant row k % 4, column k / 4). Thresholds are in sensor units (step * white).
+// Empty string when the result is usable, else what is wrong.
+inline std::string pixelrnn_weights_from_load_order(PixelRNNWeights& w, int input_white, int input_rnn_white,
+                                                    int cnn_threshold_sensor, int gate_threshold_sensor,
+                                                    const int channel_of[16], const std::int8_t cnn_taps[16][25],
+                                                    const std::int8_t* const rnn_taps[4]) {
+    for (int n = 0; n < 16; ++n)
+        if (channel_of[n] != kSensorKernelChannel[n])
+            return "CNN kernel entry " + std::to_string(n) + " is for channel " + std::to_string(channel_of[n]) +
+                   "; the sensor's load order puts channel " + std::to_string(kSensorKernelChannel[n]) + " there";
+    PixelRNNWeights out;
+    out.input_white = input_white;
+    out.input_rnn_white = input_rnn_white;
+    out.cnn_threshold_sensor = cnn_threshold_sensor;
+    out.gate_threshold_sensor = gate_threshold_sensor;
+    for (int t = 0; t < 25; ++t) {
+        const int row = 4 - t / 5, col = t % 5;
+        for (int n = 0; n < 16; ++n) out.cnn_kernels[channel_of[n]][row][col] = cnn_taps[n][t];
+        for (int k = 0; k < 4; ++k) out.rnn_kernels[k][row][col] = rnn_taps[k][t];
+    }
+    const std::string error = validate_pixelrnn_weights(out);
+    if (error.empty()) w = out;
+    return error;
 }

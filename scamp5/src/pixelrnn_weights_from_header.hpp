@@ -1,10 +1,12 @@
 // Fills PixelRNNWeights from the header written by `extract_weights.py --header` (the device build
-// compiles the weights in, as the release does). The header must define:
-//   PIXELRNN_INPUT_WHITE, PIXELRNN_INPUT_RNN_WHITE          (int macros)
-//   PIXELRNN_CNN_THRESHOLD_SENSOR, PIXELRNN_GATE_THRESHOLD_SENSOR  (int macros: step * white)
-//   static const int pixelrnn_cnn_kernels[16][5][5];   +-1, PyTorch orientation, channels 0..15
-//   static const int pixelrnn_rnn_kernels[4][5][5];    Wfi, Wfh, Woi, Woh
-// The header path comes from the compile definition PIXELRNN_WEIGHTS_HEADER (a quoted path).
+// compiles the weights in, as the release does). The header's path comes from the compile
+// definition PIXELRNN_WEIGHTS_HEADER (a quoted path); it defines, in namespace pixelrnn_weights:
+//   kInputWhite, kInputRnnWhite                     analogue units of the CNN and the recurrent sums
+//   kCnnThresholdSensor / kCnnThresholdStep         decision level in sensor units = step * kInputWhite
+//   kGateThresholdSensor / kGateThresholdStep       the same for the gate, with kInputRnnWhite
+//   kCnnKernelChannel[16], kCnnKernels[16][25]      CNN kernels in sensor load order
+//   kWfi, kWfh, kWoi, kWoh [25]                     recurrent kernels, same tap order
+// (see pixelrnn_weights_from_load_order for the order).
 #pragma once
 
 #include <string>
@@ -16,17 +18,19 @@
 #endif
 #include PIXELRNN_WEIGHTS_HEADER
 
+// The exporter writes both the step and the level; a hand-edited header that changes one alone
+// would make the slider disagree with the model's decision.
+static_assert(pixelrnn_weights::kCnnThresholdSensor ==
+                  pixelrnn_weights::kCnnThresholdStep * pixelrnn_weights::kInputWhite,
+              "weights header: kCnnThresholdSensor must equal kCnnThresholdStep * kInputWhite");
+static_assert(pixelrnn_weights::kGateThresholdSensor ==
+                  pixelrnn_weights::kGateThresholdStep * pixelrnn_weights::kInputRnnWhite,
+              "weights header: kGateThresholdSensor must equal kGateThresholdStep * kInputRnnWhite");
+
 inline bool pixelrnn_weights_from_header(PixelRNNWeights& w, std::string& error) {
-    w.input_white = PIXELRNN_INPUT_WHITE;
-    w.input_rnn_white = PIXELRNN_INPUT_RNN_WHITE;
-    w.cnn_threshold_sensor = PIXELRNN_CNN_THRESHOLD_SENSOR;
-    w.gate_threshold_sensor = PIXELRNN_GATE_THRESHOLD_SENSOR;
-    for (int k = 0; k < 16; ++k)
-        for (int i = 0; i < 5; ++i)
-            for (int j = 0; j < 5; ++j) w.cnn_kernels[k][i][j] = pixelrnn_cnn_kernels[k][i][j];
-    for (int k = 0; k < 4; ++k)
-        for (int i = 0; i < 5; ++i)
-            for (int j = 0; j < 5; ++j) w.rnn_kernels[k][i][j] = pixelrnn_rnn_kernels[k][i][j];
-    error = validate_pixelrnn_weights(w);
+    namespace h = pixelrnn_weights;
+    const std::int8_t* const rnn_taps[4] = {h::kWfi, h::kWfh, h::kWoi, h::kWoh};
+    error = pixelrnn_weights_from_load_order(w, h::kInputWhite, h::kInputRnnWhite, h::kCnnThresholdSensor,
+                                             h::kGateThresholdSensor, h::kCnnKernelChannel, h::kCnnKernels, rnn_taps);
     return error.empty();
 }

@@ -1,13 +1,16 @@
-// The PixelRNN sensor program on the emulator: static-kernel budget, the weights header path,
-// the output layout, and exactness against a direct C++ evaluation of the model's formulas.
+// The PixelRNN sensor program on the emulator: static-kernel budget, the load-order conversion the
+// weights header goes through, the output layout, and exactness against a direct C++ evaluation of
+// the model's formulas.
 #include <scamp5.hpp>
 
 #include <array>
+#include <cstdint>
 #include <filesystem>
 #include <random>
+#include <string>
+#include <utility>
 
 #include "pixelrnn_program.hpp"
-#include "pixelrnn_weights_from_header.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -198,15 +201,45 @@ SCAMP5_TEST(program_saves_15_output_bmp_like_the_sensor_host) {
     std::filesystem::remove_all(dir);
 }
 
-SCAMP5_TEST(weights_header_fills_the_weights_structure) {
-    PixelRNNWeights w;
-    std::string error;
-    EXPECT_TRUE(pixelrnn_weights_from_header(w, error));
-    EXPECT_TRUE(error.empty());
-    EXPECT_EQ(w.input_white, PIXELRNN_INPUT_WHITE);
-    EXPECT_EQ(w.gate_threshold_sensor, PIXELRNN_GATE_THRESHOLD_SENSOR);
-    EXPECT_EQ(w.cnn_kernels[3][1][0], pixelrnn_cnn_kernels[3][1][0]);
-    EXPECT_EQ(w.rnn_kernels[2][4][3], pixelrnn_rnn_kernels[2][4][3]);
-    w.rnn_kernels[0][0][0] = 0;
-    EXPECT_TRUE(!validate_pixelrnn_weights(w).empty());
+SCAMP5_TEST(load_order_becomes_the_weights_structure) {
+    // Load order written out by hand for channel c, tap (row, col): entry n of the CNN block is
+    // channel (n % 4) * 4 + n / 4; tap t is row 4 - t / 5 (bottom row first), column t % 5.
+    std::mt19937 rng(17);
+    const PixelRNNWeights want = random_weights(rng);
+    int channel_of[16];
+    std::int8_t cnn[16][25], rnn[4][25];
+    for (int n = 0; n < 16; ++n) {
+        channel_of[n] = (n % 4) * 4 + n / 4;
+        for (int t = 0; t < 25; ++t) cnn[n][t] = static_cast<std::int8_t>(want.cnn_kernels[channel_of[n]][4 - t / 5][t % 5]);
+    }
+    for (int k = 0; k < 4; ++k)
+        for (int t = 0; t < 25; ++t) rnn[k][t] = static_cast<std::int8_t>(want.rnn_kernels[k][4 - t / 5][t % 5]);
+    const std::int8_t* const rnn_taps[4] = {rnn[0], rnn[1], rnn[2], rnn[3]};
+    PixelRNNWeights got;
+    EXPECT_TRUE(pixelrnn_weights_from_load_order(got, 7, 3, 14, 6, channel_of, cnn, rnn_taps).empty());
+    EXPECT_EQ(got.input_white, 7);
+    EXPECT_EQ(got.input_rnn_white, 3);
+    EXPECT_EQ(got.cnn_threshold_sensor, 14);
+    EXPECT_EQ(got.gate_threshold_sensor, 6);
+    int differing = 0;
+    for (int k = 0; k < 16; ++k)
+        for (int i = 0; i < 5; ++i)
+            for (int j = 0; j < 5; ++j) differing += got.cnn_kernels[k][i][j] != want.cnn_kernels[k][i][j];
+    for (int k = 0; k < 4; ++k)
+        for (int i = 0; i < 5; ++i)
+            for (int j = 0; j < 5; ++j) differing += got.rnn_kernels[k][i][j] != want.rnn_kernels[k][i][j];
+    EXPECT_EQ(differing, 0);
+    EXPECT_EQ(got.cnn_kernels[4][4][0], static_cast<int>(cnn[1][0]));  // entry 1 = channel 4, tap 0 = bottom left
+    EXPECT_EQ(got.rnn_kernels[2][0][4], static_cast<int>(rnn[2][24]));  // Woi top right = last tap
+
+    // A header whose channel table is not the sensor's order, or a tap other than +-1, is refused
+    // and leaves the structure untouched.
+    PixelRNNWeights untouched = got;
+    std::swap(channel_of[1], channel_of[4]);
+    EXPECT_TRUE(pixelrnn_weights_from_load_order(untouched, 10, 10, 10, 20, channel_of, cnn, rnn_taps)
+                    .find("entry 1 is for channel 1") != std::string::npos);
+    std::swap(channel_of[1], channel_of[4]);
+    cnn[5][12] = 0;
+    EXPECT_TRUE(!pixelrnn_weights_from_load_order(untouched, 10, 10, 10, 20, channel_of, cnn, rnn_taps).empty());
+    EXPECT_EQ(untouched.input_white, 7);
 }

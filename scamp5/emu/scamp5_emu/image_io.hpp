@@ -64,13 +64,6 @@ inline std::vector<std::uint8_t> encode_bmp24(const GrayImage& img) {
     return b;
 }
 
-inline std::vector<std::uint8_t> encode_pgm(const GrayImage& img) {
-    std::string head = "P5\n" + std::to_string(img.cols) + " " + std::to_string(img.rows) + "\n255\n";
-    std::vector<std::uint8_t> b(head.begin(), head.end());
-    b.insert(b.end(), img.pixels.begin(), img.pixels.end());
-    return b;
-}
-
 inline std::uint32_t get_le(const std::vector<std::uint8_t>& b, std::size_t at, int n) {
     std::uint32_t v = 0;
     for (int k = 0; k < n; ++k) v |= static_cast<std::uint32_t>(b[at + k]) << (8 * k);

@@ -1,0 +1,107 @@
+"""The header from ``extract_weights.py --header`` compiles into the sensor program and fills its one
+weights structure with exactly what ``extract_weights.py --json`` (which the emulator runner loads) holds."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import extract_weights
+import scamp5_emulator as se
+
+SCAMP5 = Path(__file__).resolve().parents[1] / "scamp5"
+
+# Prints the structure pixelrnn_weights_from_header fills, as JSON in the weights JSON's vocabulary.
+DUMP_PROGRAM = r"""
+#include <cstdio>
+#include <string>
+#include "pixelrnn_weights_from_header.hpp"
+
+static void print_kernel(const int k[5][5]) {
+    std::printf("[");
+    for (int i = 0; i < 5; ++i) {
+        std::printf("%s[", i ? "," : "");
+        for (int j = 0; j < 5; ++j) std::printf("%s%d", j ? "," : "", k[i][j]);
+        std::printf("]");
+    }
+    std::printf("]");
+}
+
+int main() {
+    PixelRNNWeights w;
+    std::string error;
+    if (!pixelrnn_weights_from_header(w, error)) {
+        std::fprintf(stderr, "%s\n", error.c_str());
+        return 1;
+    }
+    std::printf("{\"input_white\": %d, \"input_rnn_white\": %d, \"threshold_sensor\": %d, "
+                "\"gate_threshold_sensor\": %d, \"cnn\": [", w.input_white, w.input_rnn_white,
+                w.cnn_threshold_sensor, w.gate_threshold_sensor);
+    for (int k = 0; k < 16; ++k) {
+        std::printf("%s", k ? "," : "");
+        print_kernel(w.cnn_kernels[k]);
+    }
+    std::printf("], \"rnn\": [");
+    for (int k = 0; k < 4; ++k) {
+        std::printf("%s", k ? "," : "");
+        print_kernel(w.rnn_kernels[k]);
+    }
+    std::printf("]}\n");
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def compiler():
+    found = shutil.which("g++") or shutil.which("c++")
+    if found is None:
+        pytest.skip("no C++ compiler (g++ / c++) to build the weights header into the program")
+    return found
+
+
+def export_header(reference: Path, folder: Path) -> tuple[Path, dict]:
+    """cam_noise.pt through extract_weights.py: (header path, the weights JSON it writes alongside)."""
+    header, weights = folder / "cam_noise_weights.hpp", folder / "weights.json"
+    assert extract_weights.main(["-c", str(reference / se.CAM_CONFIG), "--weights",
+                                 str(reference / "checkpoints" / "cam_noise.pt"), "--header", str(header),
+                                 "--json", str(weights)]) == 0
+    return header, json.loads(weights.read_text())
+
+
+def compile_with_header(compiler: str, header: Path, source: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([compiler, "-std=c++17", f"-I{SCAMP5 / 'emu'}", f"-I{SCAMP5 / 'src'}",
+                           f'-DPIXELRNN_WEIGHTS_HEADER="{header}"', *flags, str(source)],
+                          capture_output=True, text=True)
+
+
+def test_header_fills_the_weights_structure_like_the_json(compiler, tmp_path, reference):
+    header, weights = export_header(reference, tmp_path)
+    (tmp_path / "dump.cpp").write_text(DUMP_PROGRAM)
+    built = compile_with_header(compiler, header, tmp_path / "dump.cpp", "-o", str(tmp_path / "dump"))
+    assert built.returncode == 0, built.stderr
+    ran = subprocess.run([str(tmp_path / "dump")], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    structure = json.loads(ran.stdout)
+
+    assert (structure["input_white"], structure["input_rnn_white"]) == (weights["input_white"], weights["input_rnn_white"])
+    assert (structure["threshold_sensor"], structure["gate_threshold_sensor"]) == (10, 20)
+    assert structure["threshold_sensor"] == weights["cnn"]["threshold_sensor"]
+    assert structure["gate_threshold_sensor"] == weights["rnn"]["gate_threshold_sensor"]
+    assert structure["cnn"] == weights["cnn"]["kernels"]  # channel order, PyTorch orientation
+    assert structure["rnn"] == [weights["rnn"][key] for key in ("Wfi", "Wfh", "Woi", "Woh")]
+    assert len({json.dumps(k) for k in structure["cnn"]}) > 1  # distinct kernels: the order is tested
+
+
+def test_device_program_compiles_with_the_header(compiler, tmp_path, reference):
+    header, _ = export_header(reference, tmp_path)
+    checked = compile_with_header(compiler, header, SCAMP5 / "src" / "main_device.cpp", "-fsyntax-only")
+    assert checked.returncode == 0, checked.stderr
+    # A hand-edited level that no longer equals step x input white is refused at compile time.
+    edited = tmp_path / "edited.hpp"
+    edited.write_text(header.read_text().replace("kCnnThresholdSensor = 10;", "kCnnThresholdSensor = 11;"))
+    refused = compile_with_header(compiler, edited, SCAMP5 / "src" / "main_device.cpp", "-fsyntax-only")
+    assert refused.returncode != 0 and "kCnnThresholdSensor must equal kCnnThresholdStep * kInputWhite" in refused.stderr
