@@ -17,17 +17,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from training_utils.checkpoints import CheckpointError  # noqa: E402
-from training_utils.config import ConfigError, load_config  # noqa: E402
+from training_utils.cli import reports_user_errors, true_false  # noqa: E402
+from training_utils.config import load_config  # noqa: E402
 
-
-def true_false(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def parse_args(argv=None):
@@ -45,38 +37,35 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        if not (args.save_text_file or args.header or args.json):
-            raise ValueError("nothing to write: give -stf OUT.txt, --header OUT.hpp and/or --json OUT.json")
-        from model_utils.sensor_export import cpp_header, release_text, sensor_weights
-        from training_utils.atomic_files import write_json, write_text
-        from training_utils.model_loading import load_model
+    if not (args.save_text_file or args.header or args.json):
+        raise ValueError("nothing to write: give -stf OUT.txt, --header OUT.hpp and/or --json OUT.json")
+    from model_utils.sensor_export import cpp_header, release_text, sensor_weights
+    from training_utils.atomic_files import write_json, write_text
+    from training_utils.model_loading import load_model
 
-        cfg = load_config(args.config)
-        model, path, _ = load_model(cfg, args.weights)
-        # Compute everything before writing anything, so a refused model leaves no file at all.
-        outputs = []
-        if args.save_text_file:
-            outputs.append((args.save_text_file, release_text(model, sensor_format=args.scamp)))
-        if args.header or args.json:
-            weights = sensor_weights(model, args.input_white, args.input_rnn_white,
-                                     source={"config": str(args.config), "checkpoint": str(path)})
-            if args.header:
-                outputs.append((args.header, cpp_header(weights)))
-            if args.json:
-                outputs.append((args.json, weights))
-        for target, content in outputs:
-            if isinstance(content, str):
-                write_text(target, content)
-            else:
-                write_json(target, content)
-            print(f"wrote {target}")
-        return 0
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)
+    model, path, _ = load_model(cfg, args.weights)
+    # Compute everything before writing anything, so a refused model leaves no file at all.
+    outputs = []
+    if args.save_text_file:
+        outputs.append((args.save_text_file, release_text(model, sensor_format=args.scamp)))
+    if args.header or args.json:
+        weights = sensor_weights(model, args.input_white, args.input_rnn_white,
+                                 source={"config": str(args.config), "checkpoint": str(path)})
+        if args.header:
+            outputs.append((args.header, cpp_header(weights)))
+        if args.json:
+            outputs.append((args.json, weights))
+    for target, content in outputs:
+        if isinstance(content, str):
+            write_text(target, content)
+        else:
+            write_json(target, content)
+        print(f"wrote {target}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -20,17 +20,9 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from training_utils.checkpoints import CheckpointError  # noqa: E402
-from training_utils.config import ConfigError, load_config  # noqa: E402
+from training_utils.cli import reports_user_errors, true_false  # noqa: E402
+from training_utils.config import load_config  # noqa: E402
 
-
-def true_false(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def prepare_output_folder(folder: Path, overwrite: bool) -> None:
@@ -112,41 +104,38 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+@reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        if args.input_white <= 0:
-            raise ValueError(f"-iw must be > 0, got {args.input_white}")
-        if args.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-        from data_utils import build_datasets
-        from model_utils import set_noise
-        from training_utils.metrics import format_metrics
-        from training_utils.model_loading import load_model
-        from training_utils.trainer import make_loader, progress, seed_everything, select_device
+    if args.input_white <= 0:
+        raise ValueError(f"-iw must be > 0, got {args.input_white}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from data_utils import build_datasets
+    from model_utils import set_noise
+    from training_utils.metrics import format_metrics
+    from training_utils.model_loading import load_model
+    from training_utils.trainer import make_loader, progress, seed_everything, select_device
 
-        cfg = load_config(args.config)
-        device = select_device(args.device or cfg["device"])
-        out_dir = Path(args.save_dir)
-        dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
-        model, path, _ = load_model(cfg, args.weights, device)
-        if len(dataset.classes) > model.num_classes:
-            raise ValueError(f"the {args.split} split has {len(dataset.classes)} classes but the checkpoint {path} "
-                             f"classifies {model.num_classes}")
-        noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
-        set_noise(model, evaluation=noise)
-        prepare_output_folder(out_dir, args.overwrite)
-        seed_everything(cfg["seed"] if args.seed is None else args.seed)
-        loader = make_loader(dataset, args.batch_size, shuffle=False, num_workers=cfg["data"]["num_workers"])
-        metrics = write_intermediates(model, loader, dataset.classes, out_dir, args.input_white,
-                                      args.input_rnn_white, args.save_images, device, args.split,
-                                      progress=lambda it: progress(it, desc="intermediates"))
-        print(f"{format_metrics(metrics)}  ({args.split} split, noise {'on' if noise else 'off'}, {path})")
-        print(f"wrote {out_dir}")
-        return 0
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config)
+    device = select_device(args.device or cfg["device"])
+    out_dir = Path(args.save_dir)
+    dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
+    model, path, _ = load_model(cfg, args.weights, device)
+    if len(dataset.classes) > model.num_classes:
+        raise ValueError(f"the {args.split} split has {len(dataset.classes)} classes but the checkpoint {path} "
+                         f"classifies {model.num_classes}")
+    noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
+    set_noise(model, evaluation=noise)
+    prepare_output_folder(out_dir, args.overwrite)
+    seed_everything(cfg["seed"] if args.seed is None else args.seed)
+    loader = make_loader(dataset, args.batch_size, shuffle=False, num_workers=cfg["data"]["num_workers"])
+    metrics = write_intermediates(model, loader, dataset.classes, out_dir, args.input_white,
+                                  args.input_rnn_white, args.save_images, device, args.split,
+                                  progress=lambda it: progress(it, desc="intermediates"))
+    print(f"{format_metrics(metrics)}  ({args.split} split, noise {'on' if noise else 'off'}, {path})")
+    print(f"wrote {out_dir}")
+    return 0
 
 
 if __name__ == "__main__":

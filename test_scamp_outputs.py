@@ -19,8 +19,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from training_utils.checkpoints import CheckpointError  # noqa: E402
-from training_utils.config import ConfigError, load_config  # noqa: E402
+from training_utils.cli import reports_user_errors  # noqa: E402
+from training_utils.config import load_config  # noqa: E402
 
 DEFAULT_SPLIT_FILE = REPO_ROOT / "configs" / "splits" / "cambridge_paper.json"
 
@@ -65,85 +65,82 @@ def evaluate_groups(model, readouts, groups: dict, device) -> dict:
     return out
 
 
+@reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        from data_utils.sensor_outputs import group_readouts, read_sensor_outputs, split_groups
-        from training_utils.atomic_files import write_json
-        from training_utils.checkpoints import atomic_save
-        from training_utils.decoder_finetuning import finetune_decoder, stratified_holdout
-        from training_utils.metrics import format_metrics
-        from training_utils.model_loading import load_model
-        from training_utils.trainer import select_device
+    from data_utils.sensor_outputs import group_readouts, read_sensor_outputs, split_groups
+    from training_utils.atomic_files import write_json
+    from training_utils.checkpoints import atomic_save
+    from training_utils.decoder_finetuning import finetune_decoder, stratified_holdout
+    from training_utils.metrics import format_metrics
+    from training_utils.model_loading import load_model
+    from training_utils.trainer import select_device
 
-        cfg = load_config(args.config)
-        seed = cfg["seed"] if args.seed is None else args.seed
-        device = select_device(args.device or cfg["device"])
-        readouts = read_sensor_outputs(args.scamp_dir, args.input_white, tuple(args.crop), args.class_offset)
-        if args.split_file.lower() == "none":
-            groups, missing, unlisted = {"all": list(range(len(readouts)))}, {}, []
-        else:
-            groups, missing, unlisted = group_readouts(readouts, split_groups(args.split_file))
-        for group, names in missing.items():
-            print(f"{len(names)} sequence(s) of group {group!r} in {args.split_file} have no output under "
-                  f"{args.scamp_dir}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
-        if unlisted:
-            print(f"{len(unlisted)} output(s) are in no group of {args.split_file} and are not evaluated: "
-                  f"{', '.join(unlisted[:10])}{' ...' if len(unlisted) > 10 else ''}")
-        if not groups:
-            raise ValueError(f"no sequence of {args.split_file} has an output under {args.scamp_dir}")
+    cfg = load_config(args.config)
+    seed = cfg["seed"] if args.seed is None else args.seed
+    device = select_device(args.device or cfg["device"])
+    readouts = read_sensor_outputs(args.scamp_dir, args.input_white, tuple(args.crop), args.class_offset)
+    if args.split_file.lower() == "none":
+        groups, missing, unlisted = {"all": list(range(len(readouts)))}, {}, []
+    else:
+        groups, missing, unlisted = group_readouts(readouts, split_groups(args.split_file))
+    for group, names in missing.items():
+        print(f"{len(names)} sequence(s) of group {group!r} in {args.split_file} have no output under "
+              f"{args.scamp_dir}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
+    if unlisted:
+        print(f"{len(unlisted)} output(s) are in no group of {args.split_file} and are not evaluated: "
+              f"{', '.join(unlisted[:10])}{' ...' if len(unlisted) > 10 else ''}")
+    if not groups:
+        raise ValueError(f"no sequence of {args.split_file} has an output under {args.scamp_dir}")
 
-        model, path, checkpoint = load_model(cfg, args.weights, device)
-        if max(readouts.labels) >= model.num_classes:
-            raise ValueError(f"class folders under {args.scamp_dir} give labels up to {max(readouts.labels)}, but "
-                             f"{path} classifies {model.num_classes} classes; check --class-offset")
-        out_dir = Path(args.out) if args.out else Path(cfg["out_dir"]) / "scamp_outputs"
-        metrics = evaluate_groups(model, readouts, groups, device)
+    model, path, checkpoint = load_model(cfg, args.weights, device)
+    if max(readouts.labels) >= model.num_classes:
+        raise ValueError(f"class folders under {args.scamp_dir} give labels up to {max(readouts.labels)}, but "
+                         f"{path} classifies {model.num_classes} classes; check --class-offset")
+    out_dir = Path(args.out) if args.out else Path(cfg["out_dir"]) / "scamp_outputs"
+    metrics = evaluate_groups(model, readouts, groups, device)
+    for m in metrics.values():
+        print(format_metrics(m) + f"  ({path})")
+    extra = {"missing_sequences": missing, "unlisted_sequences": unlisted, "weights": str(path),
+             "input_white": args.input_white, "crop": args.crop}
+
+    if args.finetune:
+        if "train" not in groups:
+            raise ValueError(f"--finetune needs outputs of the train group of {args.split_file} under {args.scamp_dir}")
+        train_all = readouts.subset(groups["train"])
+        kept, held = stratified_holdout(train_all.labels, args.val_fraction, seed)
+        fit, val = train_all.subset(kept), train_all.subset(held)
+        summary = finetune_decoder(model, fit.values, fit.labels, val.values, val.labels, epochs=args.epochs,
+                                   lr=args.lr, batch_size=args.batch_size, weight_decay=args.weight_decay,
+                                   input_noise_std=args.input_noise_std, seed=seed, device=device)
+        print(f"finetuned decoder: validation {summary['best_val_accuracy'] * 100:.2f} % "
+              f"({len(val)} held-out sequences, best epoch {summary['best_epoch']}; "
+              f"before finetuning {summary['history'][0]['val_accuracy'] * 100:.2f} %)")
+        finetuned = dict(checkpoint)
+        finetuned["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        finetuned["finetuned_on"] = {"scamp_dir": str(args.scamp_dir), "validation": val.names, "seed": seed}
+        atomic_save(finetuned, out_dir / "finetuned.pt")
+        groups_after = dict(groups, train_fit=[groups["train"][i] for i in kept],
+                            validation=[groups["train"][i] for i in held])
+        metrics = evaluate_groups(model, readouts, groups_after, device)
         for m in metrics.values():
-            print(format_metrics(m) + f"  ({path})")
-        extra = {"missing_sequences": missing, "unlisted_sequences": unlisted, "weights": str(path),
-                 "input_white": args.input_white, "crop": args.crop}
-
-        if args.finetune:
-            if "train" not in groups:
-                raise ValueError(f"--finetune needs outputs of the train group of {args.split_file} under {args.scamp_dir}")
-            train_all = readouts.subset(groups["train"])
-            kept, held = stratified_holdout(train_all.labels, args.val_fraction, seed)
-            fit, val = train_all.subset(kept), train_all.subset(held)
-            summary = finetune_decoder(model, fit.values, fit.labels, val.values, val.labels, epochs=args.epochs,
-                                       lr=args.lr, batch_size=args.batch_size, weight_decay=args.weight_decay,
-                                       input_noise_std=args.input_noise_std, seed=seed, device=device)
-            print(f"finetuned decoder: validation {summary['best_val_accuracy'] * 100:.2f} % "
-                  f"({len(val)} held-out sequences, best epoch {summary['best_epoch']}; "
-                  f"before finetuning {summary['history'][0]['val_accuracy'] * 100:.2f} %)")
-            finetuned = dict(checkpoint)
-            finetuned["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            finetuned["finetuned_on"] = {"scamp_dir": str(args.scamp_dir), "validation": val.names, "seed": seed}
-            atomic_save(finetuned, out_dir / "finetuned.pt")
-            groups_after = dict(groups, train_fit=[groups["train"][i] for i in kept],
-                                validation=[groups["train"][i] for i in held])
-            metrics = evaluate_groups(model, readouts, groups_after, device)
-            for m in metrics.values():
-                print("finetuned " + format_metrics(m))
-            write_json(out_dir / "finetune_history.json", summary["history"])
-            extra["finetune"] = {k: v for k, v in summary.items() if k != "history"}
-            extra["finetune"].update(val_fraction=args.val_fraction, epochs=args.epochs, lr=args.lr,
-                                     batch_size=args.batch_size, weight_decay=args.weight_decay,
-                                     input_noise_std=args.input_noise_std, seed=seed,
-                                     checkpoint=str(out_dir / "finetuned.pt"))
-            if args.compare_weights:
-                other, other_path, _ = load_model(cfg, args.compare_weights, device)
-                compared = evaluate_groups(other, readouts, {"validation": groups_after["validation"]}, device)
-                print(f"compared {format_metrics(compared['validation'])}  ({other_path})")
-                extra["finetune"]["compared"] = {"weights": str(other_path), "validation": compared["validation"]}
-        for m in metrics.values():
-            m.update(extra)
-        write_json(out_dir / "metrics.json", metrics)
-        print(f"wrote {out_dir / 'metrics.json'}")
-        return 0
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+            print("finetuned " + format_metrics(m))
+        write_json(out_dir / "finetune_history.json", summary["history"])
+        extra["finetune"] = {k: v for k, v in summary.items() if k != "history"}
+        extra["finetune"].update(val_fraction=args.val_fraction, epochs=args.epochs, lr=args.lr,
+                                 batch_size=args.batch_size, weight_decay=args.weight_decay,
+                                 input_noise_std=args.input_noise_std, seed=seed,
+                                 checkpoint=str(out_dir / "finetuned.pt"))
+        if args.compare_weights:
+            other, other_path, _ = load_model(cfg, args.compare_weights, device)
+            compared = evaluate_groups(other, readouts, {"validation": groups_after["validation"]}, device)
+            print(f"compared {format_metrics(compared['validation'])}  ({other_path})")
+            extra["finetune"]["compared"] = {"weights": str(other_path), "validation": compared["validation"]}
+    for m in metrics.values():
+        m.update(extra)
+    write_json(out_dir / "metrics.json", metrics)
+    print(f"wrote {out_dir / 'metrics.json'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from training_utils.checkpoints import CheckpointError  # noqa: E402
-from training_utils.config import ConfigError, load_config  # noqa: E402
+from training_utils.cli import reports_user_errors  # noqa: E402
+from training_utils.config import load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -58,51 +58,48 @@ def setting_name(std: float, clip: bool) -> str:
     return f"noise{std:g}" + ("_clip" if clip else "")
 
 
+@reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        import numpy as np
+    import numpy as np
 
-        from data_utils.scamp_io import CENTER
-        from data_utils.sensor_outputs import read_simulated_outputs
-        from training_utils.atomic_files import write_json
-        from training_utils.decoder_finetuning import decoder_logits
-        from training_utils.metrics import classification_metrics, format_metrics
-        from training_utils.model_loading import load_model
-        from training_utils.trainer import select_device
+    from data_utils.scamp_io import CENTER
+    from data_utils.sensor_outputs import read_simulated_outputs
+    from training_utils.atomic_files import write_json
+    from training_utils.decoder_finetuning import decoder_logits
+    from training_utils.metrics import classification_metrics, format_metrics
+    from training_utils.model_loading import load_model
+    from training_utils.trainer import select_device
 
-        if any(std < 0 for std in args.read_noise_std):
-            raise ValueError(f"--read-noise-std values must be >= 0, got {args.read_noise_std}")
-        cfg = load_config(args.config)
-        seed = cfg["seed"] if args.seed is None else args.seed
-        frame = cfg["data"]["timesteps"] - 1 if args.frame is None else args.frame
-        device = select_device(args.device or cfg["device"])
-        readouts = read_simulated_outputs(args.saved_data_dir, args.input_white, frame, args.class_offset)
-        model, path, _ = load_model(cfg, args.weights, device)
-        if max(readouts.labels) >= model.num_classes:
-            raise ValueError(f"class folders under {args.saved_data_dir} give labels up to {max(readouts.labels)}, "
-                             f"but {path} classifies {model.num_classes} classes; check --class-offset")
-        pixels = readouts.values * args.input_white + CENTER  # back to the 8-bit scale the noise is defined on
-        clips = {"off": [False], "on": [True], "both": [False, True]}[args.clip]
-        out_dir = Path(args.out) if args.out else Path(cfg["out_dir"]) / "simulated_scamp"
-        summary = {}
-        for index, std in enumerate(args.read_noise_std):
-            for clip in clips:
-                name = setting_name(std, clip)
-                values = (noisy_pixels(pixels, std, clip, seed + index) - CENTER) / args.input_white
-                predicted = decoder_logits(model, values.astype(np.float32), device).argmax(1).tolist()
-                metrics = classification_metrics(name, readouts.labels, predicted, readouts.names, model.num_classes,
-                                                 read_noise_std=std, clip=clip, seed=seed + index,
-                                                 input_white=args.input_white, frame=frame, weights=str(path))
-                write_json(out_dir / name / "metrics.json", metrics)
-                summary[name] = {k: metrics[k] for k in ("accuracy", "correct", "total", "read_noise_std", "clip")}
-                print(format_metrics(metrics))
-        write_json(out_dir / "summary.json", summary)
-        print(f"wrote {out_dir}")
-        return 0
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if any(std < 0 for std in args.read_noise_std):
+        raise ValueError(f"--read-noise-std values must be >= 0, got {args.read_noise_std}")
+    cfg = load_config(args.config)
+    seed = cfg["seed"] if args.seed is None else args.seed
+    frame = cfg["data"]["timesteps"] - 1 if args.frame is None else args.frame
+    device = select_device(args.device or cfg["device"])
+    readouts = read_simulated_outputs(args.saved_data_dir, args.input_white, frame, args.class_offset)
+    model, path, _ = load_model(cfg, args.weights, device)
+    if max(readouts.labels) >= model.num_classes:
+        raise ValueError(f"class folders under {args.saved_data_dir} give labels up to {max(readouts.labels)}, "
+                         f"but {path} classifies {model.num_classes} classes; check --class-offset")
+    pixels = readouts.values * args.input_white + CENTER  # back to the 8-bit scale the noise is defined on
+    clips = {"off": [False], "on": [True], "both": [False, True]}[args.clip]
+    out_dir = Path(args.out) if args.out else Path(cfg["out_dir"]) / "simulated_scamp"
+    summary = {}
+    for index, std in enumerate(args.read_noise_std):
+        for clip in clips:
+            name = setting_name(std, clip)
+            values = (noisy_pixels(pixels, std, clip, seed + index) - CENTER) / args.input_white
+            predicted = decoder_logits(model, values.astype(np.float32), device).argmax(1).tolist()
+            metrics = classification_metrics(name, readouts.labels, predicted, readouts.names, model.num_classes,
+                                             read_noise_std=std, clip=clip, seed=seed + index,
+                                             input_white=args.input_white, frame=frame, weights=str(path))
+            write_json(out_dir / name / "metrics.json", metrics)
+            summary[name] = {k: metrics[k] for k in ("accuracy", "correct", "total", "read_noise_std", "clip")}
+            print(format_metrics(metrics))
+    write_json(out_dir / "summary.json", summary)
+    print(f"wrote {out_dir}")
+    return 0
 
 
 if __name__ == "__main__":

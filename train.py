@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from training_utils.checkpoints import CheckpointError
+from training_utils.cli import reports_user_errors
 from training_utils.config import REPO_ROOT, ConfigError, load_config, resolve
 
 
@@ -58,55 +58,52 @@ def default_run_dir(cfg: dict, suffix: str = "") -> Path:
     return Path(cfg["out_dir"]) / f"{cfg['name']}{suffix}-{stamp}"
 
 
+@reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        cfg = resolve_config(args)
-        from data_utils import build_datasets
-        from training_utils.atomic_files import write_json
-        from training_utils.metrics import format_metrics
-        from training_utils import distributed
-        from training_utils.trainer import Trainer, evaluate_checkpoint, select_device
+    cfg = resolve_config(args)
+    from data_utils import build_datasets
+    from training_utils.atomic_files import write_json
+    from training_utils.metrics import format_metrics
+    from training_utils import distributed
+    from training_utils.trainer import Trainer, evaluate_checkpoint, select_device
 
-        device = select_device(cfg["device"])
-        # Under torchrun (WORLD_SIZE > 1): one process per device, gloo on CPU, NCCL on CUDA.
-        ctx = distributed.init_from_env(device.type)
-        if ctx.enabled and device.type == "cuda":
-            device = torch.device("cuda", ctx.local_rank)
-            torch.cuda.set_device(device)
-        if ctx.enabled and args.eval_only and not ctx.is_main:
-            return 0  # evaluation of one checkpoint runs on rank 0 alone
-        if args.eval_only:
-            weights = args.weights or cfg["weights"]
-            if not weights:
-                raise ConfigError("--eval-only needs a checkpoint: --weights CKPT or the config's 'weights' key")
-            noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
-            dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
-            metrics = evaluate_checkpoint(cfg, dataset, weights, device, noise, args.split)
-            out = Path(args.out) if args.out else default_run_dir(cfg, "-eval")
-            write_json(out / "metrics.json", metrics)
-            print(format_metrics(metrics) + f"  (noise {'on' if noise else 'off'}; {weights})")
-            print(f"wrote {out / 'metrics.json'}")
-            return 0
-        if args.noise is not None:
-            cfg["noise"]["eval"] = args.noise == "on"
-        if args.resume:
-            run_dir = Path(args.out) if args.out else Path(args.resume).resolve().parent
-        else:
-            # Ranks may start in different seconds: all use rank 0's time-stamped folder.
-            run_dir = distributed.broadcast(Path(args.out) if args.out else default_run_dir(cfg))
-            if (run_dir / "last.pt").exists():
-                raise ConfigError(f"run directory {run_dir} already holds a run; resume it with "
-                                  f"-r {run_dir / 'last.pt'} or choose another --out")
-        datasets = build_datasets(cfg, args.data_root, splits=("train", "val", "test"))
-        trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume)
-        trainer.fit()
-        if ctx.enabled:
-            torch.distributed.destroy_process_group()
+    device = select_device(cfg["device"])
+    # Under torchrun (WORLD_SIZE > 1): one process per device, gloo on CPU, NCCL on CUDA.
+    ctx = distributed.init_from_env(device.type)
+    if ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+        torch.cuda.set_device(device)
+    if ctx.enabled and args.eval_only and not ctx.is_main:
+        return 0  # evaluation of one checkpoint runs on rank 0 alone
+    if args.eval_only:
+        weights = args.weights or cfg["weights"]
+        if not weights:
+            raise ConfigError("--eval-only needs a checkpoint: --weights CKPT or the config's 'weights' key")
+        noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
+        dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
+        metrics = evaluate_checkpoint(cfg, dataset, weights, device, noise, args.split)
+        out = Path(args.out) if args.out else default_run_dir(cfg, "-eval")
+        write_json(out / "metrics.json", metrics)
+        print(format_metrics(metrics) + f"  (noise {'on' if noise else 'off'}; {weights})")
+        print(f"wrote {out / 'metrics.json'}")
         return 0
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.noise is not None:
+        cfg["noise"]["eval"] = args.noise == "on"
+    if args.resume:
+        run_dir = Path(args.out) if args.out else Path(args.resume).resolve().parent
+    else:
+        # Ranks may start in different seconds: all use rank 0's time-stamped folder.
+        run_dir = distributed.broadcast(Path(args.out) if args.out else default_run_dir(cfg))
+        if (run_dir / "last.pt").exists():
+            raise ConfigError(f"run directory {run_dir} already holds a run; resume it with "
+                              f"-r {run_dir / 'last.pt'} or choose another --out")
+    datasets = build_datasets(cfg, args.data_root, splits=("train", "val", "test"))
+    trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume)
+    trainer.fit()
+    if ctx.enabled:
+        torch.distributed.destroy_process_group()
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Mode ``epoch``: one training epoch of a Cambridge-sized workload (720 train clip
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import tempfile

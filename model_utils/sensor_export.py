@@ -227,7 +227,7 @@ def cpp_header(weights: dict) -> str:
         f"// Gate: threshold {rnn['gate_threshold']!r} (model units), step {rnn['gate_threshold_step']}.",
         f"constexpr int kGateThresholdSensor = {rnn['gate_threshold_sensor']};",
         f"constexpr int kGateThresholdStep = {rnn['gate_threshold_step']};",
-        f"// Input binarisation threshold (model units; 0 = sign of the preprocessed frame).",
+        "// Input binarisation threshold (model units; 0 = sign of the preprocessed frame).",
         f"constexpr double kInputThreshold = {cnn['input_threshold']!r};",
         "",
         "// CNN kernels in sensor load order: entry n goes to quadrant n (reading order) and computes mosaic",

@@ -2,7 +2,6 @@
 and what is read off it per clip (the numbers the paper's memory/bandwidth claims rest on)."""
 from __future__ import annotations
 
-from torch import nn
 
 from model_utils.binary_layers import quantized_weights
 
