@@ -26,7 +26,7 @@ class ClipDataset(Dataset):
     def __init__(self, classes: Sequence[str], records: Sequence[SequenceRecord], timesteps: int,
                  frame_size: int, preprocessing: Preprocessing, training: bool = False,
                  augmentation: ClipAugmentation | None = None, seed: int = 0,
-                 cache: ClipCache | None = None):
+                 cache: ClipCache | None = None, frame_sampling: str = "spread"):
         if cache is not None and cache.frame_size != frame_size:
             raise ValueError(f"Clip cache {cache.data_file} holds {cache.frame_size}-pixel frames, "
                              f"the dataset wants {frame_size}.")
@@ -35,6 +35,7 @@ class ClipDataset(Dataset):
         self.names = [record.name for record in self.records]
         self.labels = [record.label for record in self.records]
         self.timesteps = timesteps
+        self.frame_sampling = frame_sampling
         self.frame_size = frame_size
         self.preprocessing = preprocessing
         self.training = training
@@ -67,7 +68,7 @@ class ClipDataset(Dataset):
         index = index % len(self)
         record = self.records[index]
         rng = self._generator(index) if self.training else None
-        indices = sample_frame_indices(len(record.frames), self.timesteps, rng)
+        indices = sample_frame_indices(len(record.frames), self.timesteps, rng, self.frame_sampling)
         clip = self._frames(record, indices).unsqueeze(1)
         if self.training and self.augmentation.enabled:
             clip = self.augmentation.apply(clip, self.augmentation.draw(rng), self.preprocessing)

@@ -112,7 +112,8 @@ def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
                              "use more clips or other split fractions.")
         datasets[split] = ClipDataset(
             listing.classes, [records_by_name[name] for name in names],
-            timesteps=settings["timesteps"], frame_size=settings["frame_size"],
+            timesteps=settings["timesteps"], frame_sampling=settings["frame_sampling"],
+            frame_size=settings["frame_size"],
             preprocessing=preprocessing, training=(split == "train"),
             augmentation=augmentation, seed=seed, cache=cache)
     return datasets

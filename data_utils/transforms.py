@@ -87,11 +87,16 @@ def get_preprocessing(name: str) -> Preprocessing:
     return PREPROCESSINGS[name]
 
 
+FRAME_SAMPLINGS = ("spread", "end")
+
+
 def sample_frame_indices(num_frames: int, timesteps: int,
-                         rng: np.random.Generator | None = None) -> np.ndarray:
+                         rng: np.random.Generator | None = None, sampling: str = "spread") -> np.ndarray:
     """Indices of ``timesteps`` frames evenly spaced over a clip of ``num_frames``.
 
-    ``rng`` given (training): a random phase within one stride; ``None`` (evaluation): centred.
+    ``spread``: ``rng`` given (training), a random phase within one stride; ``None`` (evaluation),
+    centred. ``end``: the last index is the clip's last frame, in training and evaluation alike (a
+    single-frame model then sees the frame a recurrent model reads out after).
     """
     if num_frames < 1:
         raise ValueError(f"A clip needs at least one frame, got num_frames={num_frames}.")
@@ -100,6 +105,10 @@ def sample_frame_indices(num_frames: int, timesteps: int,
     if num_frames <= timesteps:
         padding = np.full(timesteps - num_frames, num_frames - 1, dtype=np.int64)
         return np.concatenate([np.arange(num_frames, dtype=np.int64), padding])
+    if sampling == "end":
+        return np.ceil((np.arange(1, timesteps + 1) * num_frames) / timesteps).astype(np.int64) - 1
+    if sampling != "spread":
+        raise ValueError(f"frame sampling {sampling!r} is not one of {FRAME_SAMPLINGS}")
     phase = rng.random() if rng is not None else 0.5
     positions = (np.arange(timesteps, dtype=np.float64) + phase) * (num_frames / timesteps)
     return np.minimum(np.floor(positions).astype(np.int64), num_frames - 1)

@@ -129,3 +129,13 @@ def test_augmentation_config_is_validated():
         ClipAugmentation(brightness=1.5)
     with pytest.raises(ValueError, match=r"fill must be one of \('zero', 'edge'\)"):
         ClipAugmentation(fill="mirror")
+
+
+def test_end_sampling_ends_on_the_last_frame_in_training_and_evaluation():
+    import numpy as np
+    from data_utils.transforms import sample_frame_indices
+    assert sample_frame_indices(30, 1, None, "end").tolist() == [29]
+    assert sample_frame_indices(30, 1, np.random.default_rng(0), "end").tolist() == [29]
+    end = sample_frame_indices(30, 16, None, "end")
+    assert end[-1] == 29 and len(set(end.tolist())) == 16 and (np.diff(end) > 0).all()
+    assert sample_frame_indices(30, 1).tolist() == [15]  # spread: centred
