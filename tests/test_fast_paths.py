@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from benchmarks.straightforward_pixelrnn import straightforward_forward
 from model_utils import build_model
 from model_utils.binary_conv_lut import lut_applicable, lut_conv2d, lut_conv_relu_maxpool
+from model_utils.intra_op_threads import one_intra_op_thread
 from model_utils.pooled_binary_conv import conv_relu_maxpool
 from model_utils.single_channel_conv import TAP_LOOP_MIN_MAPS, single_channel_conv2d
 from training_utils.config import resolve
@@ -172,3 +173,21 @@ def test_trace_records_the_full_convolution_map():
     assert len(trace["conv"]) == 2 and trace["conv"][1].shape == (2, 16, 16, 16)
     assert torch.equal(trace["conv"][1], F.conv2d(clips[:, 1].sign(), w, padding=2))
     assert torch.equal(trace["pooled"][1], F.max_pool2d(trace["conv"][1], 4).clamp_min(0))
+
+
+def test_conv_relu_maxpool_refuses_other_than_same_padding():
+    with pytest.raises(ValueError, match=r"'same' convolutions .* kernel \(5, 5\) with padding 1"):
+        conv_relu_maxpool(torch.ones(1, 1, 8, 8), torch.ones(2, 1, 5, 5), 1, 4)
+
+
+def test_one_intra_op_thread_restores_the_thread_count_even_on_error():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with one_intra_op_thread(torch.device("cpu")):
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
