@@ -31,8 +31,9 @@ def is_sign_map(x: torch.Tensor) -> bool:
 
 
 def lut_weights_applicable(weight: torch.Tensor, padding: int) -> bool:
-    """True for weight (C, 1, k, k), k odd <= MAX_KERNEL, entries in {-1, 0, +1}, 'same' padding."""
-    if weight.dim() != 4 or weight.shape[1] != 1:
+    """True for CPU weight (C, 1, k, k), k odd <= MAX_KERNEL, entries in {-1, 0, +1}, 'same' padding.
+    (On GPUs the vendor convolution is fast, and the checks here would synchronise the host per step.)"""
+    if weight.device.type != "cpu" or weight.dim() != 4 or weight.shape[1] != 1:
         return False
     k = weight.shape[-1]
     if weight.shape[-2] != k or k % 2 == 0 or k > MAX_KERNEL or padding != k // 2:

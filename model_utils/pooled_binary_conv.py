@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .binary_conv_lut import lut_applicable, lut_conv_relu_maxpool
+from .intra_op_threads import one_intra_op_thread
 
 
 class _ConvReluMaxPool(torch.autograd.Function):
@@ -34,6 +35,11 @@ class _ConvReluMaxPool(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_pooled):
+        with one_intra_op_thread(grad_pooled.device):  # many short ops (one gather per kernel tap)
+            return _ConvReluMaxPool.gradients(ctx, grad_pooled)
+
+    @staticmethod
+    def gradients(ctx, grad_pooled):
         x, weight, pooled, winners = ctx.saved_tensors
         grad = grad_pooled * (pooled > 0)  # ReLU: no gradient where the window's maximum is <= 0
         grad_x = grad_w = full = None

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .binary_conv_lut import LookupTables, is_sign_map, lut_conv2d
+from .intra_op_threads import one_intra_op_thread
 
 
 class _SingleChannelConv(torch.autograd.Function):
@@ -28,6 +29,11 @@ class _SingleChannelConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
+        with one_intra_op_thread(grad.device):  # many short ops (one matrix-vector product per tap)
+            return _SingleChannelConv.gradients(ctx, grad)
+
+    @staticmethod
+    def gradients(ctx, grad):
         x, weight = ctx.saved_tensors
         pad = ctx.padding
         grad_x = grad_w = None
