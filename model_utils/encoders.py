@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from training_utils.quantization import Quantizer
@@ -64,9 +65,12 @@ class BinaryConvEncoder(Traceable, nn.Module):
         h = self.binarize_input(x)
         self.record_frames("input_binarized", h, batch)
         for index, (conv, pool) in enumerate(zip(self.layers, self.pool), start=1):
-            p, c = conv_relu_maxpool(h, conv.quantized_weight(), conv.padding[0], pool)
+            weight = conv.quantized_weight()
+            p = conv_relu_maxpool(h, weight, conv.padding[0], pool)
             suffix = "" if index == 1 else str(index)
-            self.record_frames("conv" + suffix, c, batch)
+            if self._trace is not None:  # the full convolution map is only computed for the trace
+                with torch.no_grad():
+                    self.record_frames("conv" + suffix, F.conv2d(h, weight, padding=conv.padding), batch)
             self.record_frames("pooled" + suffix, p, batch)
             threshold = self.thresh1 if index == 1 else self.thresh2
             h = self.output_quantizer(self.noise(p) - threshold)
