@@ -71,14 +71,21 @@ def main(argv=None) -> int:
     p.add_argument("--configs", nargs="+", default=[c for _, c in ROWS], choices=[c for _, c in ROWS])
     p.add_argument("--out", default="runs/synthetic_results")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override for every run")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: tabulate the (config, seed) runs already finished in --out")
     args = p.parse_args(argv)
     out = Path(args.out)
     results = {}
     for config in args.configs:
-        results[config] = [run_one(config, seed, out, args.overrides) for seed in args.seeds]
-    write_json(out / "results.json", {"seeds": args.seeds, "overrides": args.overrides, "runs": results})
-    print("| model | test accuracy (mean of %d seeds) | per seed | motion accuracy | on-sensor memory (bits/pixel) "
-          "| read off the sensor per clip (bits) |" % len(args.seeds))
+        seeds = args.seeds
+        if args.report_only:
+            seeds = [s for s in seeds if (out / f"{config}-seed{s}" / "metrics.json").is_file()]
+        if seeds:
+            results[config] = [run_one(config, seed, out, args.overrides) for seed in seeds]
+    if not args.report_only:
+        write_json(out / "results.json", {"seeds": args.seeds, "overrides": args.overrides, "runs": results})
+    print("| model | test accuracy (mean over seeds) | per seed | motion accuracy | on-sensor memory (bits/pixel) "
+          "| read off the sensor per clip (bits) |")
     print("|---|---|---|---|---|---|")
     for label, config in ROWS:
         if config not in results:
