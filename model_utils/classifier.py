@@ -14,6 +14,7 @@ from training_utils.quantization import build_quantizer
 from .binary_layers import BinaryConv2d, QuantizedLinear, binary_weights
 from .cells import CELLS
 from .encoders import ENCODERS
+from .kernels import KERNEL_CHOICES, load_native_kernels, native_coverage, native_encode, uses_native_kernels
 from .tracing import Traceable, tracing
 
 
@@ -29,9 +30,12 @@ class InPixelClassifier(Traceable, nn.Module):
         self.fc = QuantizedLinear(map_size * map_size, num_classes, linear_quantizer)
         self.map_size = map_size
         self.num_classes = num_classes
+        self.kernels = "auto"  # model.kernels: which path computes encode() (model_utils/kernels)
 
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
         """The on-sensor part: clips (B, T, 1, S, S) -> o_T (B, 1, M, M), the map read off the sensor."""
+        if uses_native_kernels(self, clips):
+            return native_encode(self, clips)
         return self.rnn_model(self.cnn_model(clips))
 
     def decode(self, readout: torch.Tensor) -> torch.Tensor:
@@ -75,6 +79,12 @@ def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
         hidden_quantizer=build_quantizer(q["hidden"]), **cell_cfg)
     model = InPixelClassifier(encoder, cell, classes, encoder.output_size(cfg["data"]["frame_size"]),
                               build_quantizer(q["final_conv"]), build_quantizer(q["linear"]))
+    model.kernels = model_cfg["kernels"]
+    if model.kernels == "native":  # asked for explicitly: say now, not at the first batch, if it cannot be
+        reason = native_coverage(model)
+        if reason is not None:
+            raise ValueError(f"model.kernels is 'native' but {reason}; accepted: {', '.join(KERNEL_CHOICES)}")
+        load_native_kernels()
     if model_cfg["freeze_binary_kernels"]:
         # The release's de-facto behaviour (its kernels stayed at the signs of their initialisation).
         for _, param in binary_weights(model):

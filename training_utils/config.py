@@ -67,6 +67,7 @@ DEFAULTS = {
         },
         "freeze_binary_kernels": False,
         "num_classes": None,
+        "kernels": "auto",      # "native" (CPU kernels of model_utils/kernels), "torch", or native where it applies
     },
     "noise": {"eval": False},
     "train": {
@@ -191,6 +192,7 @@ _RULES = {
     "model.decoder.type": _choice(*DECODERS),
     **{f"model.quantizers.{site}": _QUANT for site in QUANTIZER_SITES},
     "model.freeze_binary_kernels": _BOOL,
+    "model.kernels": _choice("auto", "native", "torch"),
     "model.num_classes": _rule(lambda v: v is None or (_is_int(v) and v >= 2), "null (from the dataset) or an integer >= 2"),
     "noise.eval": _BOOL,
     "train.epochs": _int_at_least(0),
