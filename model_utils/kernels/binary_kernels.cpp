@@ -13,6 +13,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -39,35 +42,69 @@ std::vector<Tap> kernel_taps(const float* w, int k, int padded_width, const char
 // not one of the three.
 bool pad_ternary(const float* src, int height, int width, int pad, int8_t* dst) {
   const int pw = width + 2 * pad;
-  bool ok = true;
+  int bad = 0;
   for (int y = 0; y < height; ++y) {
-    const float* s = src + y * width;
-    int8_t* d = dst + (y + pad) * pw + pad;
+    const float* __restrict s = src + y * width;
+    int8_t* __restrict d = dst + (y + pad) * pw + pad;
+#pragma omp simd reduction(| : bad)
     for (int x = 0; x < width; ++x) {
       const float v = s[x];
-      const int8_t q = v > 0.5f ? 1 : (v < -0.5f ? -1 : 0);
-      ok &= static_cast<float>(q) == v;
-      d[x] = q;
+      const int q = (v > 0.f) - (v < 0.f);
+      bad |= static_cast<float>(q) != v;
+      d[x] = static_cast<int8_t>(q);
     }
   }
-  return ok;
+  return !bad;
 }
 
-// out (height x width) += 'same' convolution of the padded int8 map with the taps.
+// Taps of one kernel split by sign, so that the inner loops add or subtract without a branch.
+struct SignedTaps {
+  std::vector<int> plus, minus;  // offsets ky * padded_width + kx
+};
+
+SignedTaps split_taps(const std::vector<Tap>& taps) {
+  SignedTaps split;
+  for (const Tap& tap : taps) (tap.sign > 0 ? split.plus : split.minus).push_back(tap.offset);
+  return split;
+}
+
+typedef int8_t bytes32 __attribute__((vector_size(32)));
+
+inline bytes32 load32(const int8_t* p) {
+  bytes32 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// out (height x width) += 'same' convolution of the padded int8 map with the taps. int8 sums (|sum| must
+// fit, i.e. at most 127 nonzero taps in all) run 32 lanes at a time with the accumulators in registers.
 template <typename Acc>
-void accumulate_conv(const int8_t* __restrict padded, int height, int width, int pad,
-                     const std::vector<Tap>& taps, Acc* __restrict out) {
+void accumulate_conv(const int8_t* __restrict padded, int height, int width, int pad, const SignedTaps& taps,
+                     Acc* __restrict out) {
   const int pw = width + 2 * pad;
   for (int y = 0; y < height; ++y) {
     Acc* __restrict o = out + y * width;
     const int8_t* row = padded + y * pw;
-    for (const Tap& tap : taps) {
-      const int8_t* __restrict s = row + tap.offset;
-      if (tap.sign > 0)
-        for (int x = 0; x < width; ++x) o[x] += s[x];
-      else
-        for (int x = 0; x < width; ++x) o[x] -= s[x];
+    int x0 = 0;
+    if constexpr (std::is_same_v<Acc, int8_t>) {
+      for (; x0 + 64 <= width; x0 += 64) {
+        bytes32 a = load32(o + x0), b = load32(o + x0 + 32);
+        for (int off : taps.plus) { a += load32(row + off + x0); b += load32(row + off + x0 + 32); }
+        for (int off : taps.minus) { a -= load32(row + off + x0); b -= load32(row + off + x0 + 32); }
+        std::memcpy(o + x0, &a, 32);
+        std::memcpy(o + x0 + 32, &b, 32);
+      }
+      for (; x0 + 32 <= width; x0 += 32) {
+        bytes32 a = load32(o + x0);
+        for (int off : taps.plus) a += load32(row + off + x0);
+        for (int off : taps.minus) a -= load32(row + off + x0);
+        std::memcpy(o + x0, &a, 32);
+      }
     }
+    for (int off : taps.plus)
+      for (int x = x0; x < width; ++x) o[x] += row[off + x];
+    for (int off : taps.minus)
+      for (int x = x0; x < width; ++x) o[x] -= row[off + x];
   }
 }
 
@@ -120,8 +157,15 @@ void check_float_cpu(const at::Tensor& t, const char* name) {
 // passes no gradient there).
 
 template <typename Acc>
-void encoder_frame(const float* frame, int height, int width, int k, int pool, const std::vector<std::vector<Tap>>& taps,
-                   bool with_winners, int8_t* padded, Acc* conv, Acc* colmax, float* pooled, int32_t* winners) {
+inline void max_into(Acc* __restrict dst, const Acc* __restrict src, int n) {
+#pragma omp simd
+  for (int i = 0; i < n; ++i) dst[i] = std::max(dst[i], src[i]);
+}
+
+template <typename Acc>
+void encoder_frame(const float* frame, int height, int width, int k, int pool, const std::vector<SignedTaps>& taps,
+                   bool with_winners, int8_t* padded, Acc* conv, Acc* __restrict colmax, Acc* __restrict rowmax,
+                   float* pooled, int32_t* winners) {
   const int pad = k / 2, channels = static_cast<int>(taps.size());
   const int ph = height / pool, pw_out = width / pool;
   TORCH_CHECK(pad_ternary(frame, height, width, pad, padded),
@@ -132,13 +176,15 @@ void encoder_frame(const float* frame, int height, int width, int k, int pool, c
     float* out = pooled + static_cast<int64_t>(c) * ph * pw_out;
     int32_t* win = with_winners ? winners + static_cast<int64_t>(c) * ph * pw_out : nullptr;
     for (int py = 0; py < ph; ++py) {
+      // Vertical then horizontal running maxima, whole rows at a time (vectorised): after both, rowmax[x]
+      // for x = px * pool is the window's maximum.
       const Acc* rows = conv + py * pool * width;
       std::copy(rows, rows + width, colmax);
-      for (int dy = 1; dy < pool; ++dy)
-        for (int x = 0; x < width; ++x) colmax[x] = std::max(colmax[x], rows[dy * width + x]);
+      for (int dy = 1; dy < pool; ++dy) max_into(colmax, rows + dy * width, width);
+      std::copy(colmax, colmax + width, rowmax);
+      for (int dx = 1; dx < pool; ++dx) max_into(rowmax, colmax + dx, width);  // colmax has pool spare entries
       for (int px = 0; px < pw_out; ++px) {
-        Acc best = colmax[px * pool];
-        for (int dx = 1; dx < pool; ++dx) best = std::max(best, colmax[px * pool + dx]);
+        const Acc best = rowmax[px * pool];
         out[py * pw_out + px] = best > 0 ? static_cast<float>(best) : 0.f;
         if (!win) continue;
         int32_t where = -1;
@@ -159,19 +205,19 @@ void encoder_forward_impl(const at::Tensor& frames, const at::Tensor& weight, in
   const int n = frames.size(0), height = frames.size(2), width = frames.size(3);
   const int channels = weight.size(0), k = weight.size(3), pad = k / 2;
   const int pw = width + 2 * pad;
-  std::vector<std::vector<Tap>> taps;
+  std::vector<SignedTaps> taps;
   const float* w = weight.data_ptr<float>();
-  for (int c = 0; c < channels; ++c) taps.push_back(kernel_taps(w + c * k * k, k, pw, "encoder weight"));
+  for (int c = 0; c < channels; ++c) taps.push_back(split_taps(kernel_taps(w + c * k * k, k, pw, "encoder weight")));
   const float* src = frames.data_ptr<float>();
   float* dst = pooled.data_ptr<float>();
   int32_t* win = with_winners ? winners.data_ptr<int32_t>() : nullptr;
   const int64_t pooled_size = static_cast<int64_t>(channels) * (height / pool) * (width / pool);
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     std::vector<int8_t> padded((height + 2 * pad) * pw, 0);
-    std::vector<Acc> conv(height * width), colmax(width);
+    std::vector<Acc> conv(height * width), colmax(width + pool, std::numeric_limits<Acc>::lowest()), rowmax(width);
     for (int64_t i = begin; i < end; ++i)
       encoder_frame<Acc>(src + i * height * width, height, width, k, pool, taps, with_winners, padded.data(),
-                         conv.data(), colmax.data(), dst + i * pooled_size, win ? win + i * pooled_size : nullptr);
+                         conv.data(), colmax.data(), rowmax.data(), dst + i * pooled_size, win ? win + i * pooled_size : nullptr);
   });
 }
 
@@ -219,29 +265,34 @@ std::tuple<at::Tensor, at::Tensor> encoder_conv_relu_maxpool_backward(
   if (weight_grad) {
     grad_weight = at::zeros_like(weight);
     float* gw = grad_weight.data_ptr<float>();
+    // The frames again as zero-bordered int8 maps, so that each winner's patch is read without bounds checks.
+    const int pw = width + 2 * pad, padded_size = (height + 2 * pad) * pw;
+    std::vector<int8_t> padded(static_cast<size_t>(n) * padded_size, 0);
+    at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        pad_ternary(x + i * height * width, height, width, pad, padded.data() + i * padded_size);
+    });
     at::parallel_for(0, channels, 1, [&](int64_t begin, int64_t end) {
-      std::vector<double> acc(k * k);
+      std::vector<double> total(k * k);
+      std::vector<float> frame_sum(k * k);
       for (int64_t c = begin; c < end; ++c) {
-        std::fill(acc.begin(), acc.end(), 0.0);
+        std::fill(total.begin(), total.end(), 0.0);
         for (int64_t i = 0; i < n; ++i) {
           const int64_t base = (i * channels + c) * windows;
-          const float* frame = x + i * height * width;
+          const int8_t* frame = padded.data() + i * padded_size;
+          std::fill(frame_sum.begin(), frame_sum.end(), 0.f);
           for (int64_t j = 0; j < windows; ++j) {
             const int32_t where = win[base + j];
             const float gv = g[base + j];
             if (where < 0 || gv == 0.f) continue;
-            const int wy = where / width, wx = where % width;
-            for (int ky = 0; ky < k; ++ky) {
-              const int y = wy + ky - pad;
-              if (y < 0 || y >= height) continue;
-              for (int kx = 0; kx < k; ++kx) {
-                const int xx = wx + kx - pad;
-                if (xx >= 0 && xx < width) acc[ky * k + kx] += static_cast<double>(gv) * frame[y * width + xx];
-              }
-            }
+            // The patch of padded rows wy .. wy + k - 1, columns wx .. wx + k - 1 (unpadded offset -p each).
+            const int8_t* patch = frame + (where / width) * pw + where % width;
+            for (int ky = 0; ky < k; ++ky)
+              for (int kx = 0; kx < k; ++kx) frame_sum[ky * k + kx] += gv * patch[ky * pw + kx];
           }
+          for (int t = 0; t < k * k; ++t) total[t] += frame_sum[t];
         }
-        for (int t = 0; t < k * k; ++t) gw[c * k * k + t] = static_cast<float>(acc[t]);
+        for (int t = 0; t < k * k; ++t) gw[c * k * k + t] = static_cast<float>(total[t]);
       }
     });
   }
@@ -283,15 +334,15 @@ std::tuple<at::Tensor, at::Tensor> encoder_conv_relu_maxpool_backward(
 // With save: states (B, T, M, M) int8 = h_{t-1} for each step, gate_sums (B, T-1, M, M) int16 = f_t.
 
 struct CellTaps {
-  std::vector<Tap> gate_i, gate_h, out_i, out_h;
+  SignedTaps gate_i, gate_h, out_i, out_h;
 };
 
 CellTaps cell_taps(const at::Tensor& weight_i, const at::Tensor& weight_h, int pw) {
   const int k = weight_i.size(2);
   const float* wi = weight_i.data_ptr<float>();
   const float* wh = weight_h.data_ptr<float>();
-  return {kernel_taps(wi, k, pw, "weight_i"), kernel_taps(wh, k, pw, "weight_h"),
-          kernel_taps(wi + k * k, k, pw, "weight_i"), kernel_taps(wh + k * k, k, pw, "weight_h")};
+  return {split_taps(kernel_taps(wi, k, pw, "weight_i")), split_taps(kernel_taps(wh, k, pw, "weight_h")),
+          split_taps(kernel_taps(wi + k * k, k, pw, "weight_i")), split_taps(kernel_taps(wh + k * k, k, pw, "weight_h"))};
 }
 
 void check_cell_inputs(const at::Tensor& x, const at::Tensor& weight_i, const at::Tensor& weight_h,
@@ -318,32 +369,15 @@ void check_surrogate(c10::string_view surrogate, double m) {
               "surrogate must be 'ste' or 'tanh_mx' with m > 0, got '", std::string(surrogate), "' with m = ", m);
 }
 
-// surrogate and m are the backward's (taken here so that the autograd context can keep them).
-std::tuple<at::Tensor, at::Tensor, at::Tensor> pixelrnn_cell(const at::Tensor& x_in, const at::Tensor& weight_i_in,
-                                                             const at::Tensor& weight_h_in, const at::Tensor& threshold,
-                                                             const std::optional<at::Tensor>& gate_noise_in,
-                                                             c10::string_view surrogate, double m, bool save) {
-  check_cell_inputs(x_in, weight_i_in, weight_h_in, threshold, gate_noise_in);
-  check_surrogate(surrogate, m);
-  const at::Tensor x = x_in.contiguous(), weight_i = weight_i_in.contiguous(), weight_h = weight_h_in.contiguous();
-  const at::Tensor noise = gate_noise_in ? gate_noise_in->contiguous() : at::Tensor();
+template <typename Acc>
+void cell_forward_impl(const at::Tensor& x, const CellTaps& taps, float thr, const float* ns, float* out, int8_t* st,
+                       int16_t* gs, int k) {
   const int batch = x.size(0), steps = x.size(1), height = x.size(2), width = x.size(3);
-  const int k = weight_i.size(2), pad = k / 2, pw = width + 2 * pad, map = height * width;
-  const CellTaps taps = cell_taps(weight_i, weight_h, pw);
-  const float thr = threshold.item<float>();
-  at::Tensor output = at::empty({batch, height, width}, x.options());
-  at::Tensor states = at::empty(save ? std::vector<int64_t>{batch, steps, height, width} : std::vector<int64_t>{0},
-                                x.options().dtype(at::kChar));
-  at::Tensor gate_sums = at::empty(
-      save ? std::vector<int64_t>{batch, steps - 1, height, width} : std::vector<int64_t>{0}, x.options().dtype(at::kShort));
+  const int pad = k / 2, pw = width + 2 * pad, map = height * width;
   const float* xs = x.data_ptr<float>();
-  const float* ns = noise.defined() ? noise.data_ptr<float>() : nullptr;
-  float* out = output.data_ptr<float>();
-  int8_t* st = save ? states.data_ptr<int8_t>() : nullptr;
-  int16_t* gs = save ? gate_sums.data_ptr<int16_t>() : nullptr;
   at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
     std::vector<int8_t> xpad((height + 2 * pad) * pw, 0), hpad((height + 2 * pad) * pw, 0);
-    std::vector<int16_t> sums(map);
+    std::vector<Acc> sums(map);
     for (int64_t b = begin; b < end; ++b) {
       for (int y = 0; y < height; ++y) std::fill_n(&hpad[(y + pad) * pw + pad], width, int8_t(1));
       for (int t = 0; t < steps; ++t) {
@@ -353,7 +387,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixelrnn_cell(const at::Tensor& x
         if (st)
           for (int y = 0; y < height; ++y)
             std::copy_n(&hpad[(y + pad) * pw + pad], width, st + frame * map + y * width);
-        std::fill(sums.begin(), sums.end(), int16_t(0));
+        std::fill(sums.begin(), sums.end(), Acc(0));
         if (t == steps - 1) {
           accumulate_conv(xpad.data(), height, width, pad, taps.out_i, sums.data());
           accumulate_conv(hpad.data(), height, width, pad, taps.out_h, sums.data());
@@ -375,6 +409,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pixelrnn_cell(const at::Tensor& x
       }
     }
   });
+}
+
+// surrogate and m are the backward's (taken here so that the autograd context can keep them).
+std::tuple<at::Tensor, at::Tensor, at::Tensor> pixelrnn_cell(const at::Tensor& x_in, const at::Tensor& weight_i_in,
+                                                             const at::Tensor& weight_h_in, const at::Tensor& threshold,
+                                                             const std::optional<at::Tensor>& gate_noise_in,
+                                                             c10::string_view surrogate, double m, bool save) {
+  check_cell_inputs(x_in, weight_i_in, weight_h_in, threshold, gate_noise_in);
+  check_surrogate(surrogate, m);
+  const at::Tensor x = x_in.contiguous(), weight_i = weight_i_in.contiguous(), weight_h = weight_h_in.contiguous();
+  const at::Tensor noise = gate_noise_in ? gate_noise_in->contiguous() : at::Tensor();
+  const int batch = x.size(0), steps = x.size(1), height = x.size(2), width = x.size(3);
+  const int k = weight_i.size(2), pad = k / 2, pw = width + 2 * pad, map = height * width;
+  const CellTaps taps = cell_taps(weight_i, weight_h, pw);
+  const float thr = threshold.item<float>();
+  at::Tensor output = at::empty({batch, height, width}, x.options());
+  at::Tensor states = at::empty(save ? std::vector<int64_t>{batch, steps, height, width} : std::vector<int64_t>{0},
+                                x.options().dtype(at::kChar));
+  at::Tensor gate_sums = at::empty(
+      save ? std::vector<int64_t>{batch, steps - 1, height, width} : std::vector<int64_t>{0}, x.options().dtype(at::kShort));
+  const float* ns = noise.defined() ? noise.data_ptr<float>() : nullptr;
+  float* out = output.data_ptr<float>();
+  int8_t* st = save ? states.data_ptr<int8_t>() : nullptr;
+  int16_t* gs = save ? gate_sums.data_ptr<int16_t>() : nullptr;
+  if (2 * k * k <= 127)  // |f| <= 2 k^2 fits int8
+    cell_forward_impl<int8_t>(x, taps, thr, ns, out, st, gs, k);
+  else
+    cell_forward_impl<int16_t>(x, taps, thr, ns, out, st, gs, k);
   return {output, states, gate_sums};
 }
 
