@@ -11,16 +11,14 @@ checkpoints load strictly.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from training_utils.quantization import Quantizer
 
-from .binary_conv_lut import LookupTables, lut_weights_applicable
 from .binary_layers import BinaryConv2d
-from .intra_op_threads import one_intra_op_thread
 from .registry import Registry
 from .sensor_noise import SensorNoise
-from .single_channel_conv import single_channel_conv2d
 from .tracing import Traceable
 
 CELLS = Registry("cell")
@@ -73,11 +71,6 @@ class ConvRecurrentCell(Traceable, nn.Module):
     def stacked_weights(self, side: str) -> torch.Tensor:
         return torch.cat([getattr(self, f"{g}_{side}").quantized_weight() for g in self.all_gates])
 
-    def lookup_tables(self, weight: torch.Tensor, size) -> LookupTables | None:
-        """Tables for the exact lookup-table convolution of +-1 maps, when the weights are {-1, 0, +1}."""
-        pad = self.kernel_size // 2
-        return LookupTables(weight.detach(), *size) if lut_weights_applicable(weight, pad) else None
-
     def initial_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"h": torch.ones_like(like)}
 
@@ -89,14 +82,11 @@ class ConvRecurrentCell(Traceable, nn.Module):
         batch, steps = x.shape[:2]
         pad = self.kernel_size // 2
         w_i, w_h = self.stacked_weights("i"), self.stacked_weights("h")
-        size = x.shape[-2:]
-        from_input = single_channel_conv2d(x.flatten(0, 1), w_i, pad, self.lookup_tables(w_i, size))
-        tables_h = self.lookup_tables(w_h, size)
+        from_input = F.conv2d(x.flatten(0, 1), w_i, padding=pad)
         from_input = from_input.reshape(batch, steps, len(self.all_gates), *x.shape[-2:])
-        with one_intra_op_thread(x.device):
-            return self.recur(from_input, w_h, tables_h)
+        return self.recur(from_input, w_h)
 
-    def recur(self, from_input: torch.Tensor, w_h: torch.Tensor, tables_h: LookupTables | None) -> torch.Tensor:
+    def recur(self, from_input: torch.Tensor, w_h: torch.Tensor) -> torch.Tensor:
         """The time loop: from_input (B, T, gates, M, M) input-side sums -> o_T (B, 1, M, M)."""
         steps, pad = from_input.shape[1], self.kernel_size // 2
         state = self.initial_state(from_input[:, 0, :1])
@@ -105,7 +95,7 @@ class ConvRecurrentCell(Traceable, nn.Module):
         for t in range(steps):
             h = state["h"]
             sums_i = dict(zip(self.all_gates, from_input[:, t].split(1, dim=1)))
-            sums_h = dict(zip(self.all_gates, single_channel_conv2d(h, w_h, pad, tables_h).split(1, dim=1)))
+            sums_h = dict(zip(self.all_gates, F.conv2d(h, w_h, padding=pad).split(1, dim=1)))
             if t == steps - 1 or self._trace is not None:  # only o_T is read off the sensor
                 output = self.output_noise(sums_i[self.output_gate] + sums_h[self.output_gate])
             if self._trace is not None:
@@ -179,11 +169,6 @@ class ConvLSTMCell(ConvRecurrentCell):
     (8 bits on the sensor's ADC) and h a ternary one."""
     gates = ("input_gate", "forget_gate", "output_gate", "candidate")
     state_bits = 8 + 2
-
-    def lookup_tables(self, weight: torch.Tensor, size) -> LookupTables | None:
-        """Tables for the exact lookup-table convolution of +-1 maps, when the weights are {-1, 0, +1}."""
-        pad = self.kernel_size // 2
-        return LookupTables(weight.detach(), *size) if lut_weights_applicable(weight, pad) else None
 
     def initial_state(self, like):
         return {"h": torch.ones_like(like), "c": torch.zeros_like(like)}
