@@ -143,7 +143,7 @@ class Trainer:
         self.maximize = t["monitor"].startswith("max")
         if t["scheduler"] == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode="max" if self.maximize else "min", factor=t["plateau_factor"],
+                self.optimizer, mode=t["plateau_monitor"].split()[0], factor=t["plateau_factor"],
                 patience=t["plateau_patience"])
         elif t["scheduler"] == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(t["epochs"], 1))
@@ -193,11 +193,12 @@ class Trainer:
             clips, target = clips.to(self.device, non_blocking=True), target.to(self.device, non_blocking=True)
             logits = self.train_model(clips)
             if global_sizes is None:
-                loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"])
+                loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"],
+                                       reduction=t["loss_reduction"])
             else:
-                # DDP averages gradients over ranks: this scaling makes that the global batch's mean loss.
+                # DDP averages gradients over ranks: this scaling makes that the global batch's mean (or sum).
                 loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"], reduction="sum")
-                loss = loss * (self.dist.world_size / global_sizes[step])
+                loss = loss * self.dist.world_size / (global_sizes[step] if t["loss_reduction"] == "mean" else 1)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t["grad_clip"]:
@@ -212,7 +213,9 @@ class Trainer:
                 "flip_ratio": flip_ratio(signs_before, model),
                 "flip_ratio_from_init": flip_ratio(self.initial_signs, model)}
 
-    def evaluate(self, split: str) -> tuple[dict, float]:
+    def evaluate(self, split: str, noise: bool | None = None) -> tuple[dict, float]:
+        """Metrics and mean loss on ``split``, sensor noise on or off (default: config ``noise.eval``)."""
+        set_noise(self.model, evaluation=self.cfg["noise"]["eval"] if noise is None else noise)
         dataset = self.datasets[split]
         loader = make_loader(dataset, self.train_cfg["eval_batch_size"], shuffle=False,
                              num_workers=self.cfg["data"]["num_workers"], device=self.device)
@@ -239,7 +242,7 @@ class Trainer:
         while self.epoch < last_epoch:
             start = time.perf_counter()
             row = self.train_one_epoch()
-            val, row["val_loss"] = self.evaluate("val")
+            val, row["val_loss"] = self.evaluate("val", noise=self.cfg["noise"]["selection"])
             row["val_accuracy"] = val["accuracy"]
             test, row["test_loss"] = self.evaluate("test")
             row["test_accuracy"] = test["accuracy"]
@@ -252,7 +255,7 @@ class Trainer:
             else:
                 stale += 1
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                self.scheduler.step(monitored)
+                self.scheduler.step(row[t["plateau_monitor"].split()[1]])
             elif self.scheduler is not None:
                 self.scheduler.step()
             row["epoch"], row["seconds"] = self.epoch, time.perf_counter() - start
