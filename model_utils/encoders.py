@@ -74,6 +74,9 @@ class BinaryConvEncoder(Traceable, nn.Module):
         return [self.conv1] + ([self.conv2] if hasattr(self, "conv2") else [])
 
     def output_size(self, frame_size: int) -> int:
+        """Side of the mosaic for ``frame_size`` frames (data.frame_size)."""
+        if frame_size % math.prod(self.pool):
+            raise ValueError(f"data.frame_size {frame_size} is not divisible by the pooling {self.pool}")
         return math.isqrt(self.channels) * frame_size // math.prod(self.pool)
 
     def binarize_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +123,13 @@ class TwoLayerMosaicEncoder(BinaryConvEncoder):
         self.conv2 = BinaryConv2d(1, channels, kernel_size, weight_quantizer)
 
     def output_size(self, frame_size: int) -> int:
-        return self.channels * frame_size // math.prod(self.pool)
+        size = frame_size
+        for layer, pool in enumerate(self.pool, start=1):  # each layer pools, then tiles into a mosaic
+            if size % pool:
+                raise ValueError(f"data.frame_size {frame_size}: layer {layer}'s input ({size} pixels) is not "
+                                 f"divisible by the pooling {pool}")
+            size = math.isqrt(self.channels) * size // pool
+        return size
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         batch, steps = clips.shape[:2]

@@ -154,7 +154,7 @@ _RULES = {
     "data.split_seed": _int_at_least(0),
     "data.timesteps": _int_at_least(1),
     "data.frame_sampling": _choice(*FRAME_SAMPLINGS),
-    "data.frame_size": _rule(lambda v: _is_int(v) and v >= 8 and v % 4 == 0, "an integer >= 8, multiple of 4"),
+    "data.frame_size": _int_at_least(1),  # the encoder says which sizes it can pool
     "data.preprocessing": _choice(*PREPROCESSINGS),
     "data.augment.translate": _int_at_least(0),
     "data.augment.per_frame": _BOOL,
@@ -319,13 +319,13 @@ def _resolve_component(dotted: str, settings: dict, source: str) -> dict:
 
 def _check_components_build(cfg: dict, source: str) -> None:
     """Constructing the components runs their own checks (e.g. square channel counts) at load time."""
-    quantizers, built = cfg["model"]["quantizers"], {}
+    quantizers, injected = cfg["model"]["quantizers"], {}
     with torch.random.fork_rng(devices=[]):  # no effect on the seeded initialisation that follows
         for dotted, section in COMPONENTS.items():
-            injected = {"map_size": built["encoder"].output_size(cfg["data"]["frame_size"])} \
-                if section == "decoder" else {}
             try:
-                built[section] = build_component(section, get(cfg, dotted), quantizers, **injected)
+                component = build_component(section, get(cfg, dotted), quantizers, **injected.get(section, {}))
+                if section == "encoder":
+                    injected["decoder"] = {"map_size": component.output_size(cfg["data"]["frame_size"])}
             except ValueError as err:
                 raise ConfigError(f"config key {dotted!r}{_where(source)}: {err}") from None
 
