@@ -110,15 +110,21 @@ class ConvRecurrentCell(InPixelStage):
 class PixelRNNCell(ConvRecurrentCell):
     """The paper's PixelRNN (release ``rnn_1_qt``; noise-trained: ``rnn_1_mul_noise_fixed``):
     g = Q_g(Wfi * x + Wfh * h [+ noise] - theta); h_t = g h; o_t = Woi * x + Woh * h (h of the step's start,
-    as the sensor program reads it). Plain: theta = -1e-3; ``learned_threshold``: theta = ``rnn_threshold``."""
+    as the sensor program reads it). Plain: theta = -1e-3; ``learned_threshold``: theta = ``rnn_threshold``.
+
+    ``gate_state_gradient`` off: no gradient flows back from the gate into h_{t-1} through Wfh * h (the kernels
+    still learn). Through that path the gradient grows several-fold per step backwards (the surrogate slope,
+    2 at a zero sum, times up to 25 kernel taps): over 16 frames the gate kernels' gradients come from the
+    first frames, 10^7-10^10 times the output kernels', and their signs flip erratically (see the README)."""
     kernels = ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h")
 
     def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
                  kernel_size: int = 5, learned_threshold: bool = False, threshold_init: float = -0.5,
                  gate_noise_std: float = 0.0, output_noise_std: float = 0.0, out_weight_init_scale: float = 1.0,
-                 hidden_weight_init_scale: float = 1.0):
+                 hidden_weight_init_scale: float = 1.0, gate_state_gradient: bool = True):
         super().__init__(weight_quantizer=weight_quantizer, gate_quantizer=gate_quantizer,
                          hidden_quantizer=hidden_quantizer, kernel_size=kernel_size)
+        self.gate_state_gradient = gate_state_gradient
         with torch.no_grad():  # the release's init scales (no effect on the signs)
             for name, scale in (("Conv_out_i", out_weight_init_scale), ("ConvGates_h", hidden_weight_init_scale),
                                 ("Conv_out_h", out_weight_init_scale * hidden_weight_init_scale)):
@@ -137,7 +143,7 @@ class PixelRNNCell(ConvRecurrentCell):
     def step(self, x, state):
         h = state["h"]
         output = self.output_noise(self.conv("Conv_out_i", x) + self.conv("Conv_out_h", h))
-        total = self.conv("ConvGates_i", x) + self.conv("ConvGates_h", h)
+        total = self.conv("ConvGates_i", x) + self.conv("ConvGates_h", h if self.gate_state_gradient else h.detach())
         gate = self.gate_quantizer(self.gate_noise(total) - self.thresholds(total)[0])
         self.record("gate", gate)
         # A product of +-1 values is +-1 already: no hidden quantiser, so gradients flow through time.
