@@ -49,3 +49,27 @@ def test_paper_config_trains_one_epoch(config, recipe, fake_roots, tmp_path):
     (row,) = csv.DictReader((out / "summary.csv").open())
     if paper:
         assert float(row["flip_ratio_from_init"]) == 0.0  # the release's kernels never change sign
+
+
+def test_paper_table_trains_reuses_and_reports(fake_roots, tmp_path):
+    from benchmarks import paper_table
+
+    argv = ["--dataset", "cambridge", "--recipe", "project", "--seeds", "0", "1", "--models", "pixelrnn",
+            "event_camera", "--out", str(tmp_path), "--data-root", str(fake_roots["cambridge"]),
+            "--set", "data.split=seeded", "--set", 'data.split_fractions={"train": 0.5, "val": 0.25, "test": 0.25}',
+            "--set", "data.frame_size=16", "--set", "data.timesteps=4", "--set", "train.epochs=1",
+            "--set", "data.cache=false", "--set", "device=cpu"]
+    assert paper_table.main(argv) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["rows"]) == {"pixelrnn", "event_camera"} and results["seeds"]["pixelrnn"] == [0, 1]
+    pixelrnn, event = results["rows"]["pixelrnn"], results["rows"]["event_camera"]
+    metrics = [json.loads((tmp_path / f"pixelrnn-seed{s}/metrics.json").read_text()) for s in (0, 1)]
+    assert pixelrnn["per_seed"] == [m["test"]["accuracy"] for m in metrics]
+    # 16x16 frames -> a 16x16 mosaic: PixelRNN reads one analogue map, the event camera one ternary frame
+    assert (pixelrnn["readout_bits_per_clip"], pixelrnn["memory_bits_per_pixel"]) == (256 * 8, 1)
+    assert (event["readout_bits_per_clip"], event["memory_bits_per_pixel"]) == (256 * 2, 8)
+    assert "| PixelRNN |" in (tmp_path / "table.md").read_text()
+    assert (tmp_path / "accuracy_vs_readout.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = (tmp_path / "pixelrnn-seed0/metrics.json").stat().st_mtime_ns
+    assert paper_table.main(argv + ["--report-only"]) == 0  # reuses the finished runs
+    assert (tmp_path / "pixelrnn-seed0/metrics.json").stat().st_mtime_ns == before
