@@ -119,7 +119,7 @@ class PixelRNNCell(ConvRecurrentCell):
     kernels = ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h")
 
     def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
-                 kernel_size: int = 5, learned_threshold: bool = False, threshold_init: float = -0.5,
+                 kernel_size: int = 5, learned_threshold: bool = False, threshold_init: float = -1.0,
                  gate_noise_std: float = 0.0, output_noise_std: float = 0.0, out_weight_init_scale: float = 1.0,
                  hidden_weight_init_scale: float = 1.0, gate_state_gradient: bool = True):
         super().__init__(weight_quantizer=weight_quantizer, gate_quantizer=gate_quantizer,

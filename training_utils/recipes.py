@@ -12,7 +12,7 @@ RELEASE_TRANSLATE_FRACTION = 0.1
 
 
 def _release_translate(cfg: dict) -> int:
-    """The release augmented tulips1 runs, and Cambridge runs only with the plain (noise-free) one-layer CNN."""
+    """10 % of the frame (6 px at 64) on tulips1 and with the plain one-layer CNN on Cambridge, else 0"""
     data, encoder = cfg["data"], cfg["model"]["encoder"]
     plain_cnn = encoder.get("type") == "binary_cnn" and encoder.get("layers", 1) == 1 \
         and not encoder.get("noise_std", 0.0)
@@ -21,7 +21,7 @@ def _release_translate(cfg: dict) -> int:
 
 
 def _release_encoder_threshold(cfg: dict):
-    """thresh1/thresh2: 1.0 in the noise-trained CNNs, U[0, 1) (None) otherwise."""
+    """1.0 with a noise-trained CNN, else U[0, 1)"""
     return 1.0 if cfg["model"]["encoder"].get("noise_std", 0.0) else None
 
 
@@ -36,9 +36,12 @@ RECIPE_KEYS = [
      "the release takes frames at stride floor(kN/16) with a random offset in training and ends on the last "
      "frame in evaluation; the project spreads them over the whole clip (centred in evaluation)"),
     ("model.encoder.threshold_init", _release_encoder_threshold,
-     "U[0, 1) can leave a pooled map (integers >= 0) all +1; 0.5 decides between 0 and 1 deterministically"),
+     "pooled maps are integers: any value in (0, 1) decides p >= 1; the midpoint is deterministic and gives "
+     "p = 0 and p = 1 the same surrogate slope"),
     ("model.cell.threshold_init", 1.0,
-     "the gate sum is an even integer: -0.5 opens the gate at 0, as the plain PixelRNN gate does"),
+     "the gate sum is an even integer: -1 opens the gate at 0 as the plain gate does, midway between the "
+     "levels -2 and 0 where the surrogate gradient through time does not explode (1.0 is midway too, "
+     "but closes the gate at 0)"),
     ("model.freeze_binary_kernels", True,
      "the release overwrote each kernel with its sign in the forward pass, so its kernels never changed sign "
      "(the paper's numbers were obtained that way); the project trains latent real weights"),
