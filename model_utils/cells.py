@@ -112,19 +112,19 @@ class PixelRNNCell(ConvRecurrentCell):
     g = Q_g(Wfi * x + Wfh * h [+ noise] - theta); h_t = g h; o_t = Woi * x + Woh * h (h of the step's start,
     as the sensor program reads it). Plain: theta = -1e-3; ``learned_threshold``: theta = ``rnn_threshold``.
 
-    ``gate_state_gradient`` off: no gradient flows back from the gate into h_{t-1} through Wfh * h (the kernels
-    still learn). Through that path the gradient grows several-fold per step backwards (the surrogate slope,
-    2 at a zero sum, times up to 25 kernel taps): over 16 frames the gate kernels' gradients come from the
-    first frames, 10^7-10^10 times the output kernels', and their signs flip erratically (see the README)."""
+    The gate sum is an even integer. ``threshold_init`` -1 sits midway between the levels -2 and 0, where the
+    surrogate slope is 0.14 for both. At -1e-3 (the plain gate) a zero sum gets the peak slope 2, and the
+    gradient through h_t = g h and Wfh * h grows 4-10x per step backwards, 10^7-10^10 over 16 frames, so
+    the gate kernels learn from the first frames' surrogate noise (the README's seed-2 divergence); from
+    -1 it grows at most ~10x over the whole clip."""
     kernels = ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h")
 
     def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
                  kernel_size: int = 5, learned_threshold: bool = False, threshold_init: float = -1.0,
                  gate_noise_std: float = 0.0, output_noise_std: float = 0.0, out_weight_init_scale: float = 1.0,
-                 hidden_weight_init_scale: float = 1.0, gate_state_gradient: bool = True):
+                 hidden_weight_init_scale: float = 1.0):
         super().__init__(weight_quantizer=weight_quantizer, gate_quantizer=gate_quantizer,
                          hidden_quantizer=hidden_quantizer, kernel_size=kernel_size)
-        self.gate_state_gradient = gate_state_gradient
         with torch.no_grad():  # the release's init scales (no effect on the signs)
             for name, scale in (("Conv_out_i", out_weight_init_scale), ("ConvGates_h", hidden_weight_init_scale),
                                 ("Conv_out_h", out_weight_init_scale * hidden_weight_init_scale)):
@@ -143,7 +143,7 @@ class PixelRNNCell(ConvRecurrentCell):
     def step(self, x, state):
         h = state["h"]
         output = self.output_noise(self.conv("Conv_out_i", x) + self.conv("Conv_out_h", h))
-        total = self.conv("ConvGates_i", x) + self.conv("ConvGates_h", h if self.gate_state_gradient else h.detach())
+        total = self.conv("ConvGates_i", x) + self.conv("ConvGates_h", h)
         gate = self.gate_quantizer(self.gate_noise(total) - self.thresholds(total)[0])
         self.record("gate", gate)
         # A product of +-1 values is +-1 already: no hidden quantiser, so gradients flow through time.
