@@ -9,6 +9,7 @@ import torch
 
 from model_utils import CELLS, ENCODERS, build_model
 from model_utils.cells import ConvRecurrentCell
+from model_utils.tracing import tracing
 from training_utils import bit_accounting
 from training_utils.config import ConfigError, resolve
 from training_utils.quantization import TanhMx
@@ -32,14 +33,9 @@ def cell_with_kernels(name, kernel_values, **kwargs):
 
 
 def run(cell, frames):
-    with torch.no_grad(), cell_tracing(cell) as trace:
+    with torch.no_grad(), tracing(cell) as trace:
         readout = cell(clip(*frames))
     return readout[0, 0].tolist(), [h[0, 0].tolist() for h in trace.get("hidden", [])]
-
-
-def cell_tracing(cell):
-    from model_utils.tracing import tracing
-    return tracing(cell)
 
 
 # (cell, kernels, extra arguments, h_1, h_2, read-out o_2)
@@ -127,7 +123,7 @@ def test_paper_two_layer_cnn_convolves_the_mosaic_with_single_channel_kernels():
         encoder.conv2.weight.copy_(torch.tensor([1.0, 1, -1, -1]).view(4, 1, 1, 1))
         frame = torch.ones(8, 8)
         frame[4:] = -1  # top half bright, bottom half dark
-        with encoder_tracing(encoder) as trace:
+        with tracing(encoder) as trace:
             out = encoder(frame.view(1, 1, 1, 8, 8))[0, 0, 0]
     # Layer 1: channels 0, 2 fire on the top half, 1, 3 on the bottom; after pooling and the threshold
     # each is +1 on its half. Mosaic (channel c at block-row c % 2, block-column c // 2), rows 0..7:
@@ -137,11 +133,6 @@ def test_paper_two_layer_cnn_convolves_the_mosaic_with_single_channel_kernels():
     # pairs of rows (1, 1), (-1, -1), (-1, -1), (1, 1) -> +1, -1, -1, +1 and the inverse.
     rows = [[1] * 4 + [-1] * 4, [-1] * 4 + [1] * 4, [-1] * 4 + [1] * 4, [1] * 4 + [-1] * 4]
     assert out.tolist() == rows + rows
-
-
-def encoder_tracing(encoder):
-    from model_utils.tracing import tracing
-    return tracing(encoder)
 
 
 def test_frames_encoder_passes_or_binarizes_the_frames():

@@ -96,6 +96,7 @@ SCHEDULERS = ("plateau", "cosine", "none")
 LOSSES = ("cross_entropy",)
 MONITORS = ("max val_accuracy", "min val_loss")
 
+
 def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
