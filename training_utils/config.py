@@ -76,6 +76,7 @@ DEFAULTS = {
         "eval_batch_size": 64,
         "optimizer": "adam",
         "lr": 1e-3,
+        "binary_lr_scale": 1.0,  # the binary kernels' latent weights learn at lr x this
         "weight_decay": 0.0,
         "momentum": 0.9,
         "scheduler": "cosine",
@@ -177,6 +178,7 @@ _RULES = {
     "train.eval_batch_size": _int_at_least(1),
     "train.optimizer": _choice(*OPTIMIZERS),
     "train.lr": _number(0, open_low=True),
+    "train.binary_lr_scale": _number(0),
     "train.weight_decay": _number(0),
     "train.momentum": _number(0, 1),
     "train.scheduler": _choice(*SCHEDULERS),

@@ -134,8 +134,13 @@ class Trainer:
                 self.model, device_ids=[device.index] if device.type == "cuda" else None,
                 static_graph=True)  # the graph never changes; it also covers unused thresh2
             torch.manual_seed(cfg["seed"] + self.dist.rank)  # distinct sensor-noise draws per rank
-        params = [p for p in self.model.parameters() if p.requires_grad]
         t = self.train_cfg
+        # Binary kernels change the model only when a latent weight crosses zero: their own learning rate sets
+        # how often signs flip (each flip is a discrete jump of every map downstream).
+        binary = {id(p) for _, p in binary_weights(self.model)}
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        params = [{"params": [p for p in trainable if id(p) not in binary]},
+                  {"params": [p for p in trainable if id(p) in binary], "lr": t["lr"] * t["binary_lr_scale"]}]
         if t["optimizer"] == "adam":
             self.optimizer = torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
         else:
