@@ -93,7 +93,7 @@ def run_one(config: Path, seed: int, run_dir: Path, overrides: list[str], data_r
 def summarize(runs: list[dict]) -> dict:
     acc = [r["test_accuracy"] for r in runs]
     seconds = [r["train_seconds"] for r in runs if r["train_seconds"] is not None]
-    out = {"accuracy_mean": statistics.mean(acc), "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+    out = {"accuracy_mean": statistics.mean(acc), "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else None,
            "per_seed": acc, **{k: runs[0][k] for k in ("memory_bits_per_pixel", "readout_bits_per_clip", "parameters")},
            "train_seconds_mean": statistics.mean(seconds) if seconds else None}
     if "motion_accuracy" in runs[0]:
@@ -108,7 +108,8 @@ def markdown(rows: dict, seeds_of: dict) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
         per_seed = ", ".join(f"{100 * a:.1f} (seed {s})" for a, s in zip(r["per_seed"], seeds_of[name]))
-        cells = [MODELS[name], f"{100 * r['accuracy_mean']:.1f} % +- {100 * r['accuracy_std']:.1f}", per_seed]
+        spread = "one seed" if r["accuracy_std"] is None else f"+- {100 * r['accuracy_std']:.1f}"
+        cells = [MODELS[name], f"{100 * r['accuracy_mean']:.1f} % {spread}", per_seed]
         if motion:
             cells.append(f"{100 * r['motion_accuracy_mean']:.1f} %")
         seconds = r["train_seconds_mean"]
@@ -126,7 +127,7 @@ def plot(rows: dict, title: str, path: Path) -> None:
     markers = "osD^v<>pPX*hH8d"
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for index, (name, r) in enumerate(rows.items()):
-        ax.errorbar(r["readout_bits_per_clip"], 100 * r["accuracy_mean"], yerr=100 * r["accuracy_std"],
+        ax.errorbar(r["readout_bits_per_clip"], 100 * r["accuracy_mean"], yerr=100 * (r["accuracy_std"] or 0),
                     marker=markers[index % len(markers)], linestyle="none", capsize=3, label=MODELS[name])
     ax.set_xscale("log")
     ax.set_xlabel("bits read off the sensor per clip (log scale)")
