@@ -74,9 +74,11 @@ def main(argv=None) -> int:
     from training_utils.decoder_finetuning import finetune_decoder, stratified_holdout
     from training_utils.metrics import format_metrics
     from training_utils.model_loading import load_model
+    from training_utils.run_folder import require_folder_path
     from training_utils.trainer import select_device
 
     cfg = load_config(args.config)
+    out_dir = require_folder_path(args.out if args.out else Path(cfg["out_dir"]) / "scamp_outputs", "--out")
     seed = cfg["seed"] if args.seed is None else args.seed
     device = select_device(args.device or cfg["device"])
     readouts = read_sensor_outputs(args.scamp_dir, args.input_white, tuple(args.crop), args.class_offset)
@@ -97,7 +99,6 @@ def main(argv=None) -> int:
     if max(readouts.labels) >= model.num_classes:
         raise ValueError(f"class folders under {args.scamp_dir} give labels up to {max(readouts.labels)}, but "
                          f"{path} classifies {model.num_classes} classes; check --class-offset")
-    out_dir = Path(args.out) if args.out else Path(cfg["out_dir"]) / "scamp_outputs"
     metrics = evaluate_groups(model, readouts, groups, device)
     for m in metrics.values():
         print(format_metrics(m) + f"  ({path})")

@@ -234,7 +234,9 @@ def test_print_intermediates_needs_overwrite_for_a_non_empty_folder(tmp_path):
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(ValueError, match="not empty; pass --overwrite"):
         print_intermediates.prepare_output_folder(tmp_path, overwrite=False)
-    print_intermediates.prepare_output_folder(tmp_path, overwrite=True)
+    with pytest.raises(ValueError, match=r"holds 1 file\(s\) that print_intermediates does not write: old.txt;"):
+        print_intermediates.prepare_output_folder(tmp_path, overwrite=True)
+    assert (tmp_path / "old.txt").is_file()
     print_intermediates.prepare_output_folder(tmp_path / "new", overwrite=False)
     assert (tmp_path / "new").is_dir()
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .atomic_files import write_bytes
+from .text import preview
 
 
 class CheckpointError(ValueError):
@@ -62,11 +63,11 @@ def check_fits(model: nn.Module, state: dict, path) -> None:
     if missing or unexpected or shapes:
         parts = []
         if missing:
-            parts.append("missing keys: " + ", ".join(missing))
+            parts.append("missing keys: " + preview(missing))
         if unexpected:
-            parts.append("unexpected keys: " + ", ".join(unexpected))
+            parts.append("unexpected keys: " + preview(unexpected))
         if shapes:
-            parts.append("shape mismatches: " + "; ".join(shapes))
+            parts.append("shape mismatches: " + preview(shapes, separator="; "))
         raise CheckpointError(f"checkpoint {path} is of another architecture than the model built from the config "
                               f"({'; '.join(parts)}). Use the config the checkpoint was trained with.")
 
