@@ -93,7 +93,8 @@ def check_clips(records: list[SequenceRecord], timesteps: int, policy: str, root
     clips_by_size: dict[tuple[int, int], list[str]] = defaultdict(list)
     for record in records:
         for size in dict.fromkeys(frame_dimensions(frame) for frame in record.frames):
-            clips_by_size[size].append(record.name)
+            if size is not None:
+                clips_by_size[size].append(record.name)
     if len(clips_by_size) > 1:
         sizes = sorted(clips_by_size.items(), key=lambda item: -len(item[1]))
         problems.append(f"frames come in {len(sizes)} sizes, each stretched to the frame size: " + preview(

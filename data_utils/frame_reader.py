@@ -40,8 +40,9 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def frame_dimensions(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file from its header (PNG, BMP, JPEG), else by decoding it."""
+def frame_dimensions(path: str | Path) -> tuple[int, int] | None:
+    """``(width, height)`` of an image file from its header (PNG, BMP, JPEG); None if the header is not
+    one of those (a corrupt file is reported by ``read_frame_rgb`` when the frame is read)."""
     path = Path(path)
     with path.open("rb") as handle:
         head = handle.read(32)
@@ -52,7 +53,5 @@ def frame_dimensions(path: str | Path) -> tuple[int, int]:
                     abs(int.from_bytes(head[22:26], "little", signed=True)))
         if head.startswith(b"\xff\xd8"):
             size = _jpeg_size(head + handle.read(1 << 16))
-            if size is not None:
-                return size
-    rgb = read_frame_rgb(path)
-    return rgb.shape[1], rgb.shape[0]
+            return size
+    return None

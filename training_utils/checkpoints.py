@@ -37,13 +37,16 @@ def read_checkpoint(path) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # names a Python object: refused before it is built
+    except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        raise CheckpointError(
-            f"checkpoint {path} is refused: it names a Python object "
-            f"({found.group(1) if found else 'not a tensor or plain value'}), and loading it could run code. "
-            "Checkpoints may hold only tensors, numbers, strings, lists and dicts; save the state dict "
-            "(torch.save(model.state_dict(), ...)) to exchange weights.") from None
+        if found:  # it names a Python object: refused before that object is built
+            raise CheckpointError(
+                f"checkpoint {path} is refused: it names a Python object ({found.group(1)}), and loading it "
+                "could run code. Checkpoints may hold only tensors, numbers, strings, lists and dicts; save "
+                "the state dict (torch.save(model.state_dict(), ...)) to exchange weights.") from None
+        reason = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
+        raise CheckpointError(f"checkpoint {path} cannot be read as a PyTorch file: "
+                              f"{reason.group(1).strip() if reason else err}") from None
     except Exception as err:  # a truncated or foreign file: say which one
         raise CheckpointError(f"checkpoint {path} cannot be read as a PyTorch file: {err}") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
