@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     from training_utils.metrics import format_metrics
     from training_utils.model_loading import load_model
     from training_utils.run_folder import require_folder_path
+    from training_utils.text import preview
     from training_utils.trainer import select_device
 
     cfg = load_config(args.config)
@@ -96,10 +97,10 @@ def main(argv=None) -> int:
         groups, missing, unlisted = group_readouts(readouts, split_groups(args.split_file))
     for group, names in missing.items():
         print(f"{len(names)} sequence(s) of group {group!r} in {args.split_file} have no output under "
-              f"{args.scamp_dir}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
+              f"{args.scamp_dir}: {preview(names)}")
     if unlisted:
         print(f"{len(unlisted)} output(s) are in no group of {args.split_file} and are not evaluated: "
-              f"{', '.join(unlisted[:10])}{' ...' if len(unlisted) > 10 else ''}")
+              f"{preview(unlisted)}")
     if not groups:
         raise ValueError(f"no sequence of {args.split_file} has an output under {args.scamp_dir}")
 

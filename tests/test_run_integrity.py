@@ -163,6 +163,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path, 
         root = make_clip_folder(tmp_path / "clips", clips=2, frames=2)
         code = train.main(["-c", str(ROOT / "configs/Synthetic/pixelrnn.json"), "--eval-only", "--weights",
                            str(payload), "--data-root", str(root), "--set", "data.dataset=clip_folder",
+                           "--set", "data.timesteps=2",
                            "--set", "data.cache=false", "--split", "all", "--out", str(tmp_path / "out")])
     else:
         code = extract_weights.main(["-c", str(ROOT / "configs/Synthetic/pixelrnn.json"), "--weights", str(payload),
@@ -175,3 +176,34 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path, 
     with pytest.raises(CheckpointError, match="could run code"):
         read_checkpoint(payload)
     assert not mark.exists()
+
+
+KILLED_RUN = """
+import os, signal, sys
+sys.path[:0] = [{root!r}, {tests!r}]
+import torch
+from in_memory_data import tiny_datasets
+from test_trainer import tiny_config
+from training_utils.trainer import Trainer
+real = Trainer._write_summary
+def write_summary(self):
+    if self.epoch == 2:  # last.pt of epoch 2 is on disk, its summary row is not
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(self)
+Trainer._write_summary = write_summary
+Trainer(tiny_config(), tiny_datasets(), {run!r}, torch.device("cpu")).fit()
+"""
+
+
+def test_sigkill_between_checkpoint_and_row_then_resume(tmp_path, uninterrupted):
+    code = KILLED_RUN.format(root=str(ROOT), tests=str(ROOT / "tests"), run=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr
+    assert (tmp_path / ".lock").is_file()  # left by the dead process, no longer locked by anyone
+    assert [row["epoch"] for row in summary_rows(tmp_path)] == ["1"]
+    resumed = Trainer(tiny_config(), tiny_datasets(), tmp_path, CPU, resume=tmp_path / "last.pt")
+    assert resumed.epoch == 2
+    resumed.fit()
+    weights, rows = uninterrupted
+    assert all(torch.equal(weights[k], resumed.model.state_dict()[k]) for k in weights)
+    assert summary_rows(tmp_path) == rows and not (tmp_path / ".lock").exists()
