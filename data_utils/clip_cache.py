@@ -15,7 +15,10 @@ every clip's name, label and frame files with their sizes and modification times
 added, removed, replaced or touched frame makes the cache stale and it is rebuilt in place. A
 corrupt cache (unparsable index, missing or truncated array, wrong shape, checksum mismatch) is
 reported with a warning naming the file and rebuilt. Every file is written atomically; the
-index is replaced last and names its array, so a reader always sees a matching pair.
+index is replaced last and names its array, so a reader always sees a matching pair. A build
+holds the cache folder's lock (``training_utils.run_folder``): a second builder waits, and the
+temporary array a killed builder left is removed. The array's blocks are allocated before it is
+filled, so a full disk is a clear error rather than a bus error in the memory map.
 """
 from __future__ import annotations
 
