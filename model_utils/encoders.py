@@ -34,6 +34,29 @@ def initial_threshold(threshold_init: float | None) -> nn.Parameter:
     return nn.Parameter(value)
 
 
+def pooled_map_size(frame_size: int, layers: list[tuple[int, int]]) -> int:
+    """Side of the encoder's output map: each layer max-pools by ``pool`` and then tiles its maps
+    ``growth`` per side (1: no tiling). A remainder would be dropped silently by max pooling: it is an error
+    naming the layer and frame sizes that fit."""
+    def walk(size):
+        for layer, (pool, growth) in enumerate(layers, start=1):
+            if size % pool:
+                return layer, size, pool
+            size = size // pool * growth
+        return size
+
+    result = walk(frame_size)
+    if isinstance(result, int):
+        return result
+    layer, size, pool = result
+    unit = next(s for s in range(1, math.prod(p for p, _ in layers) + 1) if isinstance(walk(s), int))
+    step = math.lcm(unit, 4)  # frame sizes are multiples of 4
+    below, above = frame_size // step * step, (frame_size // step + 1) * step
+    sizes = f"{below} or {above}" if below >= 8 else f"{above}"
+    raise ValueError(f"encoder layer {layer} max-pools {size} x {size} maps by {pool}, which leaves a remainder. "
+                     f"Accepted: a frame size divisible by {unit}, e.g. {sizes}, or pool sizes that divide it")
+
+
 def check_square_channels(channels: int) -> None:
     if channels < 1 or math.isqrt(channels) ** 2 != channels:
         raise ValueError(f"channels must be a square integer (the maps are tiled into a square mosaic), e.g. 16; "
@@ -74,10 +97,8 @@ class BinaryConvEncoder(Traceable, nn.Module):
         return [self.conv1] + ([self.conv2] if hasattr(self, "conv2") else [])
 
     def output_size(self, frame_size: int) -> int:
-        """Side of the mosaic for ``frame_size`` frames (data.frame_size)."""
-        if frame_size % math.prod(self.pool):
-            raise ValueError(f"data.frame_size {frame_size} is not divisible by the pooling {self.pool}")
-        return math.isqrt(self.channels) * frame_size // math.prod(self.pool)
+        """Side of the mosaic for ``frame_size`` frames (data.frame_size): the maps are tiled at the end."""
+        return math.isqrt(self.channels) * pooled_map_size(frame_size, [(pool, 1) for pool in self.pool])
 
     def binarize_input(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self, "thresh0"):
@@ -123,13 +144,8 @@ class TwoLayerMosaicEncoder(BinaryConvEncoder):
         self.conv2 = BinaryConv2d(1, channels, kernel_size, weight_quantizer)
 
     def output_size(self, frame_size: int) -> int:
-        size = frame_size
-        for layer, pool in enumerate(self.pool, start=1):  # each layer pools, then tiles into a mosaic
-            if size % pool:
-                raise ValueError(f"data.frame_size {frame_size}: layer {layer}'s input ({size} pixels) is not "
-                                 f"divisible by the pooling {pool}")
-            size = math.isqrt(self.channels) * size // pool
-        return size
+        """Each layer pools, then tiles its maps into a mosaic."""
+        return pooled_map_size(frame_size, [(pool, math.isqrt(self.channels)) for pool in self.pool])
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         batch, steps = clips.shape[:2]

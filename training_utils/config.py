@@ -56,6 +56,7 @@ DEFAULTS = {
         "cache": True,
         "cache_dir": None,
         "num_workers": 0,
+        "irregular_clips": "warn",  # clips shorter than timesteps / frames of several sizes: "warn" or "refuse"
         "synthetic": {"clips_per_class": 100, "seed": 0},
     },
     "model": {
@@ -166,6 +167,7 @@ _RULES = {
     "data.cache": _BOOL,
     "data.cache_dir": _OPT_STR,
     "data.num_workers": _int_at_least(0),
+    "data.irregular_clips": _choice("warn", "refuse"),
     "data.synthetic.clips_per_class": _int_at_least(1),
     "data.synthetic.seed": _int_at_least(0),
     **{f"model.quantizers.{site}": _QUANT for site in QUANTIZER_SITES},
@@ -327,10 +329,15 @@ def _check_components_build(cfg: dict, source: str) -> None:
         for dotted, section in COMPONENTS.items():
             try:
                 component = build_component(section, get(cfg, dotted), quantizers, **injected.get(section, {}))
-                if section == "encoder":
-                    injected["decoder"] = {"map_size": component.output_size(cfg["data"]["frame_size"])}
             except ValueError as err:
                 raise ConfigError(f"config key {dotted!r}{_where(source)}: {err}") from None
+            if section == "encoder":
+                frame_size = cfg["data"]["frame_size"]
+                try:
+                    injected["decoder"] = {"map_size": component.output_size(frame_size)}
+                except ValueError as err:  # max pooling would silently drop a remainder
+                    raise ConfigError(f"config keys 'data.frame_size' {frame_size} and 'model.encoder.pool' "
+                                      f"{get(cfg, dotted).get('pool')}{_where(source)} do not fit: {err}") from None
 
 
 # ----------------------------------------------------------------------------------------------
