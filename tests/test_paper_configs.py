@@ -18,8 +18,8 @@ CONFIGS = sorted((ROOT / "configs/Cambridge/comparison").glob("*.json")) + \
 @pytest.fixture(scope="module")
 def fake_roots(tmp_path_factory):
     base = tmp_path_factory.mktemp("fake")
-    return {"cambridge": make_cambridge_official(base / "cambridge", clips=range(2), frames=3),
-            "tulips1": make_tulips(base / "tulips1", subjects=TULIPS_SUBJECTS[:2], frames=3)}
+    return {"cambridge": make_cambridge_official(base / "cambridge", clips=range(2), frames=4),
+            "tulips1": make_tulips(base / "tulips1", subjects=TULIPS_SUBJECTS[:2], frames=4)}
 
 
 def test_every_model_of_the_comparison_has_a_config_per_dataset():
