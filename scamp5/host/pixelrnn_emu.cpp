@@ -275,11 +275,11 @@ int main(int argc, char** argv) {
         const double fps = seconds > 0 ? total / seconds : 0.0;
         char stats[1024];
         std::snprintf(stats, sizeof stats,
-                      "{\n  \"clips\": %zu,\n  \"frames\": %d,\n  \"seconds\": %.3f,\n  \"frames_per_second\": %.3f,\n"
+                      "{\n  \"clips\": %zu,\n  \"frames\": %d,\n  \"host_frames_served\": %d,\n  \"seconds\": %.3f,\n  \"frames_per_second\": %.3f,\n"
                       "  \"static_kernel_words\": %d,\n  \"static_kernels\": %d,\n  \"static_store_words\": %d,\n"
                       "  \"max_dynamic_kernel_words\": %d,\n  \"instructions_executed\": %llu,\n"
                       "  \"noise\": \"%s\",\n  \"seed\": %llu,\n  \"input_white\": %d,\n  \"input_rnn_white\": %d\n}\n",
-                      clips.size(), total, seconds, fps, dev.static_words(), dev.static_kernels(),
+                      clips.size(), total, scamp5_emu::host::image_requests_served(), seconds, fps, dev.static_words(), dev.static_kernels(),
                       scamp5_emu::kStaticStoreWords, dev.max_dynamic_words(),
                       static_cast<unsigned long long>(dev.executed_instructions()), opt.noise.c_str(), opt.seed,
                       initial.weights.input_white, initial.weights.input_rnn_white);
