@@ -310,3 +310,24 @@ def test_runner_checks_every_frame_before_writing_and_leaves_no_partial_out(scam
         assert scamp_io.read_sensor_image(existing / cls / seq / "2_output.BMP", (256, 256)).shape == (256, 256)
     assert json.loads((existing / "emulator_stats.json").read_text())["host_frames_served"] == 6
     assert leftovers() == []
+
+
+def test_runner_writes_the_device_builds_clip_list_and_host_frames(scamp5_emulator, tmp_path):
+    """--write-host-frames: the files the lab host serves to the chip, <class>/<sequence>/<t>.bmp, 256x256,
+    the frame tiled 16 times at 17 * (pixel >> 4) (both nibbles = the 4-bit level); the emulated host
+    serves the same images. --write-clips-header names them with --host-root."""
+    import subprocess
+
+    frame = (np.arange(64 * 64) % 256).astype(np.uint8).reshape(64, 64)
+    se.write_clip(tmp_path / "clips", "3", "Set2_3_0004", np.stack([frame, 255 - frame]))
+    r = subprocess.run([str(scamp5_emulator), "--clips", str(tmp_path / "clips"), "--write-host-frames",
+                        str(tmp_path / "host"), "--write-clips-header", str(tmp_path / "clips.hpp"),
+                        "--host-root", "D:/pixelrnn/host"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for t, source in enumerate((frame, 255 - frame)):
+        served = scamp_io.read_sensor_image(tmp_path / "host" / "3" / "Set2_3_0004" / f"{t}.bmp", (256, 256))
+        expected = np.tile(17 * (source >> 4), (4, 4))
+        assert np.array_equal(served, expected)
+        assert np.array_equal(served >> 4, served & 15)
+    assert 'kRoot = "D:/pixelrnn/host"' in (tmp_path / "clips.hpp").read_text()
+    assert '{"3/Set2_3_0004", 2},' in (tmp_path / "clips.hpp").read_text()

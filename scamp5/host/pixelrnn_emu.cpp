@@ -3,7 +3,7 @@
 //
 //   pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]
 //                [--noise off|hardware] [--seed N] [--dump-intermediates DIR]
-//   pixelrnn_emu --clips DIR --write-clips-header FILE
+//   pixelrnn_emu --clips DIR [--write-clips-header FILE] [--host-root PATH] [--write-host-frames DIR]
 //
 // The program runs exactly as on the chip with host-fed input: it requests every frame by path
 // (vs_gui_request_image, 4 bits); this runner is the host and answers from --clips, each 64 x 64
@@ -11,7 +11,11 @@
 // before the first output; outputs are written to a staging folder beside --out and moved into
 // --out only when the whole run succeeded (an error leaves --out as it was).
 //
-// --write-clips-header writes the device build's clip list (PIXELRNN_CLIPS_HEADER) for --clips.
+// For the device build: --write-clips-header writes its clip list (PIXELRNN_CLIPS_HEADER) for --clips,
+// with kRoot = --host-root (default: the absolute --clips path); --write-host-frames writes the files
+// the host PC serves, DIR/<class>/<sequence>/<t>.bmp: 256 x 256, the frame tiled 16 times, each pixel
+// 17 * (pixel >> 4), so that its top and bottom 4 bits are both the level the program expects
+// (whichever nibble the host sends).
 //
 // --dump-intermediates writes, per clip and frame t, the stages the sensor program shows in the
 // release's print_intermediates layout and encodings (data_utils/scamp_io.py reads them):
@@ -44,7 +48,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Options {
-    fs::path weights, clips, out, dump, clips_header;
+    fs::path weights, clips, out, dump, clips_header, host_root, host_frames;
     int iw = 0, iw_rnn = 0;
     std::string noise = "off";
     unsigned long long seed = 0;
@@ -54,7 +58,7 @@ struct Options {
     std::cerr << "error: " << error << "\n"
               << "usage: pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]\n"
               << "                    [--noise off|hardware] [--seed N] [--dump-intermediates DIR]\n"
-              << "       pixelrnn_emu --clips DIR --write-clips-header FILE\n";
+              << "       pixelrnn_emu --clips DIR [--write-clips-header FILE] [--host-root PATH] [--write-host-frames DIR]\n";
     std::exit(2);
 }
 
@@ -85,11 +89,14 @@ Options parse(int argc, char** argv) {
         } else if (a == "--seed") o.seed = static_cast<unsigned long long>(parse_int(a, value(), 0, 2147483647));
         else if (a == "--dump-intermediates") o.dump = value();
         else if (a == "--write-clips-header") o.clips_header = value();
+        else if (a == "--host-root") o.host_root = value();
+        else if (a == "--write-host-frames") o.host_frames = value();
         else if (a == "-h" || a == "--help") usage("help requested");
         else usage("unknown argument '" + a + "'");
     }
     if (o.clips.empty()) usage("--clips is required");
-    if (!o.clips_header.empty()) return o;
+    if (!o.host_root.empty() && o.clips_header.empty()) usage("--host-root goes with --write-clips-header");
+    if (!o.clips_header.empty() || !o.host_frames.empty()) return o;
     if (o.weights.empty()) usage("--weights is required");
     if (o.out.empty()) usage("--out is required");
     return o;
@@ -100,6 +107,14 @@ scamp5_emu::GrayImage tile_16(const scamp5_emu::GrayImage& frame) {
     for (int r = 0; r < 256; ++r)
         for (int c = 0; c < 256; ++c) big.pixels[static_cast<std::size_t>(r) * 256 + c] = frame.at(r % 64, c % 64);
     return big;
+}
+
+// The image the host serves for a frame: tiled 16 times, each pixel 17 * (pixel >> 4) (top and
+// bottom 4 bits both hold the level; the emulated host, like the real one, sends 4 bit planes).
+scamp5_emu::GrayImage host_image(const scamp5_emu::GrayImage& frame) {
+    scamp5_emu::GrayImage img = tile_16(frame);
+    for (std::uint8_t& p : img.pixels) p = static_cast<std::uint8_t>(17 * (p >> 4));
+    return img;
 }
 
 // The 64 x 64 window of a display starting at (row0, col0), display coordinates.
@@ -178,6 +193,19 @@ void publish(const fs::path& staging, const fs::path& out) {
     fs::remove_all(staging);
 }
 
+// The host PC's frame files (see the top of this file): written to a staging folder, then renamed.
+void write_host_frames(const fs::path& dir, const std::vector<LoadedClip>& clips) {
+    fs::path staging = dir;
+    staging += ".incomplete-" + std::to_string(static_cast<long>(getpid()));
+    fs::remove_all(staging);
+    for (const LoadedClip& c : clips)
+        for (std::size_t t = 0; t < c.frames.size(); ++t) {
+            scamp5_emu::write_file_atomically(staging / c.files.class_name / c.files.sequence / (std::to_string(t) + ".bmp"),
+                                              scamp5_emu::encode_bmp24(host_image(c.frames[t])));
+        }
+    publish(staging, dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -186,10 +214,17 @@ int main(int argc, char** argv) {
     try {
         // Everything is read and validated before the first frame, so errors name the file.
         const std::vector<LoadedClip> clips = load_all_clips(opt.clips);
-        if (!opt.clips_header.empty()) {
-            const fs::path root = opt.clips.is_absolute() ? opt.clips : fs::absolute(opt.clips);
-            write_clips_header(opt.clips_header, root.lexically_normal(), clips);
-            std::printf("pixelrnn_emu: wrote %zu clips to %s\n", clips.size(), opt.clips_header.string().c_str());
+        if (!opt.clips_header.empty() || !opt.host_frames.empty()) {
+            if (!opt.clips_header.empty()) {
+                const fs::path root = !opt.host_root.empty() ? opt.host_root : fs::absolute(opt.clips).lexically_normal();
+                write_clips_header(opt.clips_header, root, clips);
+                std::printf("pixelrnn_emu: wrote %zu clips to %s\n", clips.size(), opt.clips_header.string().c_str());
+            }
+            if (!opt.host_frames.empty()) {
+                write_host_frames(opt.host_frames, clips);
+                std::printf("pixelrnn_emu: wrote the host frames of %zu clips under %s\n", clips.size(),
+                            opt.host_frames.string().c_str());
+            }
             return 0;
         }
         const SensorWeightsFile initial = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn);
@@ -229,7 +264,7 @@ int main(int argc, char** argv) {
         scamp5_emu::host::set_image_server([&](const std::string& path, scamp5_emu::GrayImage& image) {
             const auto it = served.find(path);
             if (it == served.end()) return false;
-            image = tile_16(clips[it->second.first].frames[it->second.second]);
+            image = host_image(clips[it->second.first].frames[it->second.second]);
             return true;
         });
 
