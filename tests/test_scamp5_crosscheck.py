@@ -292,6 +292,8 @@ def test_runner_checks_every_frame_before_writing_and_leaves_no_partial_out(scam
     code, err = run(tmp_path / "fresh")
     assert code == 1 and "2.bmp" in err and "64x64" in err
     assert not (tmp_path / "fresh").exists() and leftovers() == []
+    code, err = run(str(tmp_path / "fresh") + "/")  # a trailing slash stages beside it too
+    assert code == 1 and not (tmp_path / "fresh").exists() and leftovers() == []
 
     last.write_bytes(b"BM not really a bitmap")
     existing = tmp_path / "existing"

@@ -94,6 +94,8 @@ Options parse(int argc, char** argv) {
         else if (a == "-h" || a == "--help") usage("help requested");
         else usage("unknown argument '" + a + "'");
     }
+    for (fs::path* folder : {&o.out, &o.host_frames})  // "out/" names the folder out
+        if (!folder->empty() && !folder->has_filename()) *folder = folder->parent_path();
     if (o.clips.empty()) usage("--clips is required");
     if (!o.host_root.empty() && o.clips_header.empty()) usage("--host-root goes with --write-clips-header");
     if (!o.clips_header.empty() || !o.host_frames.empty()) return o;
@@ -177,6 +179,13 @@ void write_clips_header(const fs::path& path, const fs::path& root, const std::v
     scamp5_emu::write_file_atomically(path, std::vector<std::uint8_t>(text.begin(), text.end()));
 }
 
+// A folder beside `target` (never inside it, even for "out/") for staging writes.
+fs::path staging_folder(fs::path target) {
+    if (!target.has_filename()) target = target.parent_path();
+    target += ".incomplete-" + std::to_string(static_cast<long>(getpid()));
+    return target;
+}
+
 // Moves the staged outputs into `out` (created if absent), replacing same-named entries.
 void publish(const fs::path& staging, const fs::path& out) {
     if (!fs::exists(out)) {
@@ -195,8 +204,7 @@ void publish(const fs::path& staging, const fs::path& out) {
 
 // The host PC's frame files (see the top of this file): written to a staging folder, then renamed.
 void write_host_frames(const fs::path& dir, const std::vector<LoadedClip>& clips) {
-    fs::path staging = dir;
-    staging += ".incomplete-" + std::to_string(static_cast<long>(getpid()));
+    const fs::path staging = staging_folder(dir);
     fs::remove_all(staging);
     for (const LoadedClip& c : clips)
         for (std::size_t t = 0; t < c.frames.size(); ++t) {
@@ -252,8 +260,7 @@ int main(int argc, char** argv) {
         }
         const int total = static_cast<int>(schedule.size());
 
-        staging = opt.out;
-        staging += ".incomplete-" + std::to_string(static_cast<long>(getpid()));
+        staging = staging_folder(opt.out);
         fs::remove_all(staging);
         fs::create_directories(staging);
 
