@@ -393,13 +393,16 @@ void PixelRNNSensorProgram::finish_clip() {
     read_out_final();
     if (save_outputs_) {
         char name[256];
-        if (live_camera_) std::snprintf(name, sizeof name, "live/%d/%d_output.BMP", clip_index_, frame_in_clip_ - 1);
+        if (live_camera_) std::snprintf(name, sizeof name, "live/%d/%d_output.BMP", live_clips_, frame_in_clip_ - 1);
         else std::snprintf(name, sizeof name, "%s/%d_output.BMP", clips_.clips[clip_index_].name, frame_in_clip_ - 1);
         vs_gui_save_image(display_output_, name);
     }
     frame_in_clip_ = 0;
-    ++clip_index_;
-    if (!live_camera_ && clip_index_ >= clips_.count) {
+    if (live_camera_) {
+        ++live_clips_;
+        return;
+    }
+    if (++clip_index_ >= clips_.count) {
         vs_post_text("all %d clips done\n", clips_.count);
         clip_index_ = 0;
         running_ = false;

@@ -101,7 +101,8 @@ private:
     int output_intermediates_ = 0;
     int live_camera_ = 0;
     bool running_ = false;
-    int clip_index_ = 0;     // host-fed: the clip being run; live: clips saved so far
+    int clip_index_ = 0;     // host-fed: the clip being run
+    int live_clips_ = 0;     // live camera: clips finished so far (names the saved outputs)
     int frame_in_clip_ = 0;
     unsigned planes_received_ = 0;  // bit k set when plane k of the requested frame arrived
     bool request_timed_out_ = false;

@@ -314,6 +314,8 @@ SCAMP5_TEST(live_camera_switch_binarises_the_full_range_image) {
     std::mt19937 rng(8);
     const PixelRNNWeights w = random_weights(rng);
     const Map frame = every_pixel_value();
+    const auto dir = std::filesystem::temp_directory_path() / "scamp5_tests_live";
+    std::filesystem::remove_all(dir);
     scamp5_emu::host::reset();
     scamp5_emu::device().set_error_model(scamp5_emu::ErrorModel::off());
     scamp5_emu::host::set_frame_hook([&](int n) {
@@ -321,9 +323,12 @@ SCAMP5_TEST(live_camera_switch_binarises_the_full_range_image) {
             scamp5_emu::host::set_switch(PixelRNNSensorProgram::kSwitchLiveCamera, true);
             scamp5_emu::host::set_switch(PixelRNNSensorProgram::kSwitchIntermediates, true);
             scamp5_emu::host::set_slider(PixelRNNSensorProgram::kSliderImgThreshold, 100);
+            scamp5_emu::host::set_slider(PixelRNNSensorProgram::kSliderFramesPerClip, 1);
+            scamp5_emu::host::set_switch(PixelRNNSensorProgram::kSwitchSaveOutputs, true);
+            scamp5_emu::host::set_save_directory(dir);
             scamp5_emu::host::press_button(PixelRNNSensorProgram::kButtonLoadImageStop);
         }
-        if (n >= 1) scamp5_emu::host::request_stop();
+        if (n >= 2) scamp5_emu::host::request_stop();
         scamp5_emu::host::feed_frame(tiled(frame));
     });
     PixelRNNSensorProgram program([&](PixelRNNWeights& out, char*, std::size_t) { out = w; return true; }, PixelRNNClipList{});
@@ -333,6 +338,10 @@ SCAMP5_TEST(live_camera_switch_binarises_the_full_range_image) {
     }
     EXPECT_EQ(binarisation_errors(frame, 100), 0);
     EXPECT_EQ(scamp5_emu::host::image_requests_served(), 0);
+    // One-frame clips, numbered: live/<clip>/0_output.BMP.
+    EXPECT_TRUE(std::filesystem::is_regular_file(dir / "live" / "0" / "0_output.BMP"));
+    EXPECT_TRUE(std::filesystem::is_regular_file(dir / "live" / "1" / "0_output.BMP"));
+    std::filesystem::remove_all(dir);
 }
 
 SCAMP5_TEST(load_order_becomes_the_weights_structure) {
