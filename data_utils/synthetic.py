@@ -3,7 +3,7 @@
 Two datasets are registered in `SYNTHETIC_DATASETS`:
 
 * ``synthetic_gestures`` -- 9 classes = 3 hand shapes x 3 motions, like Cambridge Hand Gesture.
-* ``synthetic_lips`` -- 4 classes of mouth-opening rhythms, like Tulips1.
+* ``synthetic_lips`` -- 4 words = which mouth shapes a speaker passes through, like Tulips1.
 
 Both are written in the real data's folder layout ``<root>/<class>/<sequence>/<frame>.png``
 (8-bit gray PNG, 128 wide x 96 high, 20-40 frames per clip), so training on them exercises the
@@ -35,15 +35,43 @@ and max-pooled 4x4 to 16x16 maps. Hence:
   centre starts up to ~34 % off-centre; keeping *every* frame within +-12 % of the centre would
   cap the span at ~12 % (too small for the 16x16 maps) or make the final position reveal the
   direction. We keep the end (what the decoder reads last) centred and let the start wander.
-* Lips: a bright face filling most of the frame with a dark mouth (interior ~35, lips just below
-  the binarisation level) that opens as raised-cosine bumps in time: 1, 2 or 3 quick openings, or
-  one slow one. Openings are kept apart by more than a frame step and all end before the last
-  8 % of the clip, so the count is visible frame by frame and every clip ends with a closed mouth:
-  the last frame says nothing about the class. Twelve subjects, each with its own face size, skin
-  tone and mouth width, like Tulips1's; sequences are named ``Subject{NN}_{repetition}``.
+* Lips (``synthetic_lips``, like Tulips1: a close-up of a speaker's lower face). A word is a
+  sequence of mouth shapes (visemes) between a closed start and a closed end: ``round`` ("oo":
+  narrow, thick protruded lips), ``wide`` ("ee": lips spread past their resting corners, upper
+  teeth in the slit, nasolabial folds beside the mouth) and ``open`` ("ah": a tall dark opening,
+  the jaw and chin drop). The four classes are the words that pass through {round, open},
+  {round, wide}, {open, wide} and all three; the visemes come in a random order, with random
+  transition and hold times. Why the class is *which* shapes a word passes through, and not their
+  order: the model keeps one bit per pixel between frames, updated by a gate (h_t = g_t h_{t-1},
+  g_t = sign(Wfi*x_t + Wfh*h_{t-1} - threshold)). In a region of uniform input such a bit can
+  hold, toggle, set or reset, but not both set on one shape and reset on another (setting needs
+  Wfh's sum negative, resetting positive), so "round then wide" and "wide then round" with the
+  same closed end leave the same state. What it can keep is whether a region was ever disturbed
+  -- "was there something here at some point that is not here now" -- through a latch, or, as the
+  nearly random kernels of a trained model do, through toggles whose parity scatters over a
+  disturbed region while an undisturbed one keeps its value. Each viseme therefore has a region
+  of its own, relative to the resting mouth, that only it disturbs: ``round`` uncovers the skin at
+  the resting lips' corners, ``wide`` darkens the cheeks beyond them (lips, folds), ``open``
+  darkens the region below the lips and uncovers the neck below the chin. A count of openings
+  (the first version of this set) is what such a bit cannot hold: it keeps a parity.
+  Single frames are ambiguous by construction: every clip starts and ends closed, so the last
+  frame says nothing about the class; each viseme belongs to three of the four words and the
+  order is random, so any other frame leaves at least three candidate words (a frame's best
+  guess is right ~3/8 of the time; a linear classifier on the pooled binary maps of one frame
+  position measures 0.2-0.5 across the positions, tests/test_synthetic.py). The random order is also what makes the frame's *position*
+  in the clip uninformative: with fixed orders the first viseme would name the word.
+  Subjects: 96, each with its own face outline, skin, lip and teeth tones and resting mouth width
+  (0.22-0.29 of the frame width: a 1.3x spread, as in the first version); every viseme differs from rest
+  by more than that spread (``round`` is 0.38x as wide, ``wide`` 1.38x) and the class cues are
+  relative to the speaker's own resting mouth, seen at both ends of every clip. Sequences are
+  named ``Subject{NN}_{repetition}`` in class folders ``1``..``4``, Tulips1's layout; clip ``i``
+  of a class is subject ``i % 96 + 1``, repetition ``i // 96 + 1``. The default, 192 clips per
+  class, is two repetitions per subject, as in Tulips1. The configs split by subject
+  (``"split": "seeded_by_subject"``), so test speakers are never seen in training.
 * Illumination follows Cambridge's five sets (brightness, contrast, gradient direction); each
   clip also gets its own cluttered background, position, scale, tilt, handedness, speed, frame
-  count and per-frame sensor noise.
+  count and per-frame sensor noise (lips: position, slow head drift, articulation, timing, frame
+  count, noise; the illumination set cycles with clip index and class).
 
 Every clip is drawn from its own random stream keyed by (seed, dataset, class, clip index), so a
 clip does not change when ``clips_per_class`` grows, and the same seed gives byte-identical PNGs.
@@ -431,7 +459,7 @@ _FOLD_TONE = 95.0  # nasolabial folds: dark creases beside the mouth when the li
 _LIP_SUBJECTS = 96  # appearance is a per-subject constant across words and repetitions
 _REST_START = (0.02, 0.15)   # closed before speaking, fraction of the clip
 _REST_END = (0.12, 0.22)     # closed after speaking: the last ~2-3 of 16 sampled frames
-_TRANSITION = (0.07, 0.12)   # one viseme morphing into the next
+_TRANSITION = (0.05, 0.09)   # one viseme morphing into the next
 
 
 def _lip_keyframes(visemes: Sequence[str], rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
