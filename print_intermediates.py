@@ -22,17 +22,65 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from training_utils.cli import reports_user_errors, true_false  # noqa: E402
 from training_utils.config import load_config  # noqa: E402
+from training_utils.text import preview  # noqa: E402
 
+
+TOP_LEVEL_FILES = ("convweights.BMP", "rnnweights.BMP", "classes.json", "metrics.json")
+
+
+def is_own_file(relative: Path) -> bool:
+    """Whether a file (relative to -sd) is one this tool writes: a top-level file, a stage image
+    ``<class>/<sequence>/<frame>/<stage>.BMP``, or the temporary file of an interrupted write."""
+    from data_utils.scamp_io import STAGE_FILES
+
+    parts = relative.parts
+    if parts[-1].startswith(".") and parts[-1].endswith(".tmp"):
+        return True
+    if len(parts) == 1:
+        return parts[0] in TOP_LEVEL_FILES
+    return len(parts) == 4 and parts[2].isdigit() and parts[3] in {f"{stage}.BMP" for stage in STAGE_FILES}
 
 
 def prepare_output_folder(folder: Path, overwrite: bool) -> None:
-    """Refuse to mix a new run into a folder that already holds files, unless asked to."""
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"output folder {folder} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise ValueError(f"output folder {folder} is not empty; pass --overwrite to replace its files "
-                         "or choose another -sd")
+    """An empty output folder: refuse one that holds files unless ``overwrite``; then remove what an
+    earlier run of this tool wrote (so no stale sequence is scored with the new ones), and refuse if
+    anything else is there."""
+    from training_utils.run_folder import require_folder_path
+
+    require_folder_path(folder, "-sd")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise ValueError(f"output folder {folder} is not empty; pass --overwrite to replace its files "
+                             "or choose another -sd")
+        files = [p for p in sorted(folder.rglob("*")) if not p.is_dir()]
+        foreign = [p.relative_to(folder) for p in files if not is_own_file(p.relative_to(folder))]
+        if foreign:
+            raise ValueError(f"output folder {folder} holds {len(foreign)} file(s) that print_intermediates does "
+                             f"not write: {preview([str(p) for p in foreign])}; --overwrite only replaces this "
+                             "tool's output: remove them or choose another -sd")
+        for path in files:
+            path.unlink()
+        for path in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            path.rmdir()
     folder.mkdir(parents=True, exist_ok=True)
+
+
+def check_traceable(model, frame_size: int, device, path) -> None:
+    """Refuse, before anything is written, a model whose forward pass does not record the stages the
+    sensor images are made of (only the one-layer binary CNN encoder with the pixelrnn cell does)."""
+    from data_utils.scamp_io import TRACE_STAGES
+
+    with torch.no_grad(), model.tracing() as trace:
+        model(torch.zeros(1, 1, 1, frame_size, frame_size, device=device))
+    missing = [stage for stage in TRACE_STAGES if stage not in trace]
+    layers = len(getattr(model.cnn_model, "layers", []))
+    if missing or layers != 1:
+        reason = (f"its trace lacks stage(s) {preview(missing)}" if missing
+                  else f"its encoder has {layers} layers, the images show one")
+        raise ValueError(f"print_intermediates cannot write sensor images for {path}: it is a "
+                         f"{type(model.rnn_model).__name__} model with a {layers}-layer encoder, and {reason}. "
+                         "Accepted: the one-layer binary CNN encoder with the pixelrnn cell "
+                         "(model.encoder.layers 1, model.cell.type 'pixelrnn')")
 
 
 def sequence_folder(out_dir: Path, classes, label: int, name: str) -> Path:
@@ -115,11 +163,12 @@ def main(argv=None) -> int:
     from model_utils import set_noise
     from training_utils.metrics import format_metrics
     from training_utils.model_loading import load_model
+    from training_utils.run_folder import require_folder_path
     from training_utils.trainer import make_loader, progress, seed_everything, select_device
 
+    out_dir = require_folder_path(args.save_dir, "-sd")
     cfg = load_config(args.config)
     device = select_device(args.device or cfg["device"])
-    out_dir = Path(args.save_dir)
     dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
     model, path, _ = load_model(cfg, args.weights, device)
     if len(dataset.classes) > model.num_classes:
@@ -127,6 +176,7 @@ def main(argv=None) -> int:
                          f"classifies {model.num_classes}")
     noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
     set_noise(model, evaluation=noise)
+    check_traceable(model, cfg["data"]["frame_size"], device, path)
     prepare_output_folder(out_dir, args.overwrite)
     seed_everything(cfg["seed"] if args.seed is None else args.seed)
     loader = make_loader(dataset, args.batch_size, shuffle=False, num_workers=cfg["data"]["num_workers"])

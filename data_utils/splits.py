@@ -19,7 +19,7 @@ Split file (JSON)::
 Names are the dataset's clip names (``Set1_1_0002``, ``2/Don1``). Clips listed nowhere go to:
 the parts of ``"rest"`` by a seeded split of them when ``"rest"`` is given, else to ``"val"`` when
 ``"val"`` is missing, else nowhere. A split file naming a clip that is not in the dataset is an
-error listing every such name. Every part's names come back in the dataset's canonical order.
+error giving their count and the first few names. Every part's names come back in the dataset's canonical order.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Sequence
 
 from training_utils.atomic_files import write_text
+from training_utils.text import preview
 from .layouts import natural_key
 
 SPLIT_PARTS = ("train", "val", "test")
@@ -171,11 +172,13 @@ def resolve_split(content: dict, names: Sequence[str], labels: Sequence[int],
     repeated = sorted((name for name, count in Counter(listed).items() if count > 1),
                       key=natural_key)
     if repeated:
-        raise ValueError(f"Split file {source} lists these clips more than once: {repeated}.")
+        raise ValueError(f"Split file {source} lists {len(repeated)} clip(s) more than once: "
+                         f"{preview(repeated)}.")
     absent = sorted(set(listed) - set(labels_by_name), key=natural_key)
     if absent:
         raise ValueError(f"Split file {source} names {len(absent)} clip(s) that are not in the "
-                         f"dataset: {absent}.")
+                         f"dataset: {preview(absent)}. To use every clip on disk, evaluate "
+                         "--split all (which reads no split file).")
     parts = {part: list(content.get(part, [])) for part in SPLIT_PARTS}
     listed_set = set(listed)
     unlisted = [name for name in names if name not in listed_set]

@@ -147,13 +147,12 @@ def test_missing_val_means_every_clip_listed_nowhere():
     assert split == {"train": ["a/1", "b/1"], "val": ["a/2", "b/3"], "test": ["b/2"]}
 
 
-def test_split_file_with_absent_clips_lists_all_of_them_sorted(tmp_path):
+def test_split_file_with_absent_clips_lists_them_sorted(tmp_path):
     path = tmp_path / "split.json"
     write_split_file(path, "test", {"train": ["a/1", "z/9", "c/10"], "test": ["c/2", "a/2"]})
     with pytest.raises(ValueError) as error:
         resolve_split(load_split_file(path), ["a/1", "a/2"], [0, 0], str(path))
-    assert f"Split file {path} names 3 clip(s) that are not in the dataset: " \
-        "['c/2', 'c/10', 'z/9']" in str(error.value)
+    assert f"Split file {path} names 3 clip(s) that are not in the dataset: c/2, c/10, z/9." in str(error.value)
 
 
 def test_split_file_errors(tmp_path):
@@ -164,7 +163,7 @@ def test_split_file_errors(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
         load_split_file(bad)
-    with pytest.raises(ValueError, match=r"lists these clips more than once: \['a/1'\]"):
+    with pytest.raises(ValueError, match=r"lists 1 clip\(s\) more than once: a/1\."):
         resolve_split({"train": ["a/1"], "test": ["a/1"]}, ["a/1"], [0], "x")
     with pytest.raises(FileNotFoundError, match="accepts 'seeded', 'seeded_by_subject' or the path"):
         find_split_file("no/such/split.json")
@@ -195,7 +194,8 @@ def test_paper_split_file_on_a_partial_dataset_names_the_absent_clips(tmp_path):
         build_datasets(data_config("cambridge", root, split="configs/splits/cambridge_paper.json"))
     message = str(error.value)
     assert "names 898 clip(s) that are not in the dataset" in message
-    assert "'Set1_1_0003', 'Set1_1_0004'" in message and "Set1_1_0000'" not in message
+    assert "Set1_1_0002, Set1_1_0003, Set1_1_0004, " in message and "Set1_1_0000" not in message
+    assert message.count("Set") == 5 and " and 893 more. " in message and "--split all" in message
 
 
 def test_tulips_dataset_with_paper_split(tmp_path):

@@ -38,6 +38,7 @@ DEFAULTS = {
         "cache": True,
         "cache_dir": None,
         "num_workers": 0,
+        "irregular_clips": "warn",  # clips shorter than timesteps / frames of several sizes: "warn" or "refuse"
         "synthetic": {"clips_per_class": 100, "seed": 0},
     },
     "model": {
@@ -169,6 +170,7 @@ _RULES = {
     "data.cache": _BOOL,
     "data.cache_dir": _OPT_STR,
     "data.num_workers": _int_at_least(0),
+    "data.irregular_clips": _choice("warn", "refuse"),
     "data.synthetic.clips_per_class": _int_at_least(1),
     "data.synthetic.seed": _int_at_least(0),
     "model.encoder.type": _choice(*ENCODERS),
@@ -256,10 +258,31 @@ def validate(cfg: dict, source: str = "") -> dict:
     fractions = cfg["data"]["split_fractions"]
     if abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise ConfigError(f"config key 'data.split_fractions'{_where(source)} must sum to 1, got {fractions}")
-    if len(cfg["model"]["encoder"]["pool"]) != cfg["model"]["encoder"]["layers"]:
-        raise ConfigError(f"config key 'model.encoder.pool'{_where(source)} needs one pool size per encoder layer "
-                          f"({cfg['model']['encoder']['layers']}), got {cfg['model']['encoder']['pool']}")
+    check_geometry(cfg, source)
     return cfg
+
+
+def check_geometry(cfg: dict, source: str = "") -> None:
+    """Frame size, pooling and layers must fit together exactly: max pooling would silently drop a
+    remainder, and the map sizes the model is built for would not be the ones its layers produce."""
+    encoder, frame_size = cfg["model"]["encoder"], cfg["data"]["frame_size"]
+    pools = encoder["pool"]
+    if len(pools) != encoder["layers"]:
+        raise ConfigError(f"config key 'model.encoder.pool'{_where(source)} needs one pool size per encoder layer "
+                          f"({encoder['layers']}), got {pools}")
+    size = frame_size
+    for layer, pool in enumerate(pools, start=1):
+        if size % pool:
+            total = math.prod(pools)
+            step = math.lcm(total, 4)  # frame sizes are multiples of 4
+            below, above = frame_size // step * step, (frame_size // step + 1) * step
+            sizes = f"{below} or {above}" if below >= 8 else f"{above}"
+            raise ConfigError(
+                f"config keys 'data.frame_size' {frame_size} and 'model.encoder.pool' {pools}{_where(source)} do not "
+                f"fit: encoder layer {layer} max-pools {size} x {size} maps by {pool}, which leaves a remainder. "
+                f"Accepted: a frame size divisible by {total} (the product of the pool sizes), e.g. {sizes}, "
+                f"or pool sizes whose product divides {frame_size}")
+        size //= pool
 
 
 # ----------------------------------------------------------------------------------------------
