@@ -459,7 +459,7 @@ _FOLD_TONE = 95.0  # nasolabial folds: dark creases beside the mouth when the li
 _LIP_SUBJECTS = 96  # appearance is a per-subject constant across words and repetitions
 _REST_START = (0.02, 0.15)   # closed before speaking, fraction of the clip
 _REST_END = (0.12, 0.22)     # closed after speaking: the last ~2-3 of 16 sampled frames
-_TRANSITION = (0.05, 0.09)   # one viseme morphing into the next
+_TRANSITION = (0.07, 0.12)   # one viseme morphing into the next
 
 
 def _lip_keyframes(visemes: Sequence[str], rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
