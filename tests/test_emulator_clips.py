@@ -1,12 +1,13 @@
-"""From a dataset to the emulator: export_sensor_clips.py writes the runner's --clips input (the model's
-own binarised frames) and weights; the emulator's outputs then score the model's own predictions."""
+"""From a dataset to the emulator: ``print_intermediates.py --emulator-clips`` writes the runner's --clips
+input (the model's own binarised frames) and weights; the emulator's outputs then score the model's own
+predictions."""
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import export_sensor_clips
+import print_intermediates
 import scamp5_emulator as se
 import test_scamp_outputs
 from clip_data_fixtures import make_clip_folder
@@ -19,22 +20,34 @@ ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "pretrained" / "synthetic_pixelrnn"
 
 
-def clip_folder_config(tmp_path: Path) -> Path:
+def clip_folder_config(tmp_path: Path, **data) -> Path:
     """The pretrained synthetic model's config, reading a clip folder (no cache)."""
     raw = json.loads((RUN / "config.json").read_text())
-    raw["data"].update(dataset="clip_folder", cache=False)
+    raw["data"].update(dataset="clip_folder", cache=False, **data)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(raw))
     return path
 
 
-def test_exported_clips_are_the_models_binarised_frames_and_the_emulator_scores_its_predictions(
-        tmp_path, scamp5_emulator):
+def emulator_clips(capsys, config, data, out, *extra):
+    argv = ["-c", config, "--weights", RUN / "best.pt", "--data-root", data, "--split", "all", "-sd", out,
+            "--noise", "off", "--device", "cpu", "--emulator-clips", *extra]
+    code = print_intermediates.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_emulator_clips_are_the_models_binarised_frames_and_the_emulator_scores_its_predictions(
+        tmp_path, capsys, scamp5_emulator):
     data = make_clip_folder(tmp_path / "clips", clips=2, frames=20)
     config = clip_folder_config(tmp_path)
     out = tmp_path / "sensor_clips"
-    argv = ["-c", config, "--weights", RUN / "best.pt", "--data-root", data, "--split", "all", "--out", out]
-    assert export_sensor_clips.main([str(a) for a in argv]) == 0
+    stale = out / "9" / "old_sequence" / "0" / "6_ft_ot.BMP"  # stage images of an earlier run: replaced
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"stale")
+    (out / "classes.json").write_text('{"classes": ["9"]}')
+    code, err = emulator_clips(capsys, config, data, out, "--overwrite")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["0", "1", "labels.json", "metrics.json", "weights.json"]
     assert json.loads((out / "labels.json").read_text()) == {"0": "a", "1": "b"}
     assert sorted(str(p.relative_to(out)) for p in out.glob("*/*")) == ["0/clip0", "0/clip1", "1/clip0", "1/clip1"]
 
@@ -54,6 +67,8 @@ def test_exported_clips_are_the_models_binarised_frames_and_the_emulator_scores_
         assert not (folder / f"{cfg['data']['timesteps']}.bmp").exists()
     exported = json.loads((out / "weights.json").read_text())
     assert exported == se.export_weights(config, RUN / "best.pt", tmp_path / "w.json")
+    written_metrics = json.loads((out / "metrics.json").read_text())
+    assert sorted(p["predicted"] for p in written_metrics["predictions"]) == sorted(expected_predictions.values())
 
     se.run_emulator(out / "weights.json", out, tmp_path / "emulated")
     assert test_scamp_outputs.main(["-c", str(config), "--weights", str(RUN / "best.pt"), "-sd",
@@ -63,15 +78,28 @@ def test_exported_clips_are_the_models_binarised_frames_and_the_emulator_scores_
     by_sequence = {p["sequence"]: p["predicted"] for p in metrics["predictions"]}
     assert by_sequence == expected_predictions
 
+    print_intermediates.prepare_output_folder(out, overwrite=True)  # every file above is print_intermediates'
+    assert list(out.iterdir()) == []
+
 
 def test_a_frame_size_the_sensor_cannot_read_is_refused_before_writing(tmp_path, capsys):
-    raw = json.loads((RUN / "config.json").read_text())
-    raw["data"]["frame_size"] = 32
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(raw))
-    code = export_sensor_clips.main(["-c", str(config), "--weights", str(RUN / "best.pt"), "--out",
-                                     str(tmp_path / "out")])
+    config = clip_folder_config(tmp_path, frame_size=32)
+    code, err = emulator_clips(capsys, config, tmp_path / "no_data", tmp_path / "out")
     assert code == 2
-    assert capsys.readouterr().err.startswith(
-        f"error: the sensor program reads 64 x 64 frames; {config} has data.frame_size 32")
+    assert err.startswith(f"error: the sensor program reads 64 x 64 frames; {config} has data.frame_size 32")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sensor_unit_that_is_not_an_integer_is_refused_before_writing(tmp_path, capsys):
+    data = make_clip_folder(tmp_path / "clips", clips=1, frames=16)
+    code, err = emulator_clips(capsys, clip_folder_config(tmp_path), data, tmp_path / "out", "-iw", "10.5")
+    assert code == 2
+    assert err.startswith("error: input white must be an integer in 1..127 (the sensor's analogue unit), got 10.5")
+    assert not (tmp_path / "out").exists()
+
+
+def test_emulator_clips_without_images_is_refused(tmp_path, capsys):
+    code, err = emulator_clips(capsys, RUN / "config.json", tmp_path / "no_data", tmp_path / "out", "-si", "false")
+    assert code == 2
+    assert err.startswith("error: --emulator-clips writes the emulator's frames; -si false writes no images")
     assert not (tmp_path / "out").exists()
