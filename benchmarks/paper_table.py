@@ -56,8 +56,10 @@ DATASETS = {
     "tulips1": ("Lips", []),
     "synthetic_gestures": ("Cambridge", ["data.dataset=synthetic_gestures", *_SYNTHETIC, "train.epochs=8",
                                          "train.lr=0.003"]),
-    "synthetic_lips": ("Lips", ["data.dataset=synthetic_lips", *_SYNTHETIC, "train.epochs=30", "train.lr=0.003",
-                                "data.synthetic.clips_per_class=25"]),
+    # the defaults of configs/Synthetic/lips_pixelrnn.json: split by subject, so test speakers are unseen
+    "synthetic_lips": ("Lips", ["data.dataset=synthetic_lips", "data.split=seeded_by_subject",
+                                "train.scheduler=cosine", "train.epochs=20", "train.lr=0.002", "train.batch_size=8",
+                                "data.synthetic.clips_per_class=192"]),
 }
 DEFAULT_RECIPE = {"cambridge": "paper", "tulips1": "paper", "synthetic_gestures": "project",
                   "synthetic_lips": "project"}

@@ -4,8 +4,8 @@ Dataset root: the ``data_root`` argument (``--data-root``) > ``cfg["data_root"]`
 the working directory) > ``$PIXELRNN_DATA_ROOT/<dataset>`` > ``<repo>/data/<dataset>``.
 Split ``"all"`` is every clip under the root; asked for alone, it does not read the split file.
 
-``cfg["data"]`` keys used (defaults and validation in ``training_utils.config``): ``dataset``, ``split`` ("seeded" or a
-split-file path: as given, then relative to the repo root), ``split_fractions``, ``split_seed``,
+``cfg["data"]`` keys used (defaults and validation in ``training_utils.config``): ``dataset``, ``split`` ("seeded",
+"seeded_by_subject" or a split-file path: as given, then relative to the repo root), ``split_fractions``, ``split_seed``,
 ``timesteps``, ``frame_size``, ``preprocessing``, ``augment`` (``translate``, ``hflip``,
 ``brightness``, ``fill``), ``cache``, ``cache_dir``, ``synthetic``, ``irregular_clips``.
 Augmentation is seeded by ``cfg["seed"]``. Split ``"all"`` is every clip of the dataset in canonical order.
@@ -25,7 +25,7 @@ from training_utils.text import preview
 from .frame_reader import frame_dimensions
 from .layouts import DatasetListing, SequenceRecord, list_dataset
 from .splits import (REPO_ROOT, SPLIT_PARTS, find_split_file, load_split_file, resolve_split,
-                     seeded_split)
+                     seeded_split, seeded_subject_split)
 from .transforms import ClipAugmentation, get_preprocessing
 
 DATA_ROOT_ENV = "PIXELRNN_DATA_ROOT"
@@ -74,6 +74,8 @@ def _split_parts(settings: dict, listing: DatasetListing) -> dict[str, list[str]
     labels = [record.label for record in listing.sequences]
     if settings["split"] == "seeded":
         return seeded_split(names, labels, settings["split_fractions"], settings["split_seed"])
+    if settings["split"] == "seeded_by_subject":
+        return seeded_subject_split(names, labels, settings["split_fractions"], settings["split_seed"])
     path = find_split_file(settings["split"])
     return resolve_split(load_split_file(path), names, labels, source=str(path))
 

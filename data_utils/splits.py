@@ -5,6 +5,11 @@ Seeded split: within each class, clips are ordered by ``sha256("<seed>:<name>")`
 only on the clip names, labels, seed and fractions -- not on the file system's listing order, the
 Python or NumPy version, or the machine -- so every machine computes the same split.
 
+Seeded split by subject (``"seeded_by_subject"``): the same rule applied to *subjects* (speakers)
+instead of clips, so that no subject of the test or validation part is seen in training -- the
+speaker-independent protocol of lip reading. Names must read ``[<class>/]<subject>[_]<repetition>``
+(Tulips1's ``2/Don1``, ``synthetic_lips``'s ``2/Subject07_1``); the fractions count subjects.
+
 Split file (JSON)::
 
     {"description": "...",
@@ -21,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +36,8 @@ from training_utils.text import preview
 from .layouts import natural_key
 
 SPLIT_PARTS = ("train", "val", "test")
+# "<subject>_<digits>" (the underscore wins: Subject07_2 -> Subject07), else "<subject><digits>".
+_SUBJECT_AND_REPETITION = re.compile(r"^(?:.*/)?(?:(?P<underscored>[^/]+)_\d+|(?P<plain>[^/]*[^/\d])\d+)$")
 DEFAULT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,6 +101,36 @@ def seeded_split(names: Sequence[str], labels: Sequence[int], fractions: dict | 
         parts["test"] += members[:test_count]
         parts["val"] += members[test_count:test_count + val_count]
         parts["train"] += members[test_count + val_count:]
+    return {part: _canonical_order(members, labels_by_name) for part, members in parts.items()}
+
+
+def subject_of(name: str) -> str:
+    """The subject of a clip named ``[<class>/]<subject>[_]<repetition>``: ``2/Don1`` -> ``Don``."""
+    match = _SUBJECT_AND_REPETITION.match(name)
+    if match is None:
+        raise ValueError(f"Clip name {name!r} does not read [<class>/]<subject>[_]<repetition> "
+                         "(like '2/Don1' or '2/Subject07_1'), so split 'seeded_by_subject' cannot "
+                         "tell its subject; use split 'seeded' or a split file.")
+    return match.group("underscored") or match.group("plain")
+
+
+def seeded_subject_split(names: Sequence[str], labels: Sequence[int], fractions: dict | None = None,
+                         seed: int = 0) -> dict[str, list[str]]:
+    """Split ``names`` so that each subject's clips all land in one part; see module doc."""
+    if len(names) != len(labels):
+        raise ValueError(f"seeded_subject_split got {len(names)} names but {len(labels)} labels.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"split_seed must be an integer, got {seed!r}.")
+    fractions = validate_fractions(fractions)
+    subjects = sorted({subject_of(name) for name in names}, key=lambda s: _seeded_rank(seed, s))
+    test_count = _round_half_up(len(subjects) * fractions["test"])
+    val_count = min(_round_half_up(len(subjects) * fractions["val"]), len(subjects) - test_count)
+    part_of = {subject: "test" for subject in subjects[:test_count]}
+    part_of.update({subject: "val" for subject in subjects[test_count:test_count + val_count]})
+    parts: dict[str, list[str]] = {part: [] for part in SPLIT_PARTS}
+    for name in names:
+        parts[part_of.get(subject_of(name), "train")].append(name)
+    labels_by_name = dict(zip(names, labels))
     return {part: _canonical_order(members, labels_by_name) for part, members in parts.items()}
 
 
@@ -167,7 +205,8 @@ def find_split_file(value: str | Path, repo_root: Path = REPO_ROOT) -> Path:
                      for path in (repo_root / "configs" / "splits").glob("*.json"))
     raise FileNotFoundError(
         f"Split file {value!r} not found (tried {[str(path) for path in candidates]}). "
-        f"data.split accepts 'seeded' or the path of a JSON split file; shipped: {shipped}.")
+        f"data.split accepts 'seeded', 'seeded_by_subject' or the path of a JSON split file; "
+        f"shipped: {shipped}.")
 
 
 def write_split_file(path: str | Path, description: str, parts: dict[str, list[str]],
