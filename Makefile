@@ -17,7 +17,7 @@ train: $(STAMP)
 	$(VPY) train.py -c configs/Synthetic/pixelrnn.json
 
 cpp-test:
-	cmake -S scamp5 -B build/scamp5 -DCMAKE_BUILD_TYPE=Release -DPIXELRNN_WEIGHTS_HEADER= >/dev/null
+	cmake -S scamp5 -B build/scamp5 -DCMAKE_BUILD_TYPE=Release -DPIXELRNN_WEIGHTS_HEADER= -DPIXELRNN_CLIPS_HEADER= >/dev/null
 	cmake --build build/scamp5 -j 2
 	ctest --test-dir build/scamp5 --output-on-failure
 

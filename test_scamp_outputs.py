@@ -7,8 +7,11 @@ Reads ``DIR/<class>/<sequence>/15_output.BMP`` (class folders 0..8 = labels 0..8
 ``(p - 127) / iw`` on the crop (rows and columns 128:192 by default), groups the sequences by the split
 file and reports the accuracy of every group that has outputs on disk; sequences of the split file that
 are not on disk are listed. ``--finetune`` trains the decoder alone (BatchNorm, thresh3, linear layer)
-on the train group minus a seeded, stratified validation part, keeps the epoch with the best validation
-accuracy, saves that checkpoint (atomically) and reports every group again. Writes ``OUT/metrics.json``.
+on the train group minus a seeded, stratified validation part to find the epoch count with the best
+validation accuracy, then refits the decoder from its pre-finetuning weights on the whole train group for
+that many epochs (``--no-refit``: keep the selection run's best epoch instead); ``--anchor W`` adds
+``W * ||decoder - decoder before finetuning||^2`` to the loss. It saves the checkpoint (atomically) and
+reports every group again. Writes ``OUT/metrics.json`` (with the finetuning settings and results).
 """
 from __future__ import annotations
 
@@ -46,6 +49,11 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", type=float, default=0.0, help="finetuning weight decay (default 0)")
     p.add_argument("--input-noise-std", type=float, default=0.0,
                    help="Gaussian noise added to training read-outs, in model units (default 0)")
+    p.add_argument("--anchor", type=float, default=0.0, metavar="W",
+                   help="L2 penalty W * ||decoder - decoder before finetuning||^2 (default 0: none)")
+    p.add_argument("--no-refit", dest="refit", action="store_false",
+                   help="keep the best epoch of the selection run (trained without the validation part) "
+                        "instead of refitting on the whole train group")
     p.add_argument("--compare-weights", metavar="CHECKPOINT",
                    help="also report this checkpoint's decoder on the same validation part (e.g. the release's)")
     p.add_argument("--seed", type=int, help="seed of the hold-out and of finetuning (default: the config's)")
@@ -74,9 +82,12 @@ def main(argv=None) -> int:
     from training_utils.decoder_finetuning import finetune_decoder, stratified_holdout
     from training_utils.metrics import format_metrics
     from training_utils.model_loading import load_model
+    from training_utils.run_folder import require_folder_path
+    from training_utils.text import preview
     from training_utils.trainer import select_device
 
     cfg = load_config(args.config)
+    out_dir = require_folder_path(args.out if args.out else Path(cfg["out_dir"]) / "scamp_outputs", "--out")
     seed = cfg["seed"] if args.seed is None else args.seed
     device = select_device(args.device or cfg["device"])
     readouts = read_sensor_outputs(args.scamp_dir, args.input_white, tuple(args.crop), args.class_offset)
@@ -86,10 +97,10 @@ def main(argv=None) -> int:
         groups, missing, unlisted = group_readouts(readouts, split_groups(args.split_file))
     for group, names in missing.items():
         print(f"{len(names)} sequence(s) of group {group!r} in {args.split_file} have no output under "
-              f"{args.scamp_dir}: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}")
+              f"{args.scamp_dir}: {preview(names)}")
     if unlisted:
         print(f"{len(unlisted)} output(s) are in no group of {args.split_file} and are not evaluated: "
-              f"{', '.join(unlisted[:10])}{' ...' if len(unlisted) > 10 else ''}")
+              f"{preview(unlisted)}")
     if not groups:
         raise ValueError(f"no sequence of {args.split_file} has an output under {args.scamp_dir}")
 
@@ -97,7 +108,6 @@ def main(argv=None) -> int:
     if max(readouts.labels) >= model.num_classes:
         raise ValueError(f"class folders under {args.scamp_dir} give labels up to {max(readouts.labels)}, but "
                          f"{path} classifies {model.num_classes} classes; check --class-offset")
-    out_dir = Path(args.out) if args.out else Path(cfg["out_dir"]) / "scamp_outputs"
     metrics = evaluate_groups(model, readouts, groups, device)
     for m in metrics.values():
         print(format_metrics(m) + f"  ({path})")
@@ -112,28 +122,37 @@ def main(argv=None) -> int:
         fit, val = train_all.subset(kept), train_all.subset(held)
         summary = finetune_decoder(model, fit.values, fit.labels, val.values, val.labels, epochs=args.epochs,
                                    lr=args.lr, batch_size=args.batch_size, weight_decay=args.weight_decay,
-                                   input_noise_std=args.input_noise_std, seed=seed, device=device)
+                                   input_noise_std=args.input_noise_std, anchor=args.anchor, refit=args.refit,
+                                   seed=seed, device=device)
         print(f"finetuned decoder: validation {summary['best_val_accuracy'] * 100:.2f} % "
               f"({len(val)} held-out sequences, best epoch {summary['best_epoch']}; "
-              f"before finetuning {summary['history'][0]['val_accuracy'] * 100:.2f} %)")
+              f"before finetuning {summary['history'][0]['val_accuracy'] * 100:.2f} %; anchor {args.anchor:g})")
+        if args.refit:
+            print(f"refit from the pre-finetuning decoder on all {summary['refit_outputs']} train outputs for "
+                  f"{summary['refit_epochs']} epochs (the validation part is now seen in training)")
         finetuned = dict(checkpoint)
         finetuned["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        finetuned["finetuned_on"] = {"scamp_dir": str(args.scamp_dir), "validation": val.names, "seed": seed}
+        finetuned["finetuned_on"] = {"scamp_dir": str(args.scamp_dir), "validation": val.names, "seed": seed,
+                                     "refit": args.refit, "anchor": args.anchor}
         atomic_save(finetuned, out_dir / "finetuned.pt")
-        groups_after = dict(groups, train_fit=[groups["train"][i] for i in kept],
-                            validation=[groups["train"][i] for i in held])
+        validation = [groups["train"][i] for i in held]
+        # After a refit the validation part was trained on: its accuracy is the selection run's, above.
+        groups_after = groups if args.refit else dict(groups, train_fit=[groups["train"][i] for i in kept],
+                                                      validation=validation)
         metrics = evaluate_groups(model, readouts, groups_after, device)
         for m in metrics.values():
             print("finetuned " + format_metrics(m))
         write_json(out_dir / "finetune_history.json", summary["history"])
         extra["finetune"] = {k: v for k, v in summary.items() if k != "history"}
-        extra["finetune"].update(val_fraction=args.val_fraction, epochs=args.epochs, lr=args.lr,
+        extra["finetune"].update(validation_accuracy=summary["best_val_accuracy"],
+                                 train_group_accuracy=metrics["train"]["accuracy"],
+                                 val_fraction=args.val_fraction, epochs=args.epochs, lr=args.lr,
                                  batch_size=args.batch_size, weight_decay=args.weight_decay,
                                  input_noise_std=args.input_noise_std, seed=seed,
                                  checkpoint=str(out_dir / "finetuned.pt"))
         if args.compare_weights:
             other, other_path, _ = load_model(cfg, args.compare_weights, device)
-            compared = evaluate_groups(other, readouts, {"validation": groups_after["validation"]}, device)
+            compared = evaluate_groups(other, readouts, {"validation": validation}, device)
             print(f"compared {format_metrics(compared['validation'])}  ({other_path})")
             extra["finetune"]["compared"] = {"weights": str(other_path), "validation": compared["validation"]}
     for m in metrics.values():

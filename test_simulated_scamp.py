@@ -69,11 +69,13 @@ def main(argv=None) -> int:
     from training_utils.decoder_finetuning import decoder_logits
     from training_utils.metrics import classification_metrics, format_metrics
     from training_utils.model_loading import load_model
+    from training_utils.run_folder import require_folder_path
     from training_utils.trainer import select_device
 
     if any(std < 0 for std in args.read_noise_std):
         raise ValueError(f"--read-noise-std values must be >= 0, got {args.read_noise_std}")
     cfg = load_config(args.config)
+    out_dir = require_folder_path(args.out if args.out else Path(cfg["out_dir"]) / "simulated_scamp", "--out")
     seed = cfg["seed"] if args.seed is None else args.seed
     frame = cfg["data"]["timesteps"] - 1 if args.frame is None else args.frame
     device = select_device(args.device or cfg["device"])
@@ -84,7 +86,6 @@ def main(argv=None) -> int:
                          f"but {path} classifies {model.num_classes} classes; check --class-offset")
     pixels = readouts.values * args.input_white + CENTER  # back to the 8-bit scale the noise is defined on
     clips = {"off": [False], "on": [True], "both": [False, True]}[args.clip]
-    out_dir = Path(args.out) if args.out else Path(cfg["out_dir"]) / "simulated_scamp"
     summary = {}
     for index, std in enumerate(args.read_noise_std):
         for clip in clips:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
     from data_utils import build_datasets
     from training_utils.atomic_files import write_json
     from training_utils.metrics import format_metrics
-    from training_utils import distributed
+    from training_utils import distributed, run_folder
+    from training_utils.run_folder import require_folder_path
     from training_utils.trainer import Trainer, evaluate_checkpoint, select_device
 
     device = select_device(cfg["device"])
@@ -77,30 +79,36 @@ def main(argv=None) -> int:
     if ctx.enabled and args.eval_only and not ctx.is_main:
         return 0  # evaluation of one checkpoint runs on rank 0 alone
     if args.eval_only:
+        out = require_folder_path(args.out if args.out else default_run_dir(cfg, "-eval"), "--out")
         weights = args.weights or cfg["weights"]
         if not weights:
             raise ConfigError("--eval-only needs a checkpoint: --weights CKPT or the config's 'weights' key")
         noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
         dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
         metrics = evaluate_checkpoint(cfg, dataset, weights, device, noise, args.split)
-        out = Path(args.out) if args.out else default_run_dir(cfg, "-eval")
         write_json(out / "metrics.json", metrics)
         print(format_metrics(metrics) + f"  (noise {'on' if noise else 'off'}; {weights})")
         print(f"wrote {out / 'metrics.json'}")
         return 0
     if args.noise is not None:
         cfg["noise"]["eval"] = args.noise == "on"
+    if cfg["train"]["epochs"] == 0:
+        raise ConfigError("train.epochs is 0: there is nothing to train (accepted: an integer >= 1); to evaluate "
+                          "a checkpoint, use --eval-only --weights CHECKPOINT")
     if args.resume:
         run_dir = Path(args.out) if args.out else Path(args.resume).resolve().parent
     else:
         # Ranks may start in different seconds: all use rank 0's time-stamped folder.
         run_dir = distributed.broadcast(Path(args.out) if args.out else default_run_dir(cfg))
-        if (run_dir / "last.pt").exists():
+    require_folder_path(run_dir, "--out")
+    # The main process holds the run folder's lock from here to the end; Trainer.fit re-enters it.
+    with run_folder.hold(run_dir) if ctx.is_main else contextlib.nullcontext():
+        if not args.resume and (run_dir / "last.pt").exists():
             raise ConfigError(f"run directory {run_dir} already holds a run; resume it with "
                               f"-r {run_dir / 'last.pt'} or choose another --out")
-    datasets = build_datasets(cfg, args.data_root, splits=("train", "val", "test"))
-    trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume)
-    trainer.fit()
+        datasets = build_datasets(cfg, args.data_root, splits=("train", "val", "test"))
+        trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume)
+        trainer.fit()
     if ctx.enabled:
         torch.distributed.destroy_process_group()
     return 0

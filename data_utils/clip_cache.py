@@ -15,7 +15,10 @@ every clip's name, label and frame files with their sizes and modification times
 added, removed, replaced or touched frame makes the cache stale and it is rebuilt in place. A
 corrupt cache (unparsable index, missing or truncated array, wrong shape, checksum mismatch) is
 reported with a warning naming the file and rebuilt. Every file is written atomically; the
-index is replaced last and names its array, so a reader always sees a matching pair.
+index is replaced last and names its array, so a reader always sees a matching pair. A build
+holds the cache folder's lock (``training_utils.run_folder``): a second builder waits, and the
+temporary array a killed builder left is removed. The array's blocks are allocated before it is
+filled, so a full disk is a clear error rather than a bus error in the memory map.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training_utils.atomic_files import atomic_path, write_text
+from training_utils.run_folder import hold
 from .frame_reader import read_frame_rgb
 from .layouts import DatasetListing, SequenceRecord
 from .transforms import Preprocessing
@@ -84,6 +88,14 @@ def _checksum(frames: np.ndarray) -> int:
     return checksum
 
 
+def _reserve(path: Path) -> None:
+    """Allocate the (sparse) array file's blocks now: a full disk is then an ``ENOSPC`` error here
+    rather than a bus error when a page of the memory map is first written."""
+    if hasattr(os, "posix_fallocate"):
+        with open(path, "r+b") as handle:
+            os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+
+
 class CorruptCacheError(Exception):
     """Internal: the cache on disk cannot be trusted (reason in the message)."""
 
@@ -132,21 +144,46 @@ class ClipCache:
         folder = Path(cache_dir if cache_dir is not None else default_cache_dir())
         folder = folder / f"{listing.layout}-{key_hash}"
         fingerprint = listing_fingerprint(listing)
+        cache = cls._open_if_current(folder, key, fingerprint, listing, frame_size, quiet=True)
+        if cache is not None:
+            return cache
+        # One builder at a time per cache folder; holding its lock also removes the temporary
+        # files of a builder that was killed. Another process may have built it meanwhile.
+        with hold(folder, what="clip cache folder", option="data.cache_dir", wait=True):
+            cache = cls._open_if_current(folder, key, fingerprint, listing, frame_size, quiet=False)
+            if cache is not None:
+                return cache
+            previous = cls._previous_data_file(folder)
+            return cls._build(folder, key, fingerprint, listing, preprocessing, frame_size,
+                              num_threads, previous)
+
+    @classmethod
+    def _open_if_current(cls, folder: Path, key: dict, fingerprint: str, listing: DatasetListing,
+                         frame_size: int, quiet: bool) -> "ClipCache | None":
+        """The cache if its index matches ``key`` and ``fingerprint`` and its array checks out."""
         index_path = folder / INDEX_FILE
-        previous_data_file = None  # the array a replaced index named (None: remove strays)
-        if index_path.exists():
-            try:
-                index = cls._load_index(index_path)
-                previous_data_file = folder / index["data_file"]
-                if index["key"] == key and index["fingerprint"] == fingerprint:
-                    return cls._open_checked(folder, index, listing, frame_size)
+        if not index_path.exists():
+            return None
+        try:
+            index = cls._load_index(index_path)
+            if index["key"] == key and index["fingerprint"] == fingerprint:
+                return cls._open_checked(folder, index, listing, frame_size)
+            if not quiet:
                 logger.info("Clip cache %s is stale (dataset files or settings changed); "
                             "rebuilding it.", index_path)
-            except CorruptCacheError as error:
+        except CorruptCacheError as error:
+            if not quiet:
                 warnings.warn(f"Clip cache {error} is corrupt; rebuilding it.", RuntimeWarning,
-                              stacklevel=2)
-        return cls._build(folder, key, fingerprint, listing, preprocessing, frame_size,
-                          num_threads, previous_data_file)
+                              stacklevel=3)
+        return None
+
+    @classmethod
+    def _previous_data_file(cls, folder: Path) -> Path | None:
+        """The array a readable old index names (None: remove every stray array)."""
+        try:
+            return folder / cls._load_index(folder / INDEX_FILE)["data_file"]
+        except CorruptCacheError:
+            return None
 
     @staticmethod
     def _load_index(index_path: Path) -> dict:
@@ -196,6 +233,7 @@ class ClipCache:
         with atomic_path(data_file, suffix=".npy") as temp_path:
             frames = np.lib.format.open_memmap(temp_path, mode="w+", dtype=np.float32,
                                                shape=(total, frame_size, frame_size))
+            _reserve(temp_path)
 
             def fill(record: SequenceRecord) -> None:
                 offset = spans[record.name][0]

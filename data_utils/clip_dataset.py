@@ -71,5 +71,5 @@ class ClipDataset(Dataset):
         indices = sample_frame_indices(len(record.frames), self.timesteps, rng, self.frame_sampling)
         clip = self._frames(record, indices).unsqueeze(1)
         if self.training and self.augmentation.enabled:
-            clip = self.augmentation.apply(clip, self.augmentation.draw(rng), self.preprocessing)
+            clip = self.augmentation.augment(clip, rng, self.preprocessing)
         return clip.to(torch.float32).contiguous(), record.label, record.name

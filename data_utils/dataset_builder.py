@@ -2,25 +2,30 @@
 
 Dataset root: the ``data_root`` argument (``--data-root``) > ``cfg["data_root"]`` (relative to
 the working directory) > ``$PIXELRNN_DATA_ROOT/<dataset>`` > ``<repo>/data/<dataset>``.
+Split ``"all"`` is every clip under the root; asked for alone, it does not read the split file.
 
-``cfg["data"]`` keys used (defaults and validation in ``training_utils.config``): ``dataset``, ``split`` ("seeded" or a
-split-file path: as given, then relative to the repo root), ``split_fractions``, ``split_seed``,
+``cfg["data"]`` keys used (defaults and validation in ``training_utils.config``): ``dataset``, ``split`` ("seeded",
+"seeded_by_subject" or a split-file path: as given, then relative to the repo root), ``split_fractions``, ``split_seed``,
 ``timesteps``, ``frame_size``, ``preprocessing``, ``augment`` (``translate``, ``hflip``,
-``brightness``, ``fill``), ``cache``, ``cache_dir``, ``synthetic``. Augmentation is seeded by
-``cfg["seed"]``. Split ``"all"`` is every clip of the dataset in canonical order.
+``brightness``, ``fill``), ``cache``, ``cache_dir``, ``synthetic``, ``irregular_clips``.
+Augmentation is seeded by ``cfg["seed"]``. Split ``"all"`` is every clip of the dataset in canonical order.
 """
 from __future__ import annotations
 
 import os
+import warnings
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from .clip_cache import ClipCache
 from .clip_dataset import ClipDataset
-from .layouts import DatasetListing, list_dataset
+from training_utils.text import preview
+from .frame_reader import frame_dimensions
+from .layouts import DatasetListing, SequenceRecord, list_dataset
 from .splits import (REPO_ROOT, SPLIT_PARTS, find_split_file, load_split_file, resolve_split,
-                     seeded_split)
+                     seeded_split, seeded_subject_split)
 from .transforms import ClipAugmentation, get_preprocessing
 
 DATA_ROOT_ENV = "PIXELRNN_DATA_ROOT"
@@ -69,8 +74,41 @@ def _split_parts(settings: dict, listing: DatasetListing) -> dict[str, list[str]
     labels = [record.label for record in listing.sequences]
     if settings["split"] == "seeded":
         return seeded_split(names, labels, settings["split_fractions"], settings["split_seed"])
+    if settings["split"] == "seeded_by_subject":
+        return seeded_subject_split(names, labels, settings["split_fractions"], settings["split_seed"])
     path = find_split_file(settings["split"])
     return resolve_split(load_split_file(path), names, labels, source=str(path))
+
+
+class IrregularClipsWarning(UserWarning):
+    """Clips the loader pads or stretches (see ``check_clips``)."""
+
+
+def check_clips(records: list[SequenceRecord], timesteps: int, policy: str, root: Path) -> None:
+    """A clip shorter than ``timesteps`` is padded with its last frame, and frames of different sizes
+    are each stretched to the frame size: say so (``policy`` "warn") or refuse them ("refuse")."""
+    problems = []
+    short = [record.name for record in records if len(record.frames) < timesteps]
+    if short:
+        problems.append(f"{len(short)} clip(s) have fewer than data.timesteps = {timesteps} frames and are "
+                        f"padded by repeating their last frame: {preview(short)}")
+    clips_by_size: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for record in records:
+        for size in dict.fromkeys(frame_dimensions(frame) for frame in record.frames):
+            if size is not None:
+                clips_by_size[size].append(record.name)
+    if len(clips_by_size) > 1:
+        sizes = sorted(clips_by_size.items(), key=lambda item: -len(item[1]))
+        problems.append(f"frames come in {len(sizes)} sizes, each stretched to the frame size: " + preview(
+            [f"{w}x{h} ({len(names)} clip(s), e.g. {names[0]})" for (w, h), names in sizes]))
+    if not problems:
+        return
+    text = f"dataset {root}: " + "; ".join(problems)
+    if policy == "refuse":
+        raise ValueError(f"{text}. Refused because data.irregular_clips is 'refuse' (accepted: 'warn' to use "
+                         "them as they are, or 'refuse')")
+    warnings.warn(f"{text} (set data.irregular_clips to 'refuse' to stop on this)", IrregularClipsWarning,
+                  stacklevel=3)
 
 
 def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
@@ -96,7 +134,9 @@ def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
     if source.synthetic:
         root = _ensure_synthetic(dataset, root, settings["synthetic"])
     listing = list_dataset(source.layout, root)
-    parts = _split_parts(settings, listing)
+    check_clips(listing.sequences, settings["timesteps"], settings["irregular_clips"], root)
+    # Split "all" is every clip under the root: it reads no split file (whose names may be elsewhere).
+    parts = _split_parts(settings, listing) if set(splits) - {"all"} else {}
 
     cache = None
     if settings["cache"]:

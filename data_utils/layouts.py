@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from training_utils.text import preview
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 CAMBRIDGE_DOWNLOAD = "https://labicvl.github.io/ges_db.htm (Cambridge Hand Gesture Data set)"
@@ -115,7 +117,7 @@ def _sorted_listing(root: Path, layout: str, classes: list[str],
     names = [record.name for record in records]
     if len(set(names)) != len(names):
         duplicates = sorted({name for name in names if names.count(name) > 1})
-        raise ValueError(f"Dataset {root} holds several clips named {duplicates}; "
+        raise ValueError(f"Dataset {root} holds several clips named {preview(duplicates)}; "
                          "clip names must be unique within a dataset.")
     return DatasetListing(root=root, layout=layout, classes=classes, sequences=records)
 
@@ -218,8 +220,14 @@ def list_cambridge(root: Path) -> DatasetListing:
         records = _cambridge_reorganised(root, class_folders)
     else:
         raise ValueError(f"Cambridge root {root} holds neither Set<s> folders nor class folders "
-                         f"1..9 (found: {[folder.name for folder in folders]}).\n"
+                         f"1..9 (found: {preview([folder.name for folder in folders])}).\n"
                          f"{LAYOUTS['cambridge'].describe()}")
+    # A misnamed class folder ('nine', 'abc') would otherwise be dropped and its clips never seen.
+    unknown = [folder.name for folder in folders if folder not in set_folders + class_folders]
+    if unknown:
+        accepted = "Set<s> folders (official layout)" if set_folders else "class folders 1..9 (reorganised layout)"
+        raise ValueError(f"Cambridge root {root} holds {len(unknown)} folder(s) that are not {accepted}: "
+                         f"{preview(unknown)}; rename or remove them.\n{LAYOUTS['cambridge'].describe()}")
     return _sorted_listing(root, "cambridge", list(CAMBRIDGE_CLASSES), records)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training_utils.text import preview
 from .scamp_io import decode_readout, read_sensor_image
 from .splits import SPLIT_PARTS as SPLIT_GROUPS, load_split_file
 
@@ -59,7 +60,8 @@ def class_labels(root: Path, class_offset: int) -> dict[str, int]:
             raise ValueError(f"{classes_file} is not a {{\"classes\": [...]}} JSON file: {err}") from None
         unknown = sorted(set(folders) - set(classes))
         if unknown:
-            raise ValueError(f"class folder(s) {unknown} under {root} are not listed in {classes_file}")
+            raise ValueError(f"{len(unknown)} class folder(s) under {root} are not listed in {classes_file}: "
+                             f"{preview(unknown)}; accepted: {preview(classes)}")
         return {name: classes.index(name) for name in folders}
     labels = {}
     for name in folders:

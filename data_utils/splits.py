@@ -5,6 +5,11 @@ Seeded split: within each class, clips are ordered by ``sha256("<seed>:<name>")`
 only on the clip names, labels, seed and fractions -- not on the file system's listing order, the
 Python or NumPy version, or the machine -- so every machine computes the same split.
 
+Seeded split by subject (``"seeded_by_subject"``): the same rule applied to *subjects* (speakers)
+instead of clips, so that no subject of the test or validation part is seen in training -- the
+speaker-independent protocol of lip reading. Names must read ``[<class>/]<subject>[_]<repetition>``
+(Tulips1's ``2/Don1``, ``synthetic_lips``'s ``2/Subject07_1``); the fractions count subjects.
+
 Split file (JSON)::
 
     {"description": "...",
@@ -14,21 +19,25 @@ Split file (JSON)::
 Names are the dataset's clip names (``Set1_1_0002``, ``2/Don1``). Clips listed nowhere go to:
 the parts of ``"rest"`` by a seeded split of them when ``"rest"`` is given, else to ``"val"`` when
 ``"val"`` is missing, else nowhere. A split file naming a clip that is not in the dataset is an
-error listing every such name. Every part's names come back in the dataset's canonical order.
+error giving their count and the first few names. Every part's names come back in the dataset's canonical order.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
 from training_utils.atomic_files import write_text
+from training_utils.text import preview
 from .layouts import natural_key
 
 SPLIT_PARTS = ("train", "val", "test")
+# "<subject>_<digits>" (the underscore wins: Subject07_2 -> Subject07), else "<subject><digits>".
+_SUBJECT_AND_REPETITION = re.compile(r"^(?:.*/)?(?:(?P<underscored>[^/]+)_\d+|(?P<plain>[^/]*[^/\d])\d+)$")
 DEFAULT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,6 +104,36 @@ def seeded_split(names: Sequence[str], labels: Sequence[int], fractions: dict | 
     return {part: _canonical_order(members, labels_by_name) for part, members in parts.items()}
 
 
+def subject_of(name: str) -> str:
+    """The subject of a clip named ``[<class>/]<subject>[_]<repetition>``: ``2/Don1`` -> ``Don``."""
+    match = _SUBJECT_AND_REPETITION.match(name)
+    if match is None:
+        raise ValueError(f"Clip name {name!r} does not read [<class>/]<subject>[_]<repetition> "
+                         "(like '2/Don1' or '2/Subject07_1'), so split 'seeded_by_subject' cannot "
+                         "tell its subject; use split 'seeded' or a split file.")
+    return match.group("underscored") or match.group("plain")
+
+
+def seeded_subject_split(names: Sequence[str], labels: Sequence[int], fractions: dict | None = None,
+                         seed: int = 0) -> dict[str, list[str]]:
+    """Split ``names`` so that each subject's clips all land in one part; see module doc."""
+    if len(names) != len(labels):
+        raise ValueError(f"seeded_subject_split got {len(names)} names but {len(labels)} labels.")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"split_seed must be an integer, got {seed!r}.")
+    fractions = validate_fractions(fractions)
+    subjects = sorted({subject_of(name) for name in names}, key=lambda s: _seeded_rank(seed, s))
+    test_count = _round_half_up(len(subjects) * fractions["test"])
+    val_count = min(_round_half_up(len(subjects) * fractions["val"]), len(subjects) - test_count)
+    part_of = {subject: "test" for subject in subjects[:test_count]}
+    part_of.update({subject: "val" for subject in subjects[test_count:test_count + val_count]})
+    parts: dict[str, list[str]] = {part: [] for part in SPLIT_PARTS}
+    for name in names:
+        parts[part_of.get(subject_of(name), "train")].append(name)
+    labels_by_name = dict(zip(names, labels))
+    return {part: _canonical_order(members, labels_by_name) for part, members in parts.items()}
+
+
 def load_split_file(path: str | Path) -> dict:
     """Read and validate a split file (see module doc); returns its parsed content."""
     path = Path(path)
@@ -133,11 +172,13 @@ def resolve_split(content: dict, names: Sequence[str], labels: Sequence[int],
     repeated = sorted((name for name, count in Counter(listed).items() if count > 1),
                       key=natural_key)
     if repeated:
-        raise ValueError(f"Split file {source} lists these clips more than once: {repeated}.")
+        raise ValueError(f"Split file {source} lists {len(repeated)} clip(s) more than once: "
+                         f"{preview(repeated)}.")
     absent = sorted(set(listed) - set(labels_by_name), key=natural_key)
     if absent:
         raise ValueError(f"Split file {source} names {len(absent)} clip(s) that are not in the "
-                         f"dataset: {absent}.")
+                         f"dataset: {preview(absent)}. To use every clip on disk, evaluate "
+                         "--split all (which reads no split file).")
     parts = {part: list(content.get(part, [])) for part in SPLIT_PARTS}
     listed_set = set(listed)
     unlisted = [name for name in names if name not in listed_set]
@@ -164,7 +205,8 @@ def find_split_file(value: str | Path, repo_root: Path = REPO_ROOT) -> Path:
                      for path in (repo_root / "configs" / "splits").glob("*.json"))
     raise FileNotFoundError(
         f"Split file {value!r} not found (tried {[str(path) for path in candidates]}). "
-        f"data.split accepts 'seeded' or the path of a JSON split file; shipped: {shipped}.")
+        f"data.split accepts 'seeded', 'seeded_by_subject' or the path of a JSON split file; "
+        f"shipped: {shipped}.")
 
 
 def write_split_file(path: str | Path, description: str, parts: dict[str, list[str]],

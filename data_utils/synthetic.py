@@ -3,7 +3,7 @@
 Two datasets are registered in `SYNTHETIC_DATASETS`:
 
 * ``synthetic_gestures`` -- 9 classes = 3 hand shapes x 3 motions, like Cambridge Hand Gesture.
-* ``synthetic_lips`` -- 4 classes of mouth-opening rhythms, like Tulips1.
+* ``synthetic_lips`` -- 4 words = which mouth shapes a speaker passes through, like Tulips1.
 
 Both are written in the real data's folder layout ``<root>/<class>/<sequence>/<frame>.png``
 (8-bit gray PNG, 128 wide x 96 high, 20-40 frames per clip), so training on them exercises the
@@ -35,15 +35,43 @@ and max-pooled 4x4 to 16x16 maps. Hence:
   centre starts up to ~34 % off-centre; keeping *every* frame within +-12 % of the centre would
   cap the span at ~12 % (too small for the 16x16 maps) or make the final position reveal the
   direction. We keep the end (what the decoder reads last) centred and let the start wander.
-* Lips: a bright face filling most of the frame with a dark mouth (interior ~35, lips just below
-  the binarisation level) that opens as raised-cosine bumps in time: 1, 2 or 3 quick openings, or
-  one slow one. Openings are kept apart by more than a frame step and all end before the last
-  8 % of the clip, so the count is visible frame by frame and every clip ends with a closed mouth:
-  the last frame says nothing about the class. Twelve subjects, each with its own face size, skin
-  tone and mouth width, like Tulips1's; sequences are named ``Subject{NN}_{repetition}``.
+* Lips (``synthetic_lips``, like Tulips1: a close-up of a speaker's lower face). A word is a
+  sequence of mouth shapes (visemes) between a closed start and a closed end: ``round`` ("oo":
+  narrow, thick protruded lips), ``wide`` ("ee": lips spread past their resting corners, upper
+  teeth in the slit, nasolabial folds beside the mouth) and ``open`` ("ah": a tall dark opening,
+  the jaw and chin drop). The four classes are the words that pass through {round, open},
+  {round, wide}, {open, wide} and all three; the visemes come in a random order, with random
+  transition and hold times. Why the class is *which* shapes a word passes through, and not their
+  order: the model keeps one bit per pixel between frames, updated by a gate (h_t = g_t h_{t-1},
+  g_t = sign(Wfi*x_t + Wfh*h_{t-1} - threshold)). In a region of uniform input such a bit can
+  hold, toggle, set or reset, but not both set on one shape and reset on another (setting needs
+  Wfh's sum negative, resetting positive), so "round then wide" and "wide then round" with the
+  same closed end leave the same state. What it can keep is whether a region was ever disturbed
+  -- "was there something here at some point that is not here now" -- through a latch, or, as the
+  nearly random kernels of a trained model do, through toggles whose parity scatters over a
+  disturbed region while an undisturbed one keeps its value. Each viseme therefore has a region
+  of its own, relative to the resting mouth, that only it disturbs: ``round`` uncovers the skin at
+  the resting lips' corners, ``wide`` darkens the cheeks beyond them (lips, folds), ``open``
+  darkens the region below the lips and uncovers the neck below the chin. A count of openings
+  (the first version of this set) is what such a bit cannot hold: it keeps a parity.
+  Single frames are ambiguous by construction: every clip starts and ends closed, so the last
+  frame says nothing about the class; each viseme belongs to three of the four words and the
+  order is random, so any other frame leaves at least three candidate words (a frame's best
+  guess is right ~3/8 of the time; a linear classifier on the pooled binary maps of one frame
+  position measures 0.2-0.5 across the positions, tests/test_synthetic.py). The random order is also what makes the frame's *position*
+  in the clip uninformative: with fixed orders the first viseme would name the word.
+  Subjects: 96, each with its own face outline, skin, lip and teeth tones and resting mouth width
+  (0.22-0.29 of the frame width: a 1.3x spread, as in the first version); every viseme differs from rest
+  by more than that spread (``round`` is 0.38x as wide, ``wide`` 1.38x) and the class cues are
+  relative to the speaker's own resting mouth, seen at both ends of every clip. Sequences are
+  named ``Subject{NN}_{repetition}`` in class folders ``1``..``4``, Tulips1's layout; clip ``i``
+  of a class is subject ``i % 96 + 1``, repetition ``i // 96 + 1``. The default, 192 clips per
+  class, is two repetitions per subject, as in Tulips1. The configs split by subject
+  (``"split": "seeded_by_subject"``), so test speakers are never seen in training.
 * Illumination follows Cambridge's five sets (brightness, contrast, gradient direction); each
   clip also gets its own cluttered background, position, scale, tilt, handedness, speed, frame
-  count and per-frame sensor noise.
+  count and per-frame sensor noise (lips: position, slow head drift, articulation, timing, frame
+  count, noise; the illumination set cycles with clip index and class).
 
 Every clip is drawn from its own random stream keyed by (seed, dataset, class, clip index), so a
 clip does not change when ``clips_per_class`` grows, and the same seed gives byte-identical PNGs.
@@ -402,99 +430,161 @@ def _gesture_clips(class_folder: str, clips: int, rng_for: "RngFactory") -> Iter
 # --------------------------------------------------------------------------------------------
 # synthetic_lips
 # --------------------------------------------------------------------------------------------
-LIP_RHYTHMS = {
-    # class folder: how many openings, and whether each is quick or slow (`_OPENING_WIDTH`)
-    "1": {"openings": 1, "speed": "quick", "description": "one quick mouth opening"},
-    "2": {"openings": 2, "speed": "quick", "description": "two quick mouth openings"},
-    "3": {"openings": 3, "speed": "quick", "description": "three quick mouth openings"},
-    "4": {"openings": 1, "speed": "slow", "description": "one slow mouth opening"},
+# Mouth shapes (visemes) in units of the speaker's resting mouth half-width w0:
+# (half-width of the opening, half-height of the opening, lip thickness, teeth) -- teeth is the
+# share of the opening's height that the bright upper teeth fill. A bigger opening also drops
+# the jaw: the mouth's centre moves down by `_JAW_DROP` x the opening's half-height.
+LIP_VISEMES = {
+    "rest": (1.00, 0.03, 0.24, 0.0),   # lips together: a dark band
+    "round": (0.38, 0.30, 0.28, 0.0),  # "oo": narrow, thick protruded lips, small round opening
+    "wide": (1.38, 0.20, 0.14, 0.5),   # "ee": spread lips, upper teeth showing in the slit
+    "open": (1.02, 0.75, 0.13, 0.0),   # "ah": jaw dropped, a tall dark opening
 }
-_OPENING_WIDTH = {"quick": (0.16, 0.22), "slow": (0.55, 0.75)}  # fraction of the clip
-_LIP_SUBJECTS = 12  # like Tulips1: appearance is a per-subject constant across repetitions
+LIP_VISEME_DESCRIPTIONS = {
+    "rest": "lips together",
+    "round": "rounded (narrow, protruded lips, small opening)",
+    "wide": "spread (wide, teeth showing)",
+    "open": "open (jaw dropped, tall opening)",
+}
+LIP_WORDS = {
+    # class folder: the visemes spoken between a closed start and a closed end, in a random order
+    "1": ("round", "open"),
+    "2": ("round", "wide"),
+    "3": ("open", "wide"),
+    "4": ("round", "open", "wide"),
+}
+_JAW_DROP = 0.3
+_CHIN_DROP = 1.3  # the chin follows the lower lip: down by this x the opening's half-height
+_FOLD_TONE = 95.0  # nasolabial folds: dark creases beside the mouth when the lips spread
+_LIP_SUBJECTS = 96  # appearance is a per-subject constant across words and repetitions
+_REST_START = (0.02, 0.15)   # closed before speaking, fraction of the clip
+_REST_END = (0.12, 0.22)     # closed after speaking: the last ~2-3 of 16 sampled frames
+_TRANSITION = (0.07, 0.12)   # one viseme morphing into the next
 
 
-def _mouth_openness(openings: int, speed: str, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """Openness 0..1 per frame: raised-cosine bumps at random, non-overlapping times.
+def _lip_keyframes(visemes: Sequence[str], rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """Key times (0..1) and mouth parameters (key, 4): rest, then each viseme held, then rest.
 
-    All bumps end before the last 8 % of the clip, so every clip ends with a closed mouth and the
-    last frame carries no class information.
+    Transitions and holds have random lengths: the speaker's timing varies from clip to clip.
     """
-    start, stop, min_gap = 0.04, 0.92, 0.07  # min_gap > one frame step, so openings stay apart
-    widths = rng.uniform(*_OPENING_WIDTH[speed], size=openings)
-    free = (stop - start) - widths.sum() - min_gap * (openings - 1)
-    gaps = rng.dirichlet(np.ones(openings + 1)) * free
-    gaps[1:-1] += min_gap
-    time = np.arange(frames) / (frames - 1)
-    openness = np.zeros(frames)
-    cursor = start
-    for width, gap in zip(widths, gaps[:-1]):
-        cursor += gap
-        centre = cursor + width / 2
-        phase = np.clip((time - centre) / (width / 2), -1.0, 1.0)
-        openness += rng.uniform(0.7, 1.0) * 0.5 * (1.0 + np.cos(np.pi * phase))
-        cursor += width
-    return np.clip(openness, 0.0, 1.0)
+    rest_start, rest_end = rng.uniform(*_REST_START), rng.uniform(*_REST_END)
+    transitions = rng.uniform(*_TRANSITION, size=len(visemes) + 1)
+    holds = rng.dirichlet(np.full(len(visemes), 4.0)) * (1.0 - rest_start - rest_end - transitions.sum())
+    times, shapes = [0.0, rest_start], ["rest", "rest"]
+    for viseme, transition, hold in zip(visemes, transitions, holds):
+        times += [times[-1] + transition, times[-1] + transition + hold]
+        shapes += [viseme, viseme]
+    times += [times[-1] + transitions[-1], 1.0]
+    shapes += ["rest", "rest"]
+    return np.array(times), np.array([LIP_VISEMES[shape] for shape in shapes])
 
 
-def render_lip_clip(openings: int, speed: str, illumination_set: int, rng: np.random.Generator,
-                    subject_rng: np.random.Generator) -> np.ndarray:
-    """Render one lip clip as a (frames, 96, 128) uint8 array: a dark mouth on a bright face.
+def _mouth_track(visemes: Sequence[str], frames: int, rng: np.random.Generator) -> np.ndarray:
+    """Mouth parameters per frame (frames, 4): keyframes joined by eased morphs."""
+    times, keys = _lip_keyframes(visemes, rng)
+    articulation = rng.uniform(0.85, 1.1)  # how far this repetition moves away from rest
+    keys = keys[0] + articulation * (keys - keys[0])
+    track = np.empty((frames, keys.shape[1]))
+    for t, now in enumerate(np.arange(frames) / (frames - 1)):
+        k = min(int(np.searchsorted(times, now, side="right")) - 1, len(times) - 2)
+        u = _smoothstep(np.array((now - times[k]) / max(times[k + 1] - times[k], 1e-9)))
+        track[t] = keys[k] + u * (keys[k + 1] - keys[k])
+    # Small frame-to-frame wobble of every parameter but the teeth.
+    track[:, :3] *= 1.0 + rng.normal(0.0, 0.02, size=(frames, 3))
+    return track
 
-    `subject_rng` fixes the subject's appearance (face size, skin tone, mouth width); `rng` draws
-    everything that changes between repetitions (timing, position, lighting jitter, noise).
+
+def _clip_polygon_below(polygon: np.ndarray, y: float) -> np.ndarray:
+    """The part of a convex polygon above the line y (image y points down): still convex."""
+    kept = []
+    for a, b in zip(polygon, np.roll(polygon, -1, axis=0)):
+        if a[1] <= y:
+            kept.append(a)
+        if (a[1] - y) * (b[1] - y) < 0:  # the edge crosses the line
+            kept.append(a + (b - a) * (y - a[1]) / (b[1] - a[1]))
+    return np.array(kept)
+
+
+def render_lip_clip(visemes: Sequence[str], illumination_set: int, rng: np.random.Generator,
+                    subject_rng: np.random.Generator, return_mouth: bool = False
+                    ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+    """Render one lip clip as a (frames, 96, 128) uint8 array: a speaker's lower face saying `visemes`.
+
+    `subject_rng` fixes the subject's appearance (face, skin and lip tones, mouth width); `rng`
+    draws everything that changes between repetitions (timing, articulation, position, lighting
+    jitter, noise). With `return_mouth`, also return the mouth parameters per frame (frames, 4),
+    in units of the resting half-width, as in `LIP_VISEMES`.
     """
-    if speed not in _OPENING_WIDTH:
-        raise ValueError(f"unknown opening speed {speed!r}; accepted: {', '.join(_OPENING_WIDTH)}")
-    if not 1 <= openings <= 3:
-        raise ValueError(f"openings must be 1..3, got {openings}")
+    unknown = [v for v in visemes if v not in LIP_VISEMES or v == "rest"]
+    if unknown or not visemes:
+        raise ValueError(f"visemes must be a non-empty sequence of {', '.join(v for v in LIP_VISEMES if v != 'rest')}; "
+                         f"got {list(visemes)!r}")
     if not 1 <= illumination_set <= len(ILLUMINATION_SETS):
         raise ValueError(f"illumination_set must be 1..{len(ILLUMINATION_SETS)}, got {illumination_set}")
 
-    face_axes = (subject_rng.uniform(0.40, 0.48) * FRAME_WIDTH, subject_rng.uniform(0.62, 0.75) * FRAME_HEIGHT)
-    skin_low = subject_rng.uniform(175.0, 200.0)
-    mouth_half_width = subject_rng.uniform(0.15, 0.2) * FRAME_WIDTH
-    lip_tone = subject_rng.uniform(95.0, 112.0)
+    face_axes = (subject_rng.uniform(0.60, 0.70) * FRAME_WIDTH, subject_rng.uniform(0.90, 1.05) * FRAME_HEIGHT)
+    face_top = subject_rng.uniform(0.0, 0.08) * FRAME_HEIGHT  # face centre: the chin is near the bottom
+    skin_low = subject_rng.uniform(170.0, 200.0)
+    rest_half_width = subject_rng.uniform(0.22, 0.29) * FRAME_WIDTH
+    lip_tone = subject_rng.uniform(78.0, 100.0)
+    teeth_tone = subject_rng.uniform(195.0, 235.0)
+    interior_tone = subject_rng.uniform(28.0, 45.0)
 
     frames = int(rng.integers(MIN_FRAMES, MAX_FRAMES + 1))
     background = _cluttered_background(rng)
     skin = _smooth_field(rng, (2, 3), skin_low, skin_low + 30.0)
     gain, additive = _illumination_maps(ILLUMINATION_SETS[illumination_set - 1], rng)
     noise_std = float(rng.uniform(2.5, 5.0))
-    centre = np.array([FRAME_WIDTH / 2 + rng.uniform(-6, 6), FRAME_HEIGHT * 0.32 + rng.uniform(-4, 4)])
+    mouth_at_rest = np.array([FRAME_WIDTH / 2 + rng.uniform(-4, 4), FRAME_HEIGHT * 0.45 + rng.uniform(-3, 3)])
     drift = rng.normal(0.0, 0.15, size=(frames, 2)).cumsum(axis=0)  # slow head motion, ~1 px
-    openness = _mouth_openness(openings, speed, frames, rng)
-    max_open_half_height = rng.uniform(0.12, 0.15) * FRAME_HEIGHT
+    mouth = _mouth_track([visemes[i] for i in rng.permutation(len(visemes))], frames, rng)
 
-    face_polygon = _ellipse_polygon((0.0, 0.0), face_axes, 0.0, points=48)
+    # Face outline relative to the resting mouth; the part below the mouth drops with the jaw.
+    face_polygon = _ellipse_polygon((0.0, face_top - mouth_at_rest[1]), face_axes, 0.0, points=48)
+    below_mouth = face_polygon[:, 1] > 0.0
+    rest_opening = LIP_VISEMES["rest"][1] * rest_half_width
     clip = np.empty((frames, FRAME_HEIGHT, FRAME_WIDTH), dtype=np.uint8)
     for t in range(frames):
-        c = centre + drift[t]
-        scene = background + _coverage_mask([face_polygon + c]) * (skin - background)
-        mouth_centre = (c[0], c[1] + 0.42 * face_axes[1])
-        half_height = 1.2 + openness[t] * max_open_half_height
-        half_width = mouth_half_width * (1.0 - 0.2 * openness[t])  # an open mouth is rounder
-        _fill(scene, _ellipse_polygon(mouth_centre, (half_width + 3.0, half_height + 3.5), 0.0), lip_tone)
-        _fill(scene, _ellipse_polygon(mouth_centre, (half_width, half_height), 0.0), 35.0)
+        c = mouth_at_rest + drift[t]
+        half_width, half_height, lip, teeth = mouth[t] * np.array([rest_half_width] * 3 + [1.0])
+        face = face_polygon.copy()
+        face[below_mouth, 1] += _CHIN_DROP * max(half_height - rest_opening, 0.0)
+        scene = background + _coverage_mask([face + c]) * (skin - background)
         for side in (-1.0, 1.0):  # nostrils
-            _fill(scene, _ellipse_polygon((c[0] + side * 0.08 * FRAME_WIDTH, c[1] + 0.05 * face_axes[1]),
-                                          (3.0, 2.0), 0.0), 70.0)
+            _fill(scene, _ellipse_polygon((c[0] + side * 0.08 * FRAME_WIDTH, c[1] - 0.36 * FRAME_HEIGHT),
+                                          (3.5, 2.2), 0.0), 70.0)
+        spread = float(np.clip((half_width / rest_half_width - 1.05) / 0.3, 0.0, 1.0))
+        if spread > 0.0:  # nasolabial folds deepen as the lips spread
+            for side in (-1.0, 1.0):
+                fold = _ellipse_polygon((c[0] + side * (half_width + 0.5 * lip + 0.06 * FRAME_WIDTH), c[1] - 0.1 * FRAME_HEIGHT),
+                                        (2.5, 0.2 * FRAME_HEIGHT), side * 18.0)
+                _fill(scene, fold, float(skin.mean()) + spread * (_FOLD_TONE - float(skin.mean())))
+        centre = (c[0], c[1] + _JAW_DROP * half_height)
+        _fill(scene, _ellipse_polygon(centre, (half_width + 0.5 * lip, half_height + lip), 0.0, points=48), lip_tone)
+        opening = _ellipse_polygon(centre, (half_width, half_height), 0.0, points=48)
+        _fill(scene, opening, interior_tone)
+        if teeth > 0.05:
+            _fill(scene, _clip_polygon_below(opening, centre[1] + half_height * (2.0 * teeth - 1.0)), teeth_tone)
         clip[t] = _finish_frame(scene, gain, additive, noise_std, rng)
-    return clip
+    return (clip, mouth) if return_mouth else clip
 
 
 def _lip_classes() -> Dict[str, Dict[str, object]]:
-    return {folder: dict(rhythm) for folder, rhythm in LIP_RHYTHMS.items()}
+    return {
+        folder: {"visemes": list(visemes),
+                 "description": "rest -> " + " -> ".join(LIP_VISEME_DESCRIPTIONS[v] for v in visemes) + " -> rest"}
+        for folder, visemes in LIP_WORDS.items()
+    }
 
 
 def _lip_clips(class_folder: str, clips: int, rng_for: "RngFactory") -> Iterator[Tuple[str, np.ndarray]]:
-    rhythm = LIP_RHYTHMS[class_folder]
+    visemes = LIP_WORDS[class_folder]
     for clip_index in range(clips):
         subject = clip_index % _LIP_SUBJECTS + 1
         repetition = clip_index // _LIP_SUBJECTS + 1
         subject_rng = rng_for(0, subject)  # class 0 does not exist: a stream of its own per subject
-        frames = render_lip_clip(int(rhythm["openings"]), str(rhythm["speed"]),
-                                 repetition % len(ILLUMINATION_SETS) + 1, rng_for(int(class_folder), clip_index),
-                                 subject_rng)
+        illumination_set = (clip_index + int(class_folder)) % len(ILLUMINATION_SETS) + 1
+        frames = render_lip_clip(visemes, illumination_set, rng_for(int(class_folder), clip_index), subject_rng)
         yield f"Subject{subject:02d}_{repetition}", frames
 
 
@@ -519,7 +609,7 @@ SYNTHETIC_DATASETS: Dict[str, SyntheticDataset] = {
         clips=_gesture_clips, dataset_id=1,
     ),
     "synthetic_lips": SyntheticDataset(
-        name="synthetic_lips", version=1, default_clips_per_class=25, classes=_lip_classes,
+        name="synthetic_lips", version=2, default_clips_per_class=2 * _LIP_SUBJECTS, classes=_lip_classes,
         clips=_lip_clips, dataset_id=2,
     ),
 }
@@ -603,7 +693,7 @@ def ensure_synthetic(name: str, root: PathLike, clips_per_class: Optional[int] =
                      show_progress: bool = False) -> Path:
     """Generate synthetic dataset `name` into `root` unless it is already there; return `Path(root)`.
 
-    `clips_per_class` defaults to the dataset's own default (100 for gestures, 25 for lips).
+    `clips_per_class` defaults to the dataset's own default (100 for gestures, 96 for lips).
     `root` is regenerated when its `synthetic.json` records other parameters or another generator
     version. The dataset is written into a temporary sibling folder and moved into place with one
     rename, so `root` never holds half a dataset. A non-empty `root` without `synthetic.json` is
@@ -670,7 +760,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("name", choices=sorted(SYNTHETIC_DATASETS), help="which dataset")
     parser.add_argument("root", help="folder to write (absent, empty, or an earlier synthetic dataset)")
     parser.add_argument("--clips-per-class", type=int, default=None,
-                        help="clips per class (default: 100 for gestures, 25 for lips)")
+                        help="clips per class (default: 100 for gestures, 96 for lips)")
     parser.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     args = parser.parse_args(argv)
     try:

@@ -16,14 +16,18 @@ float32 ``S x S`` gray input:
 Both are affine in the frame's weighted gray level ``i`` in ``[0, 1]``: ``value = scale * i +
 offset``; brightness augmentation uses that to scale intensities and clip them to ``[0, 1]``.
 
-Clip sampling: ``timesteps`` frames evenly spaced over the clip, at ``floor((k + u) * n / T)``,
-``u`` uniform in ``[0, 1)`` in training and ``u = 0.5`` (centred) in evaluation. A clip shorter
-than ``T`` is played once and padded by repeating its last frame (its motion keeps its speed).
+Clip sampling (``FRAME_SAMPLINGS``): ``spread`` takes ``timesteps`` frames evenly spaced over the
+clip, at ``floor((k + u) * n / T)``, ``u`` uniform in ``[0, 1)`` in training and ``u = 0.5``
+(centred) in evaluation. ``end`` ends on the last frame. ``release`` is the release's: frames
+``floor(k n / T)`` plus an offset drawn from ``{0 .. n - 1 - floor((T - 1) n / T)}`` in training,
+the largest offset (ending on the last frame) in evaluation. A clip shorter than ``T`` is played
+once and padded by repeating its last frame (its motion keeps its speed; the release padded with
+random duplicates).
 
-Augmentation (training only) is drawn once per clip and applied identically to every frame (the
-release drew a translation per frame, making frames jitter within a clip): a brightness factor,
-a horizontal flip, then an integer translation whose uncovered border is filled with zero (the
-model-space value 0) or with the nearest edge pixel.
+Augmentation (training only) is drawn once per clip and applied identically to every frame, or,
+with ``per_frame`` (the release's way), drawn anew for every frame, which makes frames jitter
+within a clip: a brightness factor, a horizontal flip, then an integer translation whose
+uncovered border is filled with zero (the model-space value 0) or with the nearest edge pixel.
 """
 from __future__ import annotations
 
@@ -87,7 +91,7 @@ def get_preprocessing(name: str) -> Preprocessing:
     return PREPROCESSINGS[name]
 
 
-FRAME_SAMPLINGS = ("spread", "end")
+FRAME_SAMPLINGS = ("spread", "end", "release")
 
 
 def sample_frame_indices(num_frames: int, timesteps: int,
@@ -107,6 +111,10 @@ def sample_frame_indices(num_frames: int, timesteps: int,
         return np.concatenate([np.arange(num_frames, dtype=np.int64), padding])
     if sampling == "end":
         return np.ceil((np.arange(1, timesteps + 1) * num_frames) / timesteps).astype(np.int64) - 1
+    if sampling == "release":
+        base = np.arange(timesteps, dtype=np.int64) * num_frames // timesteps
+        slack = num_frames - 1 - int(base[-1])
+        return base + (int(rng.integers(0, slack + 1)) if rng is not None else slack)
     if sampling != "spread":
         raise ValueError(f"frame sampling {sampling!r} is not one of {FRAME_SAMPLINGS}")
     phase = rng.random() if rng is not None else 0.5
@@ -128,8 +136,9 @@ FILL_MODES = ("zero", "edge")
 
 @dataclass(frozen=True)
 class ClipAugmentation:
-    """Per-clip augmentation settings: max translation in pixels, flip, brightness amplitude."""
+    """Augmentation settings: max translation in pixels, drawn per clip or per frame, flip, brightness."""
     translate: int = 0
+    per_frame: bool = False
     hflip: bool = False
     brightness: float = 0.0
     fill: str = "zero"
@@ -139,6 +148,8 @@ class ClipAugmentation:
                 or self.translate < 0:
             raise ValueError(f"augment.translate must be a non-negative integer number of pixels, "
                              f"got {self.translate!r}.")
+        if not isinstance(self.per_frame, bool):
+            raise ValueError(f"augment.per_frame must be true or false, got {self.per_frame!r}.")
         if not isinstance(self.hflip, bool):
             raise ValueError(f"augment.hflip must be true or false, got {self.hflip!r}.")
         if isinstance(self.brightness, bool) or not isinstance(self.brightness, (int, float)) \
@@ -151,7 +162,7 @@ class ClipAugmentation:
     @classmethod
     def from_config(cls, config: dict | None) -> "ClipAugmentation":
         config = dict(config or {})
-        accepted = {"translate", "hflip", "brightness", "fill"}
+        accepted = {"translate", "per_frame", "hflip", "brightness", "fill"}
         unknown = sorted(set(config) - accepted)
         if unknown:
             raise ValueError(f"Unknown key(s) {unknown} in data.augment; accepted: "
@@ -169,6 +180,12 @@ class ClipAugmentation:
         factor = float(rng.uniform(1.0 - self.brightness, 1.0 + self.brightness)) \
             if self.brightness > 0 else 1.0
         return AugmentationDraw(shift_x, shift_y, flip, factor)
+
+    def augment(self, clip: torch.Tensor, rng: np.random.Generator, preprocessing: Preprocessing) -> torch.Tensor:
+        """A clip ``[T, 1, S, S]`` with one draw for all frames, or (``per_frame``) one draw per frame."""
+        if not self.per_frame:
+            return self.apply(clip, self.draw(rng), preprocessing)
+        return torch.cat([self.apply(frame[None], self.draw(rng), preprocessing) for frame in clip])
 
     def apply(self, clip: torch.Tensor, draw: AugmentationDraw,
               preprocessing: Preprocessing) -> torch.Tensor:

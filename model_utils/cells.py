@@ -1,12 +1,19 @@
-"""In-pixel recurrent cells on the encoder's mosaic (hidden size 1, binary 5x5 kernels, 'same' padding).
+"""The in-pixel stage between the encoder and the read-out: recurrent cells and whole-clip read-outs.
 
-Every cell has, per gate, a binary convolution of the input x_t (``<gate>_i``) and one of the
-previous hidden state h_{t-1} (``<gate>_h``), and reads out o_t = Woi * x_t + Woh * h_{t-1}
-(``Conv_out_i``, ``Conv_out_h``; h from the *start* of the step, as the paper's sensor program does).
-The cells differ only in how the gate sums update the state (``update``). The input-side
-convolutions of all frames run as one batched convolution; the weights are quantised once per
-sequence. The PixelRNN gate keeps the release's names (``ConvGates_*``, ``rnn_threshold``) so its
-checkpoints load strictly.
+Every stage takes the encoder's maps x (B, T, 1, M, M) and returns what is read off the sensor per
+clip, (B, K, M, M): one map o_T for the recurrent cells, several maps for the per-frame baselines.
+Plain PyTorch: each kernel is a binary 5x5 single-channel ``BinaryConv2d`` ('same' zero padding,
+``W * v`` below), its latent real weights quantised in every forward pass. Each class states its
+equations; h is h_{t-1} and h_0 = +1 unless said otherwise.
+
+Ties: sums of +-1 products are integers and can be 0, where sign gives 0. The release's own fix for the
+PixelRNN gate (sign(v + 1e-3), ``rnn_1_qt``) is used for every binary decision of the paper's cells
+(``decide``), so their states stay +-1 and need one bit each.
+
+Release bugs not reproduced (no released checkpoint needs them): the output of ``rnn_1_mul_noise``,
+``pixrnn`` and ``pixrnn_binarize_hidden`` used ``Conv_out_i`` on h (here ``Conv_out_h``); ``cgru``'s
+update gate used the input kernel on h (here ``ConvGates_z_h``); with +-1 gates the release's update
+(1 - z) h + z h~ grows without bound (here the intended selection (1 - z)/2 h + (1 + z)/2 h~).
 """
 from __future__ import annotations
 
@@ -23,87 +30,77 @@ from .tracing import Traceable
 
 CELLS = Registry("cell")
 
-# The plain PixelRNN gate is sign(f + 1e-3): f is an even integer, so f = 0 opens the gate.
-PLAIN_GATE_OFFSET = 1e-3
+ADC_BITS = 8           # an analogue value read or kept at the sensor's 8-bit ADC precision
+TERNARY_BITS = 2       # {-1, 0, +1}
+TIE_OFFSET = 1e-3      # sign(v + 1e-3): an integer sum of 0 decides +1 (the release's rnn_1_qt)
 
 
-class ConvRecurrentCell(Traceable, nn.Module):
-    gates: tuple[str, ...] = ()       # gates with a state update role; each has <gate>_i and <gate>_h
-    state_bits: float = 1             # on-sensor memory per pixel kept between frames
-    output_gate = "Conv_out"
+class InPixelStage(Traceable, nn.Module):
+    """Base of every stage: bit accounting and the (B, T, 1, M, M) -> (B, K, M, M) contract."""
+    state_bits: float = 0          # memory per pixel kept between frames
+    readout_value_bits: float | None = ADC_BITS  # bits per read-out value; None: the encoder's output bits
+
+    def memory_bits(self, input_bits: float) -> float:
+        return float(self.state_bits)
+
+    def readout_bits(self, input_bits: float) -> float:
+        return float(input_bits if self.readout_value_bits is None else self.readout_value_bits)
+
+    def readout_maps(self, steps: int) -> int:
+        """Maps read off the sensor per clip of ``steps`` frames."""
+        return 1
+
+    def readout_divisor(self, maps: int) -> int:
+        """The decoder's per-map logits are summed and divided by this."""
+        return 1
+
+
+class ConvRecurrentCell(InPixelStage):
+    """A recurrent cell: ``kernels`` names its binary 5x5 kernels; ``step`` is one frame's update."""
+    kernels: tuple[str, ...] = ()
+    state_bits = 1
 
     def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
-                 kernel_size: int = 5, learned_threshold: bool = False, gate_noise_std: float = 0.0,
-                 output_noise_std: float = 0.0, out_weight_init_scale: float = 1.0,
-                 hidden_weight_init_scale: float = 1.0):
+                 kernel_size: int = 5):
         super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be an odd integer >= 1, got {kernel_size}")
         self.kernel_size = kernel_size
         self.gate_quantizer = gate_quantizer
         self.hidden_quantizer = hidden_quantizer
-        for gate in self.all_gates:
-            scale = out_weight_init_scale if gate == self.output_gate else 1.0
-            self.add_module(f"{gate}_i", BinaryConv2d(1, 1, kernel_size, weight_quantizer, scale))
-            self.add_module(f"{gate}_h", BinaryConv2d(1, 1, kernel_size, weight_quantizer,
-                                                      scale * hidden_weight_init_scale))
-        if learned_threshold:
-            # Sums are integers; a threshold between integers never ties (sign(0) = 0 is no decision).
-            self.rnn_threshold = nn.Parameter(torch.full((len(self.gates),), -0.5))
-        self.gate_noise = SensorNoise(gate_noise_std)
-        self.output_noise = SensorNoise(output_noise_std)
+        for name in self.kernels:
+            self.add_module(name, BinaryConv2d(1, 1, kernel_size, weight_quantizer))
 
-    @property
-    def all_gates(self) -> tuple[str, ...]:
-        return self.gates + (self.output_gate,)
+    def conv(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """W_name * x, recorded in the trace under ``name``."""
+        layer = getattr(self, name)
+        y = F.conv2d(x, layer.quantized_weight(), padding=layer.padding)
+        self.record(name, y)
+        return y
 
-    def thresholds(self, reference: torch.Tensor) -> list[torch.Tensor]:
-        if hasattr(self, "rnn_threshold"):
-            return list(self.rnn_threshold.unbind())
-        return [reference.new_tensor(-PLAIN_GATE_OFFSET)] * len(self.gates)
+    @staticmethod
+    def decide(quantizer: Quantizer, total: torch.Tensor) -> torch.Tensor:
+        """+-1 decision on an integer sum (0 decides +1)."""
+        return quantizer(total + TIE_OFFSET)
 
-    def sign_gate(self, total: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
-        """+-1 decision on a gate sum, after the sensor's noise."""
-        return self.gate_quantizer(self.gate_noise(total) - threshold)
-
-    def open_gate(self, total, threshold):
-        """{0, 1} decision (GRU/LSTM-style gates) from the same +-1 comparator."""
-        return (self.sign_gate(total, threshold) + 1) / 2
-
-    def stacked_weights(self, side: str) -> torch.Tensor:
-        return torch.cat([getattr(self, f"{g}_{side}").quantized_weight() for g in self.all_gates])
+    @staticmethod
+    def select(gate: torch.Tensor, h: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+        """The +-1 gate picks the candidate (+1) or keeps h (-1): (1 - g)/2 h + (1 + g)/2 h~."""
+        return 0.5 * (1 - gate) * h + 0.5 * (1 + gate) * candidate
 
     def initial_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"h": torch.ones_like(like)}
 
-    def update(self, sums_i, sums_h, state, thresholds) -> dict[str, torch.Tensor]:
+    def step(self, x: torch.Tensor, state: dict) -> tuple[dict, torch.Tensor]:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, 1, M, M) +-1 mosaics -> o_T: (B, 1, M, M)."""
-        batch, steps = x.shape[:2]
-        pad = self.kernel_size // 2
-        w_i, w_h = self.stacked_weights("i"), self.stacked_weights("h")
-        from_input = F.conv2d(x.flatten(0, 1), w_i, padding=pad)
-        from_input = from_input.reshape(batch, steps, len(self.all_gates), *x.shape[-2:])
-        return self.recur(from_input, w_h)
-
-    def recur(self, from_input: torch.Tensor, w_h: torch.Tensor) -> torch.Tensor:
-        """The time loop: from_input (B, T, gates, M, M) input-side sums -> o_T (B, 1, M, M)."""
-        steps, pad = from_input.shape[1], self.kernel_size // 2
-        state = self.initial_state(from_input[:, 0, :1])
-        thresholds = self.thresholds(from_input)
+        """x (B, T, 1, M, M) -> o_T (B, 1, M, M)."""
+        state = self.initial_state(x[:, 0])
         output = None
-        for t in range(steps):
-            h = state["h"]
-            sums_i = dict(zip(self.all_gates, from_input[:, t].split(1, dim=1)))
-            sums_h = dict(zip(self.all_gates, F.conv2d(h, w_h, padding=pad).split(1, dim=1)))
-            if t == steps - 1 or self._trace is not None:  # only o_T is read off the sensor
-                output = self.output_noise(sums_i[self.output_gate] + sums_h[self.output_gate])
-            if self._trace is not None:
-                self.record("hidden_prev", h)
-                for gate in self.all_gates:
-                    self.record(f"{gate}_i", sums_i[gate])
-                    self.record(f"{gate}_h", sums_h[gate])
-            state = self.update(sums_i, sums_h, state, thresholds)
+        for t in range(x.shape[1]):
+            self.record("hidden_prev", state["h"])
+            state, output = self.step(x[:, t], state)
             self.record("hidden", state["h"])
             self.record("output", output)
         return output
@@ -111,91 +108,265 @@ class ConvRecurrentCell(Traceable, nn.Module):
 
 @CELLS.register("pixelrnn")
 class PixelRNNCell(ConvRecurrentCell):
-    """The paper's cell: f_t = Wfi*x + Wfh*h; g_t = sign(f_t [+ noise] - threshold); h_t = g_t * h_{t-1}.
-    Plain: threshold -1e-3. Noise-trained (``learned_threshold`` + noise std): learned ``rnn_threshold``."""
-    gates = ("ConvGates",)
+    """The paper's PixelRNN (release ``rnn_1_qt``; noise-trained: ``rnn_1_mul_noise_fixed``):
+    g = Q_g(Wfi * x + Wfh * h [+ noise] - theta); h_t = g h; o_t = Woi * x + Woh * h (h of the step's start,
+    as the sensor program reads it). Plain: theta = -1e-3; ``learned_threshold``: theta = ``rnn_threshold``.
 
-    def update(self, sums_i, sums_h, state, thresholds):
-        gate = self.sign_gate(sums_i["ConvGates"] + sums_h["ConvGates"], thresholds[0])
+    The gate sum is an even integer. ``threshold_init`` -1 sits midway between the levels -2 and 0, where the
+    surrogate slope is 0.14 for both. At -1e-3 (the plain gate) a zero sum gets the peak slope 2, and the
+    gradient through h_t = g h and Wfh * h grows 4-10x per step backwards, 10^7-10^10 over 16 frames, so
+    the gate kernels learn from the first frames' surrogate noise (the README's seed-2 divergence); from
+    -1 it grows at most ~10x over the whole clip."""
+    kernels = ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h")
+
+    def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
+                 kernel_size: int = 5, learned_threshold: bool = False, threshold_init: float = -1.0,
+                 gate_noise_std: float = 0.0, output_noise_std: float = 0.0, out_weight_init_scale: float = 1.0,
+                 hidden_weight_init_scale: float = 1.0):
+        super().__init__(weight_quantizer=weight_quantizer, gate_quantizer=gate_quantizer,
+                         hidden_quantizer=hidden_quantizer, kernel_size=kernel_size)
+        with torch.no_grad():  # the release's init scales (no effect on the signs)
+            for name, scale in (("Conv_out_i", out_weight_init_scale), ("ConvGates_h", hidden_weight_init_scale),
+                                ("Conv_out_h", out_weight_init_scale * hidden_weight_init_scale)):
+                getattr(self, name).weight.mul_(scale)
+        if learned_threshold:
+            self.rnn_threshold = nn.Parameter(torch.full((1,), float(threshold_init)))
+        self.gate_noise = SensorNoise(gate_noise_std)
+        self.output_noise = SensorNoise(output_noise_std)
+
+    def thresholds(self, reference: torch.Tensor) -> list[torch.Tensor]:
+        """[theta] of the gate, as a tensor like ``reference``."""
+        if hasattr(self, "rnn_threshold"):
+            return [self.rnn_threshold[0]]
+        return [reference.new_tensor(-TIE_OFFSET)]
+
+    def step(self, x, state):
+        h = state["h"]
+        output = self.output_noise(self.conv("Conv_out_i", x) + self.conv("Conv_out_h", h))
+        total = self.conv("ConvGates_i", x) + self.conv("ConvGates_h", h)
+        gate = self.gate_quantizer(self.gate_noise(total) - self.thresholds(total)[0])
         self.record("gate", gate)
         # A product of +-1 values is +-1 already: no hidden quantiser, so gradients flow through time.
-        return {"h": gate * state["h"]}
+        return {"h": gate * h}, output
 
 
-@CELLS.register("conv_rnn")
-class ConvRNNCell(ConvRecurrentCell):
-    """Simple (Elman) conv RNN with a binary state: h_t = q(Wai*x + Wah*h - threshold)."""
-    gates = ("state",)
+@CELLS.register("pixelrnn_interpolation")
+class PixelRNNInterpolationCell(ConvRecurrentCell):
+    """The supplement's interpolation PixelRNN (release ``pixrnn_binarize_hidden``, intended form):
+    f = Q_g(Wfi * x + Wfh * h - theta_f); h~ = Q_g(Whi * x + Whh * h - theta_h);
+    h_t = (1 - f)/2 h + (1 + f)/2 h~; o_t = Woi * x + Woh * h."""
+    kernels = ("ConvGates_f_i", "ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h", "Conv_out_i", "Conv_out_h")
 
-    def update(self, sums_i, sums_h, state, thresholds):
-        h = self.hidden_quantizer(self.gate_noise(sums_i["state"] + sums_h["state"]) - thresholds[0])
-        self.record("gate", h)
-        return {"h": h}
+    def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
+                 kernel_size: int = 5, threshold_init: float = 1.0):
+        super().__init__(weight_quantizer=weight_quantizer, gate_quantizer=gate_quantizer,
+                         hidden_quantizer=hidden_quantizer, kernel_size=kernel_size)
+        self.rnn_f_threshold = nn.Parameter(torch.full((1,), float(threshold_init)))
+        self.rnn_h_threshold = nn.Parameter(torch.full((1,), float(threshold_init)))
+
+    def step(self, x, state):
+        h = state["h"]
+        output = self.conv("Conv_out_i", x) + self.conv("Conv_out_h", h)
+        f = self.gate_quantizer(self.conv("ConvGates_f_i", x) + self.conv("ConvGates_f_h", h) - self.rnn_f_threshold)
+        candidate = self.gate_quantizer(self.conv("ConvGates_h_i", x) + self.conv("ConvGates_h_h", h)
+                                        - self.rnn_h_threshold)
+        self.record("gate", f)
+        return {"h": self.select(f, h, candidate)}, output
+
+
+@CELLS.register("simple_rnn")
+class SimpleRNNCell(ConvRecurrentCell):
+    """Simple conv RNN, state read-out (release ``srnn``): s = Wi * x + Wh * h; h_t = Q_h(s); o_t = s."""
+    kernels = ("Conv_i", "Conv_h")
+
+    def step(self, x, state):
+        total = self.conv("Conv_i", x) + self.conv("Conv_h", state["h"])
+        return {"h": self.decide(self.hidden_quantizer, total)}, total
+
+
+@CELLS.register("simple_rnn_out")
+class SimpleRNNOutputCell(ConvRecurrentCell):
+    """Simple conv RNN with an output convolution (release ``srnno``): s = Wi * x + Wh * h; h_t = Q_h(s);
+    o_t = Woi * x + Woh * h."""
+    kernels = ("Conv_i", "Conv_h", "Conv_out_i", "Conv_out_h")
+
+    def step(self, x, state):
+        h = state["h"]
+        output = self.conv("Conv_out_i", x) + self.conv("Conv_out_h", h)
+        total = self.conv("Conv_i", x) + self.conv("Conv_h", h)
+        return {"h": self.decide(self.hidden_quantizer, total)}, output
 
 
 @CELLS.register("conv_gru")
 class ConvGRUCell(ConvRecurrentCell):
-    """Conv GRU with {0,1} gates and a +-1 state (reset applied after the state convolution):
-    z, r = [W x + U h > thr]; n = q(Wn x + r * (Un h) - thr_n); h = h + z * (n - h)."""
-    gates = ("update", "reset", "candidate")
+    """Conv GRU with +-1 gates (release ``cgru``, intended form), state read-out:
+    r = Q_g(Wri * x + Wrh * h); z = Q_g(Wzi * x + Wzh * h); h~ = Q_h(Whi * x + Whh * (r h));
+    h_t = (1 - z)/2 h + (1 + z)/2 h~; o_t = h_t (one bit per value)."""
+    kernels = ("ConvGates_r_i", "ConvGates_r_h", "ConvGates_z_i", "ConvGates_z_h", "ConvGates_h_i", "ConvGates_h_h")
+    readout_value_bits = 1
 
-    def update(self, sums_i, sums_h, state, thresholds):
+    def step(self, x, state):
         h = state["h"]
-        z = self.open_gate(sums_i["update"] + sums_h["update"], thresholds[0])
-        r = self.open_gate(sums_i["reset"] + sums_h["reset"], thresholds[1])
-        n = self.hidden_quantizer(sums_i["candidate"] + r * sums_h["candidate"] - thresholds[2])
+        r = self.decide(self.gate_quantizer, self.conv("ConvGates_r_i", x) + self.conv("ConvGates_r_h", h))
+        z = self.decide(self.gate_quantizer, self.conv("ConvGates_z_i", x) + self.conv("ConvGates_z_h", h))
+        candidate = self.decide(self.hidden_quantizer, self.conv("ConvGates_h_i", x) + self.conv("ConvGates_h_h", r * h))
         self.record("gate", z)
-        return {"h": h + z * (n - h)}
+        h = self.select(z, h, candidate)
+        return {"h": h}, h
 
 
 @CELLS.register("mgu")
 class MinimalGatedUnitCell(ConvRecurrentCell):
-    """Minimal gated unit (Zhou et al. 2016): one forget gate f in {0,1};
-    n = q(Wn x + f * (Un h) - thr_n); h = h + f * (n - h)."""
-    gates = ("forget", "candidate")
+    """Minimal gated unit (release ``cmgu``), state read-out: f = Q_g(Wfi * x + Wfh * h);
+    h~ = Q_g(Whi * x + Whh * (f h)); h_t = (1 - f)/2 h + (1 + f)/2 h~; o_t = h_t."""
+    kernels = ("ConvGates_f_i", "ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h")
+    readout_value_bits = 1
+    candidate_quantizer = "gate_quantizer"
 
-    def update(self, sums_i, sums_h, state, thresholds):
+    def forget_gate(self, x, h):
+        return self.decide(self.gate_quantizer, self.conv("ConvGates_f_i", x) + self.conv("ConvGates_f_h", h))
+
+    def step(self, x, state):
         h = state["h"]
-        f = self.open_gate(sums_i["forget"] + sums_h["forget"], thresholds[0])
-        n = self.hidden_quantizer(sums_i["candidate"] + f * sums_h["candidate"] - thresholds[1])
+        f = self.forget_gate(x, h)
+        quantizer = getattr(self, self.candidate_quantizer)
+        candidate = self.decide(quantizer, self.conv("ConvGates_h_i", x) + self.conv("ConvGates_h_h", f * h))
         self.record("gate", f)
-        return {"h": h + f * (n - h)}
+        h = self.select(f, h, candidate)
+        return {"h": h}, h
+
+
+@CELLS.register("mgu_v2")
+class MinimalGatedUnitV2Cell(MinimalGatedUnitCell):
+    """Minimal gated unit, second variant (release ``cmgu_v2``): the gate sees h only, f = Q_g(Wfh * h);
+    h~ = Q_h(Whi * x + Whh * (f h)); h_t = (1 - f)/2 h + (1 + f)/2 h~; o_t = h_t."""
+    kernels = ("ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h")
+    candidate_quantizer = "hidden_quantizer"
+
+    def forget_gate(self, x, h):
+        return self.decide(self.gate_quantizer, self.conv("ConvGates_f_h", h))
 
 
 @CELLS.register("conv_lstm")
 class ConvLSTMCell(ConvRecurrentCell):
-    """Conv LSTM with {0,1} gates, a +-1 candidate and an analogue (integer-valued) cell c:
-    c_t = f * c + i * g; h_t = o * sign(c_t + 1/2) in {-1, 0, +1}. The cell needs an analogue register
-    (8 bits on the sensor's ADC) and h a ternary one."""
-    gates = ("input_gate", "forget_gate", "output_gate", "candidate")
-    state_bits = 8 + 2
+    """Conv LSTM with +-1 gates (release ``clstm``), state read-out: h_0 = c_0 = +1;
+    i, f, o = Q_g(W.i * x + W.h * h); h~ = Q_h(Whi * x + Whh * h); c_t = f c + i h~; h_t = o Q_g(c_t); o_t = h_t.
+    c is an integer with |c_t| <= t + 1, kept in an analogue register (8 bits); h is one bit."""
+    kernels = tuple(f"ConvGates_{g}_{s}" for g in ("i", "f", "o", "h") for s in ("i", "h"))
+    state_bits = 1 + ADC_BITS
+    readout_value_bits = 1
 
     def initial_state(self, like):
-        return {"h": torch.ones_like(like), "c": torch.zeros_like(like)}
+        return {"h": torch.ones_like(like), "c": torch.ones_like(like)}
 
-    def update(self, sums_i, sums_h, state, thresholds):
-        total = {g: sums_i[g] + sums_h[g] for g in self.gates}
-        i = self.open_gate(total["input_gate"], thresholds[0])
-        f = self.open_gate(total["forget_gate"], thresholds[1])
-        o = self.open_gate(total["output_gate"], thresholds[2])
-        g = self.hidden_quantizer(total["candidate"] - thresholds[3])
-        c = f * state["c"] + i * g
+    def gate_sum(self, gate, x, h):
+        return self.conv(f"ConvGates_{gate}_i", x) + self.conv(f"ConvGates_{gate}_h", h)
+
+    def step(self, x, state):
+        sums = {g: self.gate_sum(g, x, state["h"]) for g in ("i", "f", "o", "h")}
+        i, f, o = (self.decide(self.gate_quantizer, sums[g]) for g in ("i", "f", "o"))
+        candidate = self.decide(self.hidden_quantizer, sums["h"])
+        c = f * state["c"] + i * candidate
         self.record("gate", f)
-        return {"h": o * self.hidden_quantizer(c + 0.5), "c": c}
+        h = o * self.decide(self.gate_quantizer, c)
+        return {"h": h, "c": c}, self.output(h, sums)
+
+    def output(self, h, sums):
+        return h
+
+
+@CELLS.register("conv_lstm_out")
+class ConvLSTMOutputCell(ConvLSTMCell):
+    """Conv LSTM read out through its output-gate convolution (release ``clstmo``): as ``conv_lstm``, but
+    o_t = Woi * x + Woh * h_{t-1} (the output gate's sum, an analogue map)."""
+    readout_value_bits = ADC_BITS
+
+    def output(self, h, sums):
+        return sums["o"]
 
 
 @CELLS.register("single_frame")
 class SingleFrameReadout(ConvRecurrentCell):
-    """No recurrence: o = Woi * x of the last frame (the single-frame baseline; no state kept)."""
-    gates = ()
+    """No recurrence: o = Woi * x_T of the last frame (the single-frame baseline; no state kept)."""
+    kernels = ("Conv_out_i",)
     state_bits = 0
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        del self.Conv_out_h  # no hidden state to convolve
-
     def forward(self, x):
-        last = x[:, -1]
-        output = self.output_noise(self.Conv_out_i(last))
+        output = self.conv("Conv_out_i", x[:, -1])
         self.record("output", output)
         return output
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole-clip read-outs (the paper's camera and CNN-only baselines): no kernels, no recurrence
+# ----------------------------------------------------------------------------------------------
+class ClipReadout(InPixelStage):
+    min_frames = 2
+
+    def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer):
+        super().__init__()  # no kernels: the quantizers are accepted for a uniform construction
+
+    def select(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] < self.min_frames:
+            raise ValueError(f"cell {self.registry_name!r} needs at least {self.min_frames} frames per clip "
+                             f"(data.timesteps), got {x.shape[1]}")
+        readout = self.select(x)
+        self.record("output", readout)
+        return readout
+
+
+@CELLS.register("all_frames")
+class AllFramesReadout(ClipReadout):
+    """Every frame but the first is read out (CNN-only / raw camera, release ``cnn1_1lin``/``raw_cam``):
+    maps x_1..x_{T-1}; the decoder's logits are summed over them and divided by T, as the release did."""
+    readout_value_bits = None
+
+    def select(self, x):
+        return x[:, 1:, 0]
+
+    def readout_maps(self, steps):
+        return steps - 1
+
+    def readout_divisor(self, maps):
+        return maps + 1
+
+
+@CELLS.register("frame_differences")
+class FrameDifferencesReadout(AllFramesReadout):
+    """Difference camera (release ``diff_cam``): maps sign(x_t - x_{t-1}), t = 1..T-1, ternary; each pixel
+    keeps its previous frame."""
+    readout_value_bits = TERNARY_BITS
+
+    def memory_bits(self, input_bits):
+        return float(input_bits)
+
+    def select(self, x):
+        return torch.sign(x[:, 1:, 0] - x[:, :-1, 0])
+
+
+@CELLS.register("last_difference")
+class LastDifferenceReadout(FrameDifferencesReadout):
+    """Event camera (release ``event_cam``): one map sign(x_{T-1} - x_{T-2}), ternary."""
+
+    def select(self, x):
+        return torch.sign(x[:, -1:, 0] - x[:, -2:-1, 0])
+
+    def readout_maps(self, steps):
+        return 1
+
+    def readout_divisor(self, maps):
+        return 1
+
+
+@CELLS.register("middle_frame")
+class MiddleFrameReadout(ClipReadout):
+    """Middle frame (release ``nstd``): one map x_{T//2}."""
+    readout_value_bits = None
+    min_frames = 1
+
+    def select(self, x):
+        middle = x.shape[1] // 2
+        return x[:, middle:middle + 1, 0]

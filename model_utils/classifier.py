@@ -1,8 +1,11 @@
-"""The full model: in-pixel encoder -> in-pixel recurrent cell -> off-sensor decoder on o_T.
+"""The full model: in-pixel encoder -> in-pixel stage (recurrent cell or whole-clip read-out) -> off-sensor
+decoder on what is read off the sensor.
 
-Decoder (the release's): 1x1 conv with one binary weight -> BatchNorm2d(1) -> tanh -> minus a learned
-threshold -> flatten -> linear layer. Its parameters sit at the top level under the release's names
-(``fin_conv``, ``fin_convpost.0``, ``thresh3``, ``fc``) so released checkpoints load strictly.
+Read-out normalisation (the release's, when the decoder's ``normalize`` is on): 1x1 conv with one binary
+weight -> BatchNorm2d(1) -> tanh -> minus a learned threshold. Its parameters and the final linear layer
+sit at the top level under the release's names (``fin_conv``, ``fin_convpost.0``, ``thresh3``, ``fc``) so
+released checkpoints load strictly. With several read-out maps per clip (per-frame baselines) the logits
+of each map are summed and divided by the stage's ``readout_divisor``, as the release did.
 """
 from __future__ import annotations
 
@@ -13,36 +16,44 @@ from training_utils.quantization import build_quantizer
 
 from .binary_layers import BinaryConv2d, QuantizedLinear, binary_weights
 from .cells import CELLS
+from .decoders import DECODERS
 from .encoders import ENCODERS
 from .kernels import KERNEL_CHOICES, load_native_kernels, native_coverage, native_encode, uses_native_kernels
 from .tracing import Traceable, tracing
 
 
 class InPixelClassifier(Traceable, nn.Module):
-    def __init__(self, encoder: nn.Module, cell: nn.Module, num_classes: int, map_size: int,
-                 final_conv_quantizer, linear_quantizer):
+    def __init__(self, encoder: nn.Module, cell: nn.Module, decoder: nn.Module, num_classes: int, map_size: int,
+                 timesteps: int, final_conv_quantizer, linear_quantizer):
         super().__init__()
         self.cnn_model = encoder
         self.rnn_model = cell
-        self.fin_conv = BinaryConv2d(1, 1, 1, final_conv_quantizer)
-        self.fin_convpost = nn.Sequential(nn.BatchNorm2d(1))
-        self.thresh3 = nn.Parameter(torch.zeros(1))
-        self.fc = QuantizedLinear(map_size * map_size, num_classes, linear_quantizer)
+        if decoder.normalize:
+            self.fin_conv = BinaryConv2d(1, 1, 1, final_conv_quantizer)
+            self.fin_convpost = nn.Sequential(nn.BatchNorm2d(1))
+            self.thresh3 = nn.Parameter(torch.zeros(1))
+        self.decoder = decoder
+        self.fc = QuantizedLinear(decoder.out_features, num_classes, linear_quantizer)
         self.map_size = map_size
+        self.timesteps = timesteps
         self.num_classes = num_classes
         self.kernels = "auto"  # model.kernels: which path computes encode() (model_utils/kernels)
 
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
-        """The on-sensor part: clips (B, T, 1, S, S) -> o_T (B, 1, M, M), the map read off the sensor."""
+        """The on-sensor part: clips (B, T, 1, S, S) -> read-out (B, K, M, M), the maps read off the sensor."""
         if uses_native_kernels(self, clips):
             return native_encode(self, clips)
         return self.rnn_model(self.cnn_model(clips))
 
     def decode(self, readout: torch.Tensor) -> torch.Tensor:
-        """The off-sensor part: o_T (B, 1, M, M) -> logits (B, classes)."""
-        y = self.fin_convpost(self.fin_conv(readout))
-        y = torch.tanh(y) - self.thresh3
-        return self.fc(y.flatten(1))
+        """The off-sensor part: read-out (B, K, M, M) -> logits (B, classes)."""
+        batch, maps = readout.shape[:2]
+        y = readout.reshape(batch * maps, 1, *readout.shape[2:])
+        if self.decoder.normalize:
+            y = torch.tanh(self.fin_convpost(self.fin_conv(y))) - self.thresh3
+        logits = self.fc(self.decoder(y)).reshape(batch, maps, -1).sum(1)
+        divisor = self.rnn_model.readout_divisor(maps)
+        return logits if divisor == 1 else logits / divisor
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(clips))
@@ -52,11 +63,29 @@ class InPixelClassifier(Traceable, nn.Module):
 
     def sensor_parameters(self):
         """Parameters that live on the sensor (kernels and thresholds of encoder and cell, fin_conv)."""
-        return [*self.cnn_model.parameters(), *self.rnn_model.parameters(), self.fin_conv.weight]
+        own = [self.fin_conv.weight] if self.decoder.normalize else []
+        return [*self.cnn_model.parameters(), *self.rnn_model.parameters(), *own]
 
     def decoder_parameters(self):
-        """Parameters trained when finetuning the decoder on sensor outputs (BatchNorm, thresh3, fc)."""
-        return [*self.fin_convpost.parameters(), self.thresh3, *self.fc.parameters()]
+        """Parameters trained when finetuning the decoder on sensor outputs (BatchNorm, thresh3, decoder, fc)."""
+        norm = [*self.fin_convpost.parameters(), self.thresh3] if self.decoder.normalize else []
+        return [*norm, *self.decoder.parameters(), *self.fc.parameters()]
+
+
+QUANTIZER_ROLES = {  # constructor argument -> config site (model.quantizers.<site>)
+    "encoder": {"weight_quantizer": "cnn_weights", "output_quantizer": "cnn_output"},
+    "cell": {"weight_quantizer": "rnn_weights", "gate_quantizer": "gate", "hidden_quantizer": "hidden"},
+    "decoder": {},
+}
+REGISTRIES = {"encoder": ENCODERS, "cell": CELLS, "decoder": DECODERS}
+
+
+def build_component(section: str, settings: dict, quantizers: dict, **injected):
+    """The encoder, cell or decoder a resolved config section describes."""
+    settings = dict(settings)
+    cls = REGISTRIES[section].get_class(settings.pop("type"))
+    roles = {arg: build_quantizer(quantizers[site]) for arg, site in QUANTIZER_ROLES[section].items()}
+    return cls(**roles, **injected, **settings)
 
 
 def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
@@ -69,15 +98,11 @@ def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
     if model_cfg["num_classes"] and num_classes and model_cfg["num_classes"] != num_classes:
         raise ValueError(f"config model.num_classes = {model_cfg['num_classes']} but the dataset has {num_classes} classes")
     q = model_cfg["quantizers"]
-    enc_cfg = dict(model_cfg["encoder"])
-    encoder = ENCODERS.get_class(enc_cfg.pop("type"))(
-        weight_quantizer=build_quantizer(q["cnn_weights"]), output_quantizer=build_quantizer(q["cnn_output"]),
-        **enc_cfg)
-    cell_cfg = dict(model_cfg["cell"])
-    cell = CELLS.get_class(cell_cfg.pop("type"))(
-        weight_quantizer=build_quantizer(q["rnn_weights"]), gate_quantizer=build_quantizer(q["gate"]),
-        hidden_quantizer=build_quantizer(q["hidden"]), **cell_cfg)
-    model = InPixelClassifier(encoder, cell, classes, encoder.output_size(cfg["data"]["frame_size"]),
+    encoder = build_component("encoder", model_cfg["encoder"], q)
+    cell = build_component("cell", model_cfg["cell"], q)
+    map_size = encoder.output_size(cfg["data"]["frame_size"])
+    decoder = build_component("decoder", model_cfg["decoder"], q, map_size=map_size)
+    model = InPixelClassifier(encoder, cell, decoder, classes, map_size, cfg["data"]["timesteps"],
                               build_quantizer(q["final_conv"]), build_quantizer(q["linear"]))
     model.kernels = model_cfg["kernels"]
     if model.kernels == "native":  # asked for explicitly: say now, not at the first batch, if it cannot be

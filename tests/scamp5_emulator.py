@@ -31,7 +31,7 @@ def build_emulator() -> Path:
     if shutil.which("cmake") is None:
         raise FileNotFoundError("cmake is not installed; it is needed to build build/scamp5/pixelrnn_emu")
     subprocess.run(["cmake", "-S", str(REPO_ROOT / "scamp5"), "-B", str(BUILD_DIR), "-DCMAKE_BUILD_TYPE=Release",
-                    "-DPIXELRNN_WEIGHTS_HEADER="], check=True, stdout=subprocess.DEVNULL)
+                    "-DPIXELRNN_WEIGHTS_HEADER=", "-DPIXELRNN_CLIPS_HEADER="], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", str(BUILD_DIR), "-j", "2", "--target", "pixelrnn_emu"], check=True,
                    stdout=subprocess.DEVNULL)
     return RUNNER

@@ -2,15 +2,17 @@ import json
 
 import pytest
 
-from training_utils.config import DEFAULTS, ConfigError, load_config, resolve
+from model_utils import build_model
+from training_utils.config import ConfigError, load_config, resolve
 
 
 def test_release_configs_load_and_map_vocabulary(reference):
     cfg = load_config(reference / "configs/Cambridge/1cnnPixelRNN/cam_noise.json")
     assert cfg["data"]["dataset"] == "cambridge" and cfg["data"]["timesteps"] == 16
     assert cfg["model"]["encoder"]["noise_std"] == 0.6 and cfg["model"]["encoder"]["layers"] == 1
-    assert cfg["model"]["cell"] == {**DEFAULTS["model"]["cell"], "learned_threshold": True,
-                                    "gate_noise_std": 0.6, "output_noise_std": 1.0}
+    cell = cfg["model"]["cell"]
+    assert (cell["type"], cell["learned_threshold"], cell["gate_noise_std"], cell["output_noise_std"]) == \
+        ("pixelrnn", True, 0.6, 1.0)
     assert cfg["train"]["scheduler"] == "plateau" and cfg["train"]["lr"] == 1e-4 and cfg["train"]["batch_size"] == 1
     assert cfg["weights"].endswith("cam_noise_seed_321.pt") and cfg["seed"] == 321
     lips = load_config(reference / "configs/Lips/1cnnPixelRNN/lip_noise.json")
@@ -29,10 +31,17 @@ def test_overrides_parse_json_and_bare_strings(tmp_path):
 @pytest.mark.parametrize("raw,message", [
     ({"trian": {}}, r"unknown config key 'trian'.*accepted keys at top level:.*train"),
     ({"train": {"lr": "fast"}}, r"'train.lr'.*must be a number > 0, got 'fast'"),
-    ({"model": {"cell": {"type": "lstm"}}}, r"'model.cell.type'.*one of 'pixelrnn'.*got 'lstm'"),
+    ({"model": {"cell": {"type": "lstm"}}}, r"'model.cell.type'.*one of .*'conv_lstm'.*'pixelrnn'.*got 'lstm'"),
+    ({"model": {"cell": {"type": "mgu", "learned_threshold": True}}},
+     r"unknown config key 'model.cell.learned_threshold'.*for cell 'mgu'; accepted keys: type, kernel_size"),
+    ({"model": {"encoder": {"channels": 15}}}, r"'model.encoder'.*channels must be a square integer.*got 15"),
+    ({"model": {"encoder": {"threshold_init": "high"}}},
+     r"'model.encoder.threshold_init'.*must be a number or null, got 'high'"),
+    ({"model": {"decoder": {"type": "mlp", "hidden": 1.5}}}, r"'model.decoder.hidden'.*must be an integer, got 1.5"),
+    ({"recipe": "fast"}, r"'recipe'.*one of 'paper', 'project', got 'fast'"),
     ({"model": {"quantizers": {"gate": "tanh"}}}, r"'model.quantizers.gate'.*unknown quantizer 'tanh'"),
     ({"data": {"split_fractions": {"train": 0.5, "val": 0.1, "test": 0.1}}}, r"sum to 1"),
-    ({"model": {"encoder": {"layers": 2}}}, r"one pool size per encoder layer"),
+    ({"model": {"encoder": {"layers": 2}}}, r"one pool size per layer; got layers 2, pool \[4\]"),
     ({"model": {"cnn_type": "CNN_big"}, "train_params": {}}, r"'model.cnn_type'.*'CNN_big' is not supported"),
     ({"train_params": {"lr_schedular": 1}}, r"unknown release config key.*lr_schedular"),
 ])
@@ -52,3 +61,63 @@ def test_bad_override_and_missing_file(tmp_path):
     bad.write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_config(bad)
+
+
+def release_config(reference, **model):
+    raw = json.loads((reference / "configs/Cambridge/1cnnPixelRNN/cam.json").read_text())
+    raw["model"].update(model)
+    return raw
+
+
+@pytest.mark.parametrize("rnn_type, cell", [
+    ("srnn", "simple_rnn"), ("srnno", "simple_rnn_out"), ("cgru", "conv_gru"), ("cgruo", "conv_gru"),
+    ("cmgu", "mgu"), ("cmgu_v2", "mgu_v2"), ("clstm", "conv_lstm"), ("clstmo", "conv_lstm_out"),
+    ("pixrnn", "pixelrnn_interpolation"), ("pixrnn_binarize_hidden", "pixelrnn_interpolation")])
+def test_release_configs_naming_the_baseline_cells_load(reference, rnn_type, cell):
+    cfg = resolve(release_config(reference, rnn_type=rnn_type))
+    assert cfg["model"]["cell"]["type"] == cell and cfg["model"]["cell"]["kernel_size"] == 5
+    assert build_model(cfg, 9).rnn_model.registry_name == cell
+
+
+@pytest.mark.parametrize("model, encoder, cell, decoder, frame_size", [
+    ({"cnn_type": "CNN_k5_two_layer_relu_mp_thresh_quantized"}, "two_layer_cnn", "pixelrnn", ("linear", True), 64),
+    ({"model_type": "2_lin"}, "binary_cnn", "pixelrnn", ("mlp", True), 64),
+    ({"model_type": "1_cnn_1_lin"}, "binary_cnn", "pixelrnn", ("conv", True), 64),
+    ({"model_type": "cnn1_1lin"}, "binary_cnn", "all_frames", ("linear", False), 64),
+    ({"cnn_type": "raw_cam"}, "frames", "all_frames", ("linear", False), 256),
+    ({"cnn_type": "raw_cam", "model_type": "2_lin"}, "frames", "all_frames", ("mlp", False), 256),
+    ({"cnn_type": "raw_cam_downsampled_bin_in"}, "frames", "all_frames", ("linear", False), 64),
+    ({"cnn_type": "diff_cam_2lin"}, "frames", "frame_differences", ("mlp", False), 64),
+    ({"cnn_type": "piotr_event_cam"}, "frames", "last_difference", ("linear", False), 64),
+    ({"cnn_type": "nstd", "model_type": "2_lin"}, "frames", "middle_frame", ("mlp", False), 64),
+])
+def test_release_model_and_camera_types_map_onto_components(reference, model, encoder, cell, decoder, frame_size):
+    cfg = resolve(release_config(reference, **model))
+    m = cfg["model"]
+    assert (m["encoder"]["type"], m["cell"]["type"], (m["decoder"]["type"], m["decoder"]["normalize"])) == \
+        (encoder, cell, decoder)
+    assert cfg["data"]["frame_size"] == frame_size
+    if model.get("cnn_type") == "raw_cam_downsampled_bin_in":
+        assert m["encoder"]["binarize"] is True
+
+
+def test_paper_recipe_presets_every_key_and_explicit_keys_win(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"recipe": "paper", "data": {"dataset": "tulips1"}, "train": {"batch_size": 4},
+                                "model": {"cell": {"type": "pixelrnn", "learned_threshold": True}}}))
+    cfg = load_config(path, ["noise.eval=false"])
+    assert cfg["train"]["batch_size"] == 4 and cfg["noise"]["eval"] is False  # given in the file / by --set
+    assert (cfg["data"]["augment"]["per_frame"], cfg["data"]["augment"]["translate"], cfg["data"]["frame_sampling"]) \
+        == (True, 6, "release")  # tulips1: the release's +-10 % of 64 px, drawn per frame
+    assert (cfg["model"]["freeze_binary_kernels"], cfg["model"]["encoder"]["threshold_init"],
+            cfg["model"]["cell"]["threshold_init"]) == (True, None, 1.0)
+    assert (cfg["train"]["scheduler"], cfg["train"]["plateau_monitor"], cfg["train"]["loss_reduction"],
+            cfg["noise"]["selection"]) == ("plateau", "min val_loss", "sum", True)
+    project = load_config(path, ["recipe=project"])
+    assert project == resolve({"data": {"dataset": "tulips1"}, "train": {"batch_size": 4},
+                               "model": {"cell": {"type": "pixelrnn", "learned_threshold": True}}})
+    # a preset key the chosen component does not take is skipped; noise-trained CNNs start at 1.0
+    mgu = resolve({"recipe": "paper", "data": {"dataset": "cambridge"},
+                   "model": {"encoder": {"noise_std": 0.6}, "cell": {"type": "mgu"}}})
+    assert "threshold_init" not in mgu["model"]["cell"] and mgu["model"]["encoder"]["threshold_init"] == 1.0
+    assert mgu["data"]["augment"]["translate"] == 0  # the release gave the noise-trained Cambridge CNN no shift

@@ -26,8 +26,8 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path):
     run([sys.executable, str(LAUNCHER), str(single)], tmp_path)
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
          str(LAUNCHER), str(double)], tmp_path)
-    one = torch.load(single / "last.pt", weights_only=False)
-    two = torch.load(double / "last.pt", weights_only=False)
+    one = torch.load(single / "last.pt", weights_only=True)
+    two = torch.load(double / "last.pt", weights_only=True)
     assert one["epoch"] == two["epoch"] == 2
     for key, value in one["model"].items():
         assert torch.allclose(value.double(), two["model"][key].double(), rtol=1e-4, atol=1e-5), key
@@ -78,8 +78,8 @@ def test_torchrun_train_py_unchanged_matches_one_process_and_resumes(tmp_path):
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", train,
          "-r", str(tmp_path / "two" / "last.pt"), "--data-root", str(tmp_path / "clips"), "--set", "train.epochs=2"],
         tmp_path)
-    one = torch.load(tmp_path / "one" / "last.pt", weights_only=False)
-    two = torch.load(tmp_path / "two" / "last.pt", weights_only=False)
+    one = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
+    two = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
     assert one["epoch"] == two["epoch"] == 2
     for key, value in one["model"].items():
         assert torch.allclose(value.double(), two["model"][key].double(), rtol=1e-4, atol=1e-5), key

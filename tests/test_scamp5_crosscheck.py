@@ -65,6 +65,7 @@ def run_and_compare(work: Path, model, weights: dict, clips: dict) -> dict:
         se.write_clip(work / "clips", cls, seq, frames)
     stats = se.run_emulator(work / "weights.json", work / "clips", work / "out", dump=work / "dump")
     assert stats["frames"] == sum(frames.shape[0] for frames in clips.values())
+    assert stats["host_frames_served"] == stats["frames"]  # every frame went through the host-fed (4-bit) input
     assert 0 < stats["static_kernel_words"] <= 1024
     iw, iw_rnn = weights["input_white"], weights["input_rnn_white"]
     traces = {}
@@ -253,6 +254,7 @@ def test_runner_reports_bad_inputs_by_name(scamp5_emulator, tmp_path):
     scamp_io.write_sensor_image(tmp_path / "clips" / "a" / "s" / "2.bmp", np.zeros((32, 64), dtype=np.uint8))
     code, err = run(tmp_path / "w.json")
     assert code != 0 and "2.bmp" in err and "64x64" in err
+    assert not (tmp_path / "o").exists()
     code, err = run(tmp_path / "w.json", "--noise", "loud")
     assert code == 2 and "off or hardware" in err
     # A finished run with --iw-rnn 5 writes the o_T encoding with that white.
@@ -262,3 +264,72 @@ def test_runner_reports_bad_inputs_by_name(scamp5_emulator, tmp_path):
     o_T = se.model_trace(model, frames)["output"][-1][0, 0]
     written = scamp_io.read_sensor_image(tmp_path / "o" / "a" / "s" / "1_output.BMP", (256, 256))
     assert np.array_equal(written, sensor_output_image(o_T, 5))
+
+
+def test_runner_checks_every_frame_before_writing_and_leaves_no_partial_out(scamp5_emulator, tmp_path):
+    """A bad frame anywhere (here the last frame of the last clip, or an unreadable file) is reported by
+    name before any output: --out is not created, an existing --out keeps its files, no staging folder
+    stays behind. A good run then publishes every clip's output and the stats."""
+    import subprocess
+
+    model = random_model(0)
+    write_json(tmp_path / "w.json", sensor_weights(model))
+    rng = np.random.default_rng(2)
+    for cls, seq in (("1", "first"), ("2", "second")):
+        se.write_clip(tmp_path / "clips", cls, seq, ((rng.random((3, 64, 64)) < 0.5) * 255).astype(np.uint8))
+    last = tmp_path / "clips" / "2" / "second" / "2.bmp"
+    good_last = last.read_bytes()
+
+    def run(out):
+        r = subprocess.run([str(scamp5_emulator), "--weights", str(tmp_path / "w.json"), "--clips",
+                            str(tmp_path / "clips"), "--out", str(out)], capture_output=True, text=True)
+        return r.returncode, r.stderr
+
+    def leftovers():
+        return sorted(p.name for p in tmp_path.iterdir() if ".incomplete" in p.name)
+
+    scamp_io.write_sensor_image(last, np.zeros((64, 32), dtype=np.uint8))
+    code, err = run(tmp_path / "fresh")
+    assert code == 1 and "2.bmp" in err and "64x64" in err
+    assert not (tmp_path / "fresh").exists() and leftovers() == []
+    code, err = run(str(tmp_path / "fresh") + "/")  # a trailing slash stages beside it too
+    assert code == 1 and not (tmp_path / "fresh").exists() and leftovers() == []
+
+    last.write_bytes(b"BM not really a bitmap")
+    existing = tmp_path / "existing"
+    (existing / "keep").mkdir(parents=True)
+    (existing / "keep" / "note.txt").write_text("earlier run")
+    code, err = run(existing)
+    assert code == 1 and "2.bmp" in err
+    assert sorted(p.relative_to(existing).as_posix() for p in existing.rglob("*")) == ["keep", "keep/note.txt"]
+    assert leftovers() == []
+
+    last.write_bytes(good_last)
+    code, err = run(existing)
+    assert code == 0, err
+    assert (existing / "keep" / "note.txt").read_text() == "earlier run"
+    for cls, seq in (("1", "first"), ("2", "second")):
+        assert scamp_io.read_sensor_image(existing / cls / seq / "2_output.BMP", (256, 256)).shape == (256, 256)
+    assert json.loads((existing / "emulator_stats.json").read_text())["host_frames_served"] == 6
+    assert leftovers() == []
+
+
+def test_runner_writes_the_device_builds_clip_list_and_host_frames(scamp5_emulator, tmp_path):
+    """--write-host-frames: the files the lab host serves to the chip, <class>/<sequence>/<t>.bmp, 256x256,
+    the frame tiled 16 times at 17 * (pixel >> 4) (both nibbles = the 4-bit level); the emulated host
+    serves the same images. --write-clips-header names them with --host-root."""
+    import subprocess
+
+    frame = (np.arange(64 * 64) % 256).astype(np.uint8).reshape(64, 64)
+    se.write_clip(tmp_path / "clips", "3", "Set2_3_0004", np.stack([frame, 255 - frame]))
+    r = subprocess.run([str(scamp5_emulator), "--clips", str(tmp_path / "clips"), "--write-host-frames",
+                        str(tmp_path / "host"), "--write-clips-header", str(tmp_path / "clips.hpp"),
+                        "--host-root", "D:/pixelrnn/host"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for t, source in enumerate((frame, 255 - frame)):
+        served = scamp_io.read_sensor_image(tmp_path / "host" / "3" / "Set2_3_0004" / f"{t}.bmp", (256, 256))
+        expected = np.tile(17 * (source >> 4), (4, 4))
+        assert np.array_equal(served, expected)
+        assert np.array_equal(served >> 4, served & 15)
+    assert 'kRoot = "D:/pixelrnn/host"' in (tmp_path / "clips.hpp").read_text()
+    assert '{"3/Set2_3_0004", 2},' in (tmp_path / "clips.hpp").read_text()

@@ -32,9 +32,9 @@ static void print_kernel(const int k[5][5]) {
 
 int main() {
     PixelRNNWeights w;
-    std::string error;
-    if (!pixelrnn_weights_from_header(w, error)) {
-        std::fprintf(stderr, "%s\n", error.c_str());
+    char error[160];
+    if (!pixelrnn_weights_from_header(w, error, sizeof error)) {
+        std::fprintf(stderr, "%s\n", error);
         return 1;
     }
     std::printf("{\"input_white\": %d, \"input_rnn_white\": %d, \"threshold_sensor\": %d, "
@@ -72,9 +72,15 @@ def export_header(reference: Path, folder: Path) -> tuple[Path, dict]:
     return header, json.loads(weights.read_text())
 
 
-def compile_with_header(compiler: str, header: Path, source: Path, *flags: str) -> subprocess.CompletedProcess:
+def compile_with_header(compiler: str, header: Path, source: Path, *flags: str,
+                        clips: Path | None = None) -> subprocess.CompletedProcess:
+    if clips is None:  # a one-clip list; test_device_program_compiles_with_the_header uses the runner's
+        clips = header.parent / "clips.hpp"
+        clips.write_text('#pragma once\n#include "pixelrnn_program.hpp"\nnamespace pixelrnn_clips {\n'
+                         'constexpr const char* kRoot = "clips";\nconstexpr PixelRNNClip kClips[] = {{"1/a", 16}};\n}\n')
     return subprocess.run([compiler, "-std=c++17", f"-I{SCAMP5 / 'emu'}", f"-I{SCAMP5 / 'src'}",
-                           f'-DPIXELRNN_WEIGHTS_HEADER="{header}"', *flags, str(source)],
+                           f'-DPIXELRNN_WEIGHTS_HEADER="{header}"', f'-DPIXELRNN_CLIPS_HEADER="{clips}"', *flags,
+                           str(source)],
                           capture_output=True, text=True)
 
 
@@ -96,9 +102,23 @@ def test_header_fills_the_weights_structure_like_the_json(compiler, tmp_path, re
     assert len({json.dumps(k) for k in structure["cnn"]}) > 1  # distinct kernels: the order is tested
 
 
-def test_device_program_compiles_with_the_header(compiler, tmp_path, reference):
+def test_device_program_compiles_with_the_header(compiler, scamp5_emulator, tmp_path, reference):
+    """main_device.cpp with the exported weights and the clip list pixelrnn_emu --write-clips-header
+    writes compiles as firmware is built: no exceptions, no RTTI."""
+    import numpy as np
+
     header, _ = export_header(reference, tmp_path)
-    checked = compile_with_header(compiler, header, SCAMP5 / "src" / "main_device.cpp", "-fsyntax-only")
+    frames = np.zeros((3, 64, 64), dtype=np.uint8)
+    se.write_clip(tmp_path / "clips", "4", "Set2_4_0001", frames)
+    se.write_clip(tmp_path / "clips", "1", "Set1_1_0002", frames[:2])
+    listed = subprocess.run([str(scamp5_emulator), "--clips", str(tmp_path / "clips"), "--write-clips-header",
+                             str(tmp_path / "clips.hpp")], capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    text = (tmp_path / "clips.hpp").read_text()
+    assert '{"1/Set1_1_0002", 2},\n    {"4/Set2_4_0001", 3},' in text
+    assert f'kRoot = "{(tmp_path / "clips").as_posix()}"' in text
+    checked = compile_with_header(compiler, header, SCAMP5 / "src" / "main_device.cpp", "-fsyntax-only",
+                                  "-fno-exceptions", "-fno-rtti", "-Wall", "-Werror", clips=tmp_path / "clips.hpp")
     assert checked.returncode == 0, checked.stderr
     # A hand-edited level that no longer equals step x input white is refused at compile time.
     edited = tmp_path / "edited.hpp"

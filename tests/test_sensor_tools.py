@@ -234,7 +234,9 @@ def test_print_intermediates_needs_overwrite_for_a_non_empty_folder(tmp_path):
     (tmp_path / "old.txt").write_text("x")
     with pytest.raises(ValueError, match="not empty; pass --overwrite"):
         print_intermediates.prepare_output_folder(tmp_path, overwrite=False)
-    print_intermediates.prepare_output_folder(tmp_path, overwrite=True)
+    with pytest.raises(ValueError, match=r"holds 1 file\(s\) that print_intermediates does not write: old.txt;"):
+        print_intermediates.prepare_output_folder(tmp_path, overwrite=True)
+    assert (tmp_path / "old.txt").is_file()
     print_intermediates.prepare_output_folder(tmp_path / "new", overwrite=False)
     assert (tmp_path / "new").is_dir()
 
@@ -359,3 +361,53 @@ def test_finetune_trains_only_the_decoder_and_keeps_the_best_epoch(tmp_path):
     assert summary["history"][summary["best_epoch"]]["val_accuracy"] == summary["best_val_accuracy"]
     run(twin)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
+
+
+def finetuning_problem(tmp_path):
+    (tmp_path / "cfg.json").write_text(json.dumps({"model": {"num_classes": 3}}))
+    torch.manual_seed(0)
+    model = build_model(load_config(tmp_path / "cfg.json"))
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 12)
+    values = rng.normal(0, 1, (36, 1, 64, 64)).astype(np.float32)
+    values[:, 0, :8, :8] += labels[:, None, None] * 2.0
+    kept, held = stratified_holdout(labels.tolist(), 0.25, seed=0)
+    twin = lambda: build_model(load_config(tmp_path / "cfg.json")).eval()
+    return model, twin, values, labels, kept, held
+
+
+def test_refit_retrains_from_the_start_on_all_outputs_for_the_chosen_epoch_count(tmp_path):
+    from training_utils.decoder_finetuning import _train_decoder
+
+    model, twin, values, labels, kept, held = finetuning_problem(tmp_path)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    settings = dict(epochs=6, lr=1e-2, batch_size=8, seed=1)
+    summary = finetune_decoder(model, values[kept], labels[kept].tolist(), values[held], labels[held].tolist(),
+                               refit=True, **settings)
+    assert summary["refit"] and summary["refit_epochs"] == summary["best_epoch"] >= 1
+    assert summary["refit_outputs"] == 36
+    # The same thing by hand: the pre-finetuning decoder, train + validation outputs, best_epoch epochs.
+    by_hand = twin()
+    by_hand.load_state_dict(initial)
+    _train_decoder(by_hand, np.concatenate([values[kept], values[held]]),
+                   labels[kept].tolist() + labels[held].tolist(), summary["best_epoch"], lr=1e-2, batch_size=8,
+                   weight_decay=0.0, input_noise_std=0.0, anchor=0.0, seed=1, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), by_hand.state_dict().values()))
+    selected = twin()
+    selected.load_state_dict(initial)
+    finetune_decoder(selected, values[kept], labels[kept].tolist(), values[held], labels[held].tolist(), **settings)
+    assert not torch.equal(selected.fc.weight, model.fc.weight)
+
+
+def test_anchor_keeps_the_decoder_near_its_pre_finetuning_weights(tmp_path):
+    model, twin, values, labels, kept, held = finetuning_problem(tmp_path)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    distances = []
+    for anchor in (0.0, 1.0):
+        trained = twin()
+        trained.load_state_dict(initial)
+        summary = finetune_decoder(trained, values[kept], labels[kept].tolist(), values[held], labels[held].tolist(),
+                                   epochs=4, lr=1e-2, batch_size=8, seed=1, anchor=anchor, refit=True)
+        assert summary["anchor"] == anchor
+        distances.append(float((trained.fc.weight.detach() - initial["fc.weight"]).norm()))
+    assert 0 < distances[1] < 0.5 * distances[0]

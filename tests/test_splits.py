@@ -11,7 +11,7 @@ from clip_data_fixtures import (data_config, make_cambridge_official,
                                 make_cambridge_reorganised, make_tulips, tulips_names)
 from data_utils import build_datasets, load_split_file, resolve_split, seeded_split
 from data_utils.make_paper_split import cambridge_names, write_all
-from data_utils.splits import find_split_file, write_split_file
+from data_utils.splits import find_split_file, seeded_subject_split, subject_of, write_split_file
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / ".." / "shared" / "reference"
@@ -51,6 +51,48 @@ def test_seeded_split_fractions_are_configurable_and_checked():
         seeded_split(names, labels, {"train": 0.5, "val": 0.1, "test": 0.1})
     with pytest.raises(ValueError, match=r"Unknown split part\(s\) \['dev'\]"):
         seeded_split(names, labels, {"train": 0.9, "dev": 0.1})
+
+
+@pytest.mark.parametrize("name, subject", [("2/Don1", "Don"), ("Regina2", "Regina"),
+                                           ("1/Subject07_12", "Subject07"), ("a/b/Cynthea1", "Cynthea")])
+def test_subject_of_a_clip_name(name, subject):
+    assert subject_of(name) == subject
+
+
+@pytest.mark.parametrize("name", ["1/123", "2/Don", "Set1_1/"])
+def test_subject_of_a_name_without_subject_and_repetition_is_an_error(name):
+    with pytest.raises(ValueError, match=r"\[<class>/\]<subject>\[_\]<repetition>.*use split 'seeded'"):
+        subject_of(name)
+
+
+def test_subject_split_keeps_every_subject_in_one_part():
+    names = [f"{c}/Subject{s:02d}_{r}" for c in range(1, 5) for s in range(1, 21) for r in (1, 2)]
+    labels = [int(name[0]) - 1 for name in names]
+    split = seeded_subject_split(names, labels, {"train": 0.7, "val": 0.1, "test": 0.2}, seed=0)
+    subjects = {part: {subject_of(n) for n in members} for part, members in split.items()}
+    assert [len(subjects[p]) for p in ("train", "val", "test")] == [14, 2, 4]  # fractions count subjects
+    assert [len(split[p]) for p in ("train", "val", "test")] == [112, 16, 32]
+    assert not (subjects["train"] & subjects["val"] or subjects["train"] & subjects["test"]
+                or subjects["val"] & subjects["test"])
+    assert set().union(*split.values()) == set(names)
+    shuffled = list(names)
+    random.Random(2).shuffle(shuffled)
+    assert seeded_subject_split(shuffled, [int(n[0]) - 1 for n in shuffled],
+                                {"train": 0.7, "val": 0.1, "test": 0.2}, seed=0) == split
+    # Recorded values: the same on every machine and version.
+    assert sorted(subjects["test"]) == ["Subject01", "Subject09", "Subject16", "Subject17"]
+    other = seeded_subject_split(names, labels, {"train": 0.7, "val": 0.1, "test": 0.2}, seed=1)
+    assert other["test"] != split["test"]
+
+
+def test_tulips_dataset_split_by_subject(tmp_path):
+    root = make_tulips(tmp_path, frames=1)
+    datasets = build_datasets(data_config("tulips1", root, split="seeded_by_subject",
+                                          split_fractions={"train": 0.5, "val": 0.25, "test": 0.25}))
+    subjects = {part: {subject_of(name) for name in data.names} for part, data in datasets.items()}
+    assert [len(subjects[p]) for p in ("train", "val", "test")] == [6, 3, 3]
+    assert [len(datasets[p]) for p in ("train", "val", "test")] == [48, 24, 24]
+    assert not subjects["train"] & (subjects["val"] | subjects["test"])
 
 
 def test_paper_split_reproduces_720_90_90_from_all_900_names():
@@ -105,13 +147,12 @@ def test_missing_val_means_every_clip_listed_nowhere():
     assert split == {"train": ["a/1", "b/1"], "val": ["a/2", "b/3"], "test": ["b/2"]}
 
 
-def test_split_file_with_absent_clips_lists_all_of_them_sorted(tmp_path):
+def test_split_file_with_absent_clips_lists_them_sorted(tmp_path):
     path = tmp_path / "split.json"
     write_split_file(path, "test", {"train": ["a/1", "z/9", "c/10"], "test": ["c/2", "a/2"]})
     with pytest.raises(ValueError) as error:
         resolve_split(load_split_file(path), ["a/1", "a/2"], [0, 0], str(path))
-    assert f"Split file {path} names 3 clip(s) that are not in the dataset: " \
-        "['c/2', 'c/10', 'z/9']" in str(error.value)
+    assert f"Split file {path} names 3 clip(s) that are not in the dataset: c/2, c/10, z/9." in str(error.value)
 
 
 def test_split_file_errors(tmp_path):
@@ -122,9 +163,9 @@ def test_split_file_errors(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="is not valid JSON"):
         load_split_file(bad)
-    with pytest.raises(ValueError, match=r"lists these clips more than once: \['a/1'\]"):
+    with pytest.raises(ValueError, match=r"lists 1 clip\(s\) more than once: a/1\."):
         resolve_split({"train": ["a/1"], "test": ["a/1"]}, ["a/1"], [0], "x")
-    with pytest.raises(FileNotFoundError, match="accepts 'seeded' or the path"):
+    with pytest.raises(FileNotFoundError, match="accepts 'seeded', 'seeded_by_subject' or the path"):
         find_split_file("no/such/split.json")
 
 
@@ -153,7 +194,8 @@ def test_paper_split_file_on_a_partial_dataset_names_the_absent_clips(tmp_path):
         build_datasets(data_config("cambridge", root, split="configs/splits/cambridge_paper.json"))
     message = str(error.value)
     assert "names 898 clip(s) that are not in the dataset" in message
-    assert "'Set1_1_0003', 'Set1_1_0004'" in message and "Set1_1_0000'" not in message
+    assert "Set1_1_0002, Set1_1_0003, Set1_1_0004, " in message and "Set1_1_0000" not in message
+    assert message.count("Set") == 5 and " and 893 more. " in message and "--split all" in message
 
 
 def test_tulips_dataset_with_paper_split(tmp_path):

@@ -47,3 +47,15 @@ def test_run_directory_holds_metrics_checkpoints_and_flip_ratio(tmp_path):
     flip_from_init = float(rows[-1].split(",")[header.split(",").index("flip_ratio_from_init")])
     assert flip_from_init > 0  # lr 0.01 moves latent weights across zero: the kernels train
     assert any(p.name.startswith("events") for p in (tmp_path / "tensorboard").iterdir())
+
+
+def test_binary_kernels_learn_at_their_own_rate(tmp_path):
+    cfg = tiny_config(lr=0.01, binary_lr_scale=0.25)
+    trainer = Trainer(cfg, tiny_datasets(), tmp_path, torch.device("cpu"))
+    real, binary = trainer.optimizer.param_groups
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    assert {names[id(p)] for p in binary["params"]} == {
+        "cnn_model.conv1.weight", "rnn_model.ConvGates_i.weight", "rnn_model.ConvGates_h.weight",
+        "rnn_model.Conv_out_i.weight", "rnn_model.Conv_out_h.weight", "fin_conv.weight"}
+    assert (real["lr"], binary["lr"]) == (0.01, 0.0025)
+    assert "fc.weight" in {names[id(p)] for p in real["params"]}

@@ -139,3 +139,21 @@ def test_end_sampling_ends_on_the_last_frame_in_training_and_evaluation():
     end = sample_frame_indices(30, 16, None, "end")
     assert end[-1] == 29 and len(set(end.tolist())) == 16 and (np.diff(end) > 0).all()
     assert sample_frame_indices(30, 1).tolist() == [15]  # spread: centred
+
+
+def test_release_frame_sampling_strides_with_a_random_offset_and_ends_on_the_last_frame_in_evaluation():
+    base = [0, 2, 5, 7, 10, 12, 15, 17, 20, 22, 25, 27, 30, 32, 35, 37]  # floor(k * 40 / 16)
+    assert sample_frame_indices(40, 16, None, "release").tolist() == [i + 2 for i in base]  # 39 = the last frame
+    offsets = {int(sample_frame_indices(40, 16, np.random.default_rng(seed), "release")[0]) for seed in range(40)}
+    assert offsets == {0, 1, 2}
+
+
+def test_per_frame_augmentation_shifts_every_frame_by_its_own_draw():
+    clip = torch.zeros(8, 1, 16, 16)
+    clip[:, :, 8, 8] = 1.0  # one bright pixel, in the same place in every frame
+    preprocessing = get_preprocessing("unit")
+    moved = ClipAugmentation(translate=3, per_frame=True).augment(clip, np.random.default_rng(0), preprocessing)
+    positions = {tuple(torch.nonzero(frame[0])[0].tolist()) for frame in moved}
+    assert len(positions) > 1  # the pixel jitters within the clip
+    still = ClipAugmentation(translate=3).augment(clip, np.random.default_rng(0), preprocessing)
+    assert len({tuple(torch.nonzero(frame[0])[0].tolist()) for frame in still}) == 1

@@ -1,10 +1,18 @@
 """Atomic file writes: content goes to a temporary file in the destination folder and is moved
-into place with ``os.replace``, so a crash never leaves a partial file behind a final name."""
+into place with ``os.replace``, so a crash never leaves a partial file behind a final name.
+
+A write that fails because the device is full (``ENOSPC``, or a quota: ``EDQUOT``) raises
+``DiskFullError``, which says so and names the file and the free space; the temporary file is removed.
+Temporary files are named ``.<name>.<random><suffix>.tmp``; ``run_folder`` removes those a killed
+writer left.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +23,24 @@ def _default_file_mode() -> int:
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+class DiskFullError(OSError):
+    """No space left on the device (or quota) while writing a file; the message names both."""
+
+
+def disk_full_error(path, err: OSError) -> DiskFullError:
+    folder = Path(path).parent
+    try:
+        free = f"{shutil.disk_usage(folder).free} bytes free there"
+    except OSError:
+        free = "free space unknown"
+    return DiskFullError(err.errno, f"no space left on the device holding {folder} ({free}): {Path(path).name} "
+                                    "was not written; free some disk space or choose a folder on another device",
+                         str(path))
 
 
 @contextlib.contextmanager
@@ -34,9 +60,11 @@ def atomic_path(destination: str | os.PathLike, suffix: str = "") -> Iterator[Pa
         os.chmod(temp_path, _default_file_mode())
         yield temp_path
         os.replace(temp_path, destination)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             temp_path.unlink()
+        if isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS and not isinstance(err, DiskFullError):
+            raise disk_full_error(destination, err) from None
         raise
 
 

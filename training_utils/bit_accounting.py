@@ -4,8 +4,7 @@ from __future__ import annotations
 
 
 from model_utils.binary_layers import quantized_weights
-
-ADC_BITS = 8  # SCAMP-5 reads analogue registers through an 8-bit ADC
+from model_utils.cells import ADC_BITS
 
 
 def parameter_rows(model) -> list[dict]:
@@ -20,14 +19,26 @@ def parameter_rows(model) -> list[dict]:
     return rows
 
 
+def parameter_count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def state_bits_per_pixel(model) -> float:
-    """Memory each pixel keeps between frames (the recurrent state)."""
-    return float(model.rnn_model.state_bits)
+    """Memory each pixel keeps between frames (the recurrent state, or the previous frame)."""
+    return model.rnn_model.memory_bits(model.cnn_model.output_bits)
+
+
+def readout_maps_per_clip(model) -> int:
+    return model.rnn_model.readout_maps(model.timesteps)
+
+
+def readout_value_bits(model) -> float:
+    return model.rnn_model.readout_bits(model.cnn_model.output_bits)
 
 
 def readout_bits_per_clip(model) -> int:
-    """o_T, one analogue map read once per clip through the ADC."""
-    return model.map_size * model.map_size * ADC_BITS
+    """Every map read off the sensor per clip, at its values' precision (analogue ones through the ADC)."""
+    return int(readout_maps_per_clip(model) * model.map_size * model.map_size * readout_value_bits(model))
 
 
 def format_table(model) -> str:
@@ -41,7 +52,8 @@ def format_table(model) -> str:
     decoder_bits = sum(r["count"] * r["bits"] for r in rows if r["where"] == "decoder")
     lines += ["-" * 74,
               f"sensor weights: {sensor_bits:g} bits; decoder: {decoder_bits / 8 / 1024:.1f} KiB",
-              f"on-sensor memory per pixel (recurrent state): {state_bits_per_pixel(model):g} bits",
+              f"on-sensor memory per pixel (kept between frames): {state_bits_per_pixel(model):g} bits",
               f"read off the sensor per clip: {readout_bits_per_clip(model)} bits "
-              f"({model.map_size}x{model.map_size} map x {ADC_BITS}-bit ADC)"]
+              f"({readout_maps_per_clip(model)} x {model.map_size}x{model.map_size} map x "
+              f"{readout_value_bits(model):g} bits, ADC {ADC_BITS} bits)"]
     return "\n".join(lines)

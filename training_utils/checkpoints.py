@@ -1,13 +1,21 @@
 """Checkpoints: atomic writes, and loading that accepts the release's bare state dicts and this
-project's full training checkpoints, with errors that say why a checkpoint does not fit a model."""
+project's full training checkpoints, with errors that say why a checkpoint does not fit a model.
+
+Loading never runs code: every load is ``torch.load(weights_only=True)``, which unpickles tensors and
+plain values (numbers, strings, lists, tuples, dicts) only; a file that names any other Python object is
+refused before that object is built. What this project saves is only such values (see ``trainer``)."""
 from __future__ import annotations
 
+import io
+import pickle
+import re
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .atomic_files import atomic_path
+from .atomic_files import write_bytes
+from .text import preview
 
 
 class CheckpointError(ValueError):
@@ -15,9 +23,11 @@ class CheckpointError(ValueError):
 
 
 def atomic_save(obj, path) -> None:
-    """torch.save to a temp file in the same folder, then os.replace: never a partial file at ``path``."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save to a temp file in the same folder, then os.replace: never a partial file at ``path``.
+    Serialised in memory first, so that a full disk surfaces as the OS's error (ENOSPC) on the write."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getbuffer())
 
 
 def read_checkpoint(path) -> dict:
@@ -26,7 +36,17 @@ def read_checkpoint(path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        if found:  # it names a Python object: refused before that object is built
+            raise CheckpointError(
+                f"checkpoint {path} is refused: it names a Python object ({found.group(1)}), and loading it "
+                "could run code. Checkpoints may hold only tensors, numbers, strings, lists and dicts; save "
+                "the state dict (torch.save(model.state_dict(), ...)) to exchange weights.") from None
+        reason = re.search(r"WeightsUnpickler error:\s*(.+)", str(err))
+        raise CheckpointError(f"checkpoint {path} cannot be read as a PyTorch file: "
+                              f"{reason.group(1).strip() if reason else err}") from None
     except Exception as err:  # a truncated or foreign file: say which one
         raise CheckpointError(f"checkpoint {path} cannot be read as a PyTorch file: {err}") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
@@ -46,11 +66,11 @@ def check_fits(model: nn.Module, state: dict, path) -> None:
     if missing or unexpected or shapes:
         parts = []
         if missing:
-            parts.append("missing keys: " + ", ".join(missing))
+            parts.append("missing keys: " + preview(missing))
         if unexpected:
-            parts.append("unexpected keys: " + ", ".join(unexpected))
+            parts.append("unexpected keys: " + preview(unexpected))
         if shapes:
-            parts.append("shape mismatches: " + "; ".join(shapes))
+            parts.append("shape mismatches: " + preview(shapes, separator="; "))
         raise CheckpointError(f"checkpoint {path} is of another architecture than the model built from the config "
                               f"({'; '.join(parts)}). Use the config the checkpoint was trained with.")
 

@@ -5,11 +5,13 @@ import argparse
 import functools
 import sys
 
+from .atomic_files import DISK_FULL_ERRNOS, DiskFullError, disk_full_error
 from .checkpoints import CheckpointError
 from .config import ConfigError
 
-# Errors caused by what the user gave (config, path, file, value): their messages say what and where.
-USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, ValueError)
+# Errors caused by what the user gave (config, path, file, value) or by the machine (a full disk):
+# their messages say what and where.
+USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, ValueError, DiskFullError)
 
 
 def true_false(text: str) -> bool:
@@ -29,6 +31,11 @@ def reports_user_errors(main):
         try:
             return main(argv)
         except USER_ERRORS as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {err.strerror if isinstance(err, DiskFullError) else err}", file=sys.stderr)
+            return 2
+        except OSError as err:  # a full disk met by a writer that is not atomic_files (e.g. TensorBoard's)
+            if err.errno not in DISK_FULL_ERRNOS:
+                raise
+            print(f"error: {disk_full_error(err.filename or '?', err).strerror}", file=sys.stderr)
             return 2
     return wrapper

@@ -1,26 +1,44 @@
-"""Config loading: JSON -> migrate the release's vocabulary -> apply ``--set`` overrides -> validate.
+"""Config loading: JSON -> migrate the release's vocabulary -> apply ``--set`` overrides -> recipe preset
+under the explicit keys -> fill in and validate.
 
 A config is a plain nested dict (JSON-serialisable, saved into every run directory). ``DEFAULTS`` below
-is the complete schema: every accepted key with its default; ``_RULES`` says what each value may be.
-Unknown keys are errors, and every error names the key, the bad value and what is accepted.
+is the schema of every fixed key with its default; ``_RULES`` says what each value may be. The model's
+components (``model.encoder``, ``model.cell``, ``model.decoder``) are chosen by ``type`` from their
+registries, and their keys, defaults and accepted values are those of the class's constructor (keyword
+arguments with a default; the annotation says what a value may be). Unknown keys are errors, and every
+error names the key, the bad value and what is accepted.
 """
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import math
+import types
+import typing
 from pathlib import Path
 
+import torch
+
+from data_utils.dataset_builder import DATASETS
+from data_utils.transforms import FILL_MODES, FRAME_SAMPLINGS, PREPROCESSINGS
+from model_utils.classifier import REGISTRIES, build_component
+
+from .errors import ConfigError
 from .quantization import parse_quantizer_spec
+from .recipes import RECIPES, preset
+from .release_vocabulary import is_release_config, migrate_release_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 QUANTIZER_SITES = ("cnn_weights", "cnn_output", "rnn_weights", "hidden", "gate", "final_conv", "linear")
+COMPONENTS = {f"model.{section}": section for section in REGISTRIES}  # dotted key -> registry section
 
 DEFAULTS = {
     "name": "run",
     "seed": 0,
     "device": "auto",
+    "recipe": "project",    # "paper": the release's training recipe (training_utils/recipes.py); explicit keys win
     "data_root": None,      # dataset folder; --data-root > this > $PIXELRNN_DATA_ROOT/<dataset> > data/<dataset>
     "weights": None,        # checkpoint for --eval-only / the sensor tools (release: path2weights)
     "out_dir": "runs",      # parent of run directories (release: save_dir)
@@ -34,32 +52,16 @@ DEFAULTS = {
         "frame_sampling": "spread",
         "frame_size": 64,
         "preprocessing": "release",
-        "augment": {"translate": 0, "hflip": False, "brightness": 0.0, "fill": "zero"},
+        "augment": {"translate": 0, "per_frame": False, "hflip": False, "brightness": 0.0, "fill": "zero"},
         "cache": True,
         "cache_dir": None,
         "num_workers": 0,
+        "irregular_clips": "warn",  # clips shorter than timesteps / frames of several sizes: "warn" or "refuse"
         "synthetic": {"clips_per_class": 100, "seed": 0},
     },
     "model": {
-        "encoder": {
-            "type": "binary_cnn",
-            "layers": 1,
-            "channels": 16,
-            "kernel_size": 5,
-            "pool": [4],
-            "input_threshold": False,
-            "noise_std": 0.0,
-            "threshold_init": 0.5,
-        },
-        "cell": {
-            "type": "pixelrnn",
-            "kernel_size": 5,
-            "learned_threshold": False,
-            "gate_noise_std": 0.0,
-            "output_noise_std": 0.0,
-            "out_weight_init_scale": 1.0,
-            "hidden_weight_init_scale": 1.0,
-        },
+        "encoder": {"type": "binary_cnn"},   # + the keyword arguments of the chosen class
+        "cell": {"type": "pixelrnn"},
         "decoder": {"type": "linear"},
         "quantizers": {
             "cnn_weights": "tanh_mx", "cnn_output": "tanh_mx", "rnn_weights": "tanh_mx",
@@ -69,19 +71,22 @@ DEFAULTS = {
         "num_classes": None,
         "kernels": "auto",      # "native" (CPU kernels of model_utils/kernels), "torch", or native where it applies
     },
-    "noise": {"eval": False},
+    "noise": {"eval": False, "selection": False},
     "train": {
         "epochs": 30,
         "batch_size": 32,
         "eval_batch_size": 64,
         "optimizer": "adam",
         "lr": 1e-3,
+        "binary_lr_scale": 1.0,  # the binary kernels' latent weights learn at lr x this
         "weight_decay": 0.0,
         "momentum": 0.9,
         "scheduler": "cosine",
         "plateau_patience": 5,
         "plateau_factor": 0.5,
+        "plateau_monitor": "max val_accuracy",
         "loss": "cross_entropy",
+        "loss_reduction": "mean",
         "label_smoothing": 0.0,
         "grad_clip": None,
         "monitor": "max val_accuracy",
@@ -89,19 +94,10 @@ DEFAULTS = {
     },
 }
 
-# Registries the config refers to by name (kept here so validation needs no heavy imports).
-DATASETS = ("synthetic_gestures", "synthetic_lips", "cambridge", "tulips1", "clip_folder")
-ENCODERS = ("binary_cnn",)
-CELLS = ("pixelrnn", "conv_rnn", "conv_gru", "conv_lstm", "mgu", "single_frame")
-DECODERS = ("linear",)
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULERS = ("plateau", "cosine", "none")
 LOSSES = ("cross_entropy",)
 MONITORS = ("max val_accuracy", "min val_loss")
-
-
-class ConfigError(ValueError):
-    """A config key or value that is not accepted; the message says which and what is."""
 
 
 def _is_number(v):
@@ -153,6 +149,7 @@ _RULES = {
     "weights": _OPT_STR,
     "out_dir": _STR,
     "log_dir": _OPT_STR,
+    "recipe": _choice(*RECIPES),
     "data.dataset": _choice(*DATASETS),
     "data.split": _STR,
     "data.split_fractions.train": _number(0, 1, open_low=True),
@@ -160,52 +157,40 @@ _RULES = {
     "data.split_fractions.test": _number(0, 1),
     "data.split_seed": _int_at_least(0),
     "data.timesteps": _int_at_least(1),
-    "data.frame_sampling": _choice("spread", "end"),
-    "data.frame_size": _rule(lambda v: _is_int(v) and v >= 8 and v % 4 == 0, "an integer >= 8, multiple of 4"),
-    "data.preprocessing": _choice("release", "unit"),
+    "data.frame_sampling": _choice(*FRAME_SAMPLINGS),
+    "data.frame_size": _int_at_least(1),  # the encoder says which sizes it can pool
+    "data.preprocessing": _choice(*PREPROCESSINGS),
     "data.augment.translate": _int_at_least(0),
+    "data.augment.per_frame": _BOOL,
     "data.augment.hflip": _BOOL,
     "data.augment.brightness": _number(0, 1),
-    "data.augment.fill": _choice("zero", "edge"),
+    "data.augment.fill": _choice(*FILL_MODES),
     "data.cache": _BOOL,
     "data.cache_dir": _OPT_STR,
     "data.num_workers": _int_at_least(0),
+    "data.irregular_clips": _choice("warn", "refuse"),
     "data.synthetic.clips_per_class": _int_at_least(1),
     "data.synthetic.seed": _int_at_least(0),
-    "model.encoder.type": _choice(*ENCODERS),
-    "model.encoder.layers": _choice(1, 2),
-    "model.encoder.channels": _rule(lambda v: _is_int(v) and v >= 1 and int(math.isqrt(v)) ** 2 == v,
-                                    "a square integer (the maps are tiled into a square mosaic), e.g. 16"),
-    "model.encoder.kernel_size": _rule(lambda v: _is_int(v) and v >= 1 and v % 2 == 1, "an odd integer >= 1"),
-    "model.encoder.pool": _rule(lambda v: isinstance(v, list) and len(v) >= 1 and all(_is_int(p) and p >= 1 for p in v),
-                                "a list of integer pool sizes, one per encoder layer, e.g. [4] or [2, 2]"),
-    "model.encoder.input_threshold": _BOOL,
-    "model.encoder.noise_std": _number(0),
-    "model.encoder.threshold_init": _number(),
-    "model.cell.type": _choice(*CELLS),
-    "model.cell.kernel_size": _rule(lambda v: _is_int(v) and v >= 1 and v % 2 == 1, "an odd integer >= 1"),
-    "model.cell.learned_threshold": _BOOL,
-    "model.cell.gate_noise_std": _number(0),
-    "model.cell.output_noise_std": _number(0),
-    "model.cell.out_weight_init_scale": _number(0, open_low=True),
-    "model.cell.hidden_weight_init_scale": _number(0, open_low=True),
-    "model.decoder.type": _choice(*DECODERS),
     **{f"model.quantizers.{site}": _QUANT for site in QUANTIZER_SITES},
     "model.freeze_binary_kernels": _BOOL,
     "model.kernels": _choice("auto", "native", "torch"),
     "model.num_classes": _rule(lambda v: v is None or (_is_int(v) and v >= 2), "null (from the dataset) or an integer >= 2"),
     "noise.eval": _BOOL,
+    "noise.selection": _BOOL,
     "train.epochs": _int_at_least(0),
     "train.batch_size": _int_at_least(1),
     "train.eval_batch_size": _int_at_least(1),
     "train.optimizer": _choice(*OPTIMIZERS),
     "train.lr": _number(0, open_low=True),
+    "train.binary_lr_scale": _number(0),
     "train.weight_decay": _number(0),
     "train.momentum": _number(0, 1),
     "train.scheduler": _choice(*SCHEDULERS),
     "train.plateau_patience": _int_at_least(0),
     "train.plateau_factor": _number(0, 1, open_low=True),
+    "train.plateau_monitor": _choice(*MONITORS),
     "train.loss": _choice(*LOSSES),
+    "train.loss_reduction": _choice("mean", "sum"),
     "train.label_smoothing": _number(0, 1),
     "train.grad_clip": _rule(lambda v: v is None or (_is_number(v) and v > 0), "null or a number > 0"),
     "train.monitor": _choice(*MONITORS),
@@ -213,7 +198,7 @@ _RULES = {
 }
 
 # Keys whose value is a dict/list that is validated as a whole rather than key by key.
-_LEAF_CONTAINERS = {"model.encoder.pool"} | {f"model.quantizers.{s}" for s in QUANTIZER_SITES}
+_LEAF_CONTAINERS = {f"model.quantizers.{s}" for s in QUANTIZER_SITES}
 
 
 def get(cfg: dict, dotted: str):
@@ -228,7 +213,8 @@ def _where(source):
 
 
 def _merge(defaults: dict, given: dict, prefix: str, source: str) -> dict:
-    """Defaults updated by ``given``; unknown keys are errors listing the accepted ones."""
+    """Defaults updated by ``given``; unknown keys are errors listing the accepted ones. A component section
+    is taken as given (its keys depend on its type; ``_resolve_component`` checks them)."""
     out = copy.deepcopy(defaults)
     for key, value in given.items():
         dotted = f"{prefix}{key}"
@@ -240,13 +226,15 @@ def _merge(defaults: dict, given: dict, prefix: str, source: str) -> dict:
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {dotted!r}{_where(source)} must be an object with keys "
                                   f"{', '.join(sorted(defaults[key]))}, got {value!r}")
-            out[key] = _merge(defaults[key], value, dotted + ".", source)
+            out[key] = ({**defaults[key], **copy.deepcopy(value)} if dotted in COMPONENTS
+                        else _merge(defaults[key], value, dotted + ".", source))
         else:
             out[key] = value
     return out
 
 
 def validate(cfg: dict, source: str = "") -> dict:
+    """Check every fixed key against ``_RULES`` (components are checked by ``_resolve_component``)."""
     for dotted, (check, accepted) in _RULES.items():
         value = get(cfg, dotted)
         try:
@@ -258,140 +246,104 @@ def validate(cfg: dict, source: str = "") -> dict:
     fractions = cfg["data"]["split_fractions"]
     if abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise ConfigError(f"config key 'data.split_fractions'{_where(source)} must sum to 1, got {fractions}")
-    if len(cfg["model"]["encoder"]["pool"]) != cfg["model"]["encoder"]["layers"]:
-        raise ConfigError(f"config key 'model.encoder.pool'{_where(source)} needs one pool size per encoder layer "
-                          f"({cfg['model']['encoder']['layers']}), got {cfg['model']['encoder']['pool']}")
     return cfg
 
 
 # ----------------------------------------------------------------------------------------------
-# The release's vocabulary
+# Components: keys, defaults and accepted values from the registered class's constructor
 # ----------------------------------------------------------------------------------------------
-RELEASE_CNN_TYPES = {
-    "CNN_k5_single_layer_relu_mp_thresh_quantized": {"layers": 1, "pool": [4]},
-    "CNN_k5_two_layer_relu_mp_thresh_quantized": {"layers": 2, "pool": [2, 2]},
-    "CNN_noise": {"layers": 1, "pool": [4], "noise_std": 0.6},
-    "CNN_noise_lip": {"layers": 1, "pool": [4], "noise_std": 0.6, "input_threshold": True},
-}
-RELEASE_RNN_TYPES = {
-    "rnn_1_qt": {"type": "pixelrnn"},
-    "rnn_1_mul_noise_fixed": {"type": "pixelrnn", "learned_threshold": True,
-                              "gate_noise_std": 0.6, "output_noise_std": 1.0},
-    "rnn_1_mul_noise": {"type": "pixelrnn", "learned_threshold": True,
-                        "gate_noise_std": 0.6, "output_noise_std": 1.0},
-}
-RELEASE_DATASETS = {"cambridge": "cambridge", "tulips1": "tulips1", "tulips": "tulips1", "lips": "tulips1"}
-RELEASE_SCHEDULERS = {"ReduceLROnPlateau": "plateau", "CosineAnnealingLR": "cosine", "none": "none"}
-RELEASE_OPTIMIZERS = {"Adam": "adam", "SGD": "sgd"}
-RELEASE_QUANTIZER_KEYS = {
-    "cnn_method": "cnn_weights", "cnn_output_quantization": "cnn_output", "rnn_method": "rnn_weights",
-    "hidden_quantization": "hidden", "gate_quantization": "gate", "final_conv_method": "final_conv",
-    "linear_method": "linear",
-}
-# Release keys that only record a fixed property of the one architecture it had: value accepted -> value.
-_RELEASE_FIXED = {
-    "cnn_params": {"dr_rate": 0.0, "dilation": 1, "stride": 1, "groups": 1, "bias": False},
-    "rnn_params": {"dilation": 1, "stride": 1, "groups": 1, "rnn_num_layers": 1, "rnn_hidden_size": 1, "bias": False},
-}
+def component_parameters(section: str, type_name: str) -> dict[str, tuple]:
+    """{config key: (default, annotation)} of a registered component: its keyword arguments with a default
+    (those without one, e.g. the quantizers, are supplied by ``build_model``)."""
+    cls = REGISTRIES[section].get_class(type_name)
+    hints = typing.get_type_hints(cls.__init__)
+    return {name: (param.default, hints.get(name, typing.Any))
+            for name, param in inspect.signature(cls.__init__).parameters.items()
+            if param.kind is param.KEYWORD_ONLY and param.default is not param.empty}
 
 
-def is_release_config(raw: dict) -> bool:
-    return "train_params" in raw or "cnn_type" in raw.get("model", {})
+def _matches(value, hint) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is typing.Any:
+        return True
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return _is_int(value)
+    if hint is float:
+        return _is_number(value)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin in (list, tuple):
+        return isinstance(value, list) and all(_matches(v, args[0]) for v in value)
+    raise TypeError(f"config annotation {hint!r} is not supported")
 
 
-def _release_choice(table: dict, value, key: str, source: str):
-    if value not in table:
-        raise ConfigError(f"release config key {key!r}{_where(source)}: {value!r} is not supported; accepted: "
-                          + ", ".join(repr(k) for k in table))
-    return table[value]
+def _describe(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    if hint in names:
+        return names[hint]
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (list, tuple):
+        return f"a list of ({_describe(args[0])})"
+    return str(hint)
 
 
-def migrate_release_config(raw: dict, source: str = "") -> dict:
-    """Map the release's config vocabulary onto this project's keys (returns a partial config)."""
-    raw = copy.deepcopy(raw)
-    out: dict = {"data": {}, "model": {"encoder": {}, "cell": {}, "quantizers": {}}, "train": {}}
-    model = raw.pop("model", {})
-    train = raw.pop("train_params", {})
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value
 
-    for key, dest in (("name", "name"), ("seed", "seed"), ("path2weights", "weights"),
-                      ("save_dir", "out_dir"), ("log_dir", "log_dir"), ("data_root", "data_root")):
-        if key in raw:
-            out[dest] = raw.pop(key)
-    if "dataset" in raw:
-        out["data"]["dataset"] = _release_choice(RELEASE_DATASETS, str(raw.pop("dataset")).lower(), "dataset", source)
-    if "task" in raw:
-        task = raw.pop("task")
-        if task != "temporal":
-            raise ConfigError(f"release config key 'task'{_where(source)}: {task!r} is not supported; accepted: 'temporal'")
-    if "timesteps" in raw:
-        out["data"]["timesteps"] = raw.pop("timesteps")
-    if "batch_size" in raw:
-        out["train"]["batch_size"] = raw.pop("batch_size")
-    if "max_pool" in raw:
-        if raw.pop("max_pool") not in (1, True):
-            raise ConfigError(f"release config key 'max_pool'{_where(source)}: only 1 (max pooling on) is supported")
 
-    if "cnn_type" in model:
-        out["model"]["encoder"].update(_release_choice(RELEASE_CNN_TYPES, model.pop("cnn_type"), "model.cnn_type", source))
-    if "rnn_type" in model:
-        out["model"]["cell"].update(_release_choice(RELEASE_RNN_TYPES, model.pop("rnn_type"), "model.rnn_type", source))
-    for group, dest in (("cnn_params", "encoder"), ("rnn_params", "cell")):
-        params = model.pop(group, {})
-        for key, fixed in _RELEASE_FIXED[group].items():
-            if key in params:
-                value = params.pop(key)
-                if value != fixed:
-                    raise ConfigError(f"release config key 'model.{group}.{key}'{_where(source)}: {value!r} is not "
-                                      f"supported; accepted: {fixed!r}")
-        if "kernel_size" in params:
-            out["model"][dest]["kernel_size"] = params.pop("kernel_size")
-        if dest == "cell":
-            for key in ("out_weight_init_scale", "hidden_weight_init_scale"):
-                if key in params:
-                    out["model"]["cell"][key] = params.pop(key)
-        if params:
-            raise ConfigError(f"unknown release config key(s) {sorted('model.' + group + '.' + k for k in params)}"
-                              f"{_where(source)}")
-    if model:
-        raise ConfigError(f"unknown release config key(s) {sorted('model.' + k for k in model)}{_where(source)}")
-
-    simple = {"num_epochs": "epochs", "lr": "lr"}
-    for key, dest in simple.items():
-        if key in train:
-            out["train"][dest] = train.pop(key)
-    if "lr_scheduler" in train:
-        out["train"]["scheduler"] = _release_choice(RELEASE_SCHEDULERS, train.pop("lr_scheduler"),
-                                                    "train_params.lr_scheduler", source)
-    if "optimizer" in train:
-        out["train"]["optimizer"] = _release_choice(RELEASE_OPTIMIZERS, train.pop("optimizer"),
-                                                    "train_params.optimizer", source)
-    if "loss" in train:
-        out["train"]["loss"] = train.pop("loss")
-    if "num_classes" in train:
-        value = train.pop("num_classes")
-        out["model"]["num_classes"] = None if value == "all" else value
-    for key, site in RELEASE_QUANTIZER_KEYS.items():
-        if key in train:
-            out["model"]["quantizers"][site] = train.pop(key)
-    for key, fixed in (("dropout", 0.0), ("duplicate_first_frame", False)):
-        if key in train:
-            value = train.pop(key)
-            if value != fixed:
-                raise ConfigError(f"release config key 'train_params.{key}'{_where(source)}: {value!r} is not "
-                                  f"supported; accepted: {fixed!r}")
-    if train:
-        raise ConfigError(f"unknown release config key(s) {sorted('train_params.' + k for k in train)}{_where(source)}")
-    # Anything left at the top level is either one of ours (e.g. 'noise') or unknown; _merge decides.
-    for key, value in raw.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key].update(value)
-        else:
-            out[key] = value
+def _resolve_component(dotted: str, settings: dict, source: str) -> dict:
+    section = COMPONENTS[dotted]
+    type_name = settings.get("type")
+    if type_name not in REGISTRIES[section]:
+        raise ConfigError(f"config key {dotted + '.type'!r}{_where(source)} must be one of "
+                          + ", ".join(repr(n) for n in sorted(REGISTRIES[section])) + f", got {type_name!r}")
+    params = component_parameters(section, type_name)
+    unknown = sorted(set(settings) - {"type"} - set(params))
+    if unknown:
+        raise ConfigError(f"unknown config key {dotted + '.' + unknown[0]!r}{_where(source)} for {section} "
+                          f"{type_name!r}; accepted keys: {', '.join(['type', *sorted(params)])}")
+    out = {"type": type_name}
+    for name, (default, hint) in params.items():
+        value = settings.get(name, _jsonable(default))
+        if not _matches(value, hint):
+            raise ConfigError(f"config key {dotted + '.' + name!r}{_where(source)} must be {_describe(hint)}, "
+                              f"got {value!r}")
+        out[name] = value
     return out
 
 
+def _check_components_build(cfg: dict, source: str) -> None:
+    """Constructing the components runs their own checks (e.g. square channel counts) at load time."""
+    quantizers, injected = cfg["model"]["quantizers"], {}
+    with torch.random.fork_rng(devices=[]):  # no effect on the seeded initialisation that follows
+        for dotted, section in COMPONENTS.items():
+            try:
+                component = build_component(section, get(cfg, dotted), quantizers, **injected.get(section, {}))
+            except ValueError as err:
+                raise ConfigError(f"config key {dotted!r}{_where(source)}: {err}") from None
+            if section == "encoder":
+                frame_size = cfg["data"]["frame_size"]
+                try:
+                    injected["decoder"] = {"map_size": component.output_size(frame_size)}
+                except ValueError as err:  # max pooling would silently drop a remainder
+                    raise ConfigError(f"config keys 'data.frame_size' {frame_size} and 'model.encoder.pool' "
+                                      f"{get(cfg, dotted).get('pool')}{_where(source)} do not fit: {err}") from None
+
+
 # ----------------------------------------------------------------------------------------------
-# Overrides and loading
+# Overrides, recipe presets and loading
 # ----------------------------------------------------------------------------------------------
 def parse_override(text: str) -> tuple[str, object]:
     if "=" not in text:
@@ -405,36 +357,61 @@ def parse_override(text: str) -> tuple[str, object]:
     return key, value
 
 
-def apply_override(cfg: dict, key: str, value) -> None:
+def _set_given(given: dict, key: str, value, source: str) -> None:
+    """Put ``key`` = ``value`` into the explicitly given (partial) config; fixed keys are checked here, a
+    component's keys when the component is resolved."""
     parts = key.split(".")
-    node, defaults = cfg, DEFAULTS
+    node, defaults = given, DEFAULTS
     for i, part in enumerate(parts):
         dotted = ".".join(parts[: i + 1])
-        if not isinstance(defaults, dict) or part not in defaults:
+        in_component = any(dotted.startswith(c + ".") for c in COMPONENTS)
+        if not in_component and (not isinstance(defaults, dict) or part not in defaults):
             level = ".".join(parts[:i]) or "top level"
             accepted = ", ".join(sorted(defaults)) if isinstance(defaults, dict) else "none (it is a value)"
-            raise ConfigError(f"--set {key}: unknown config key {dotted!r}; accepted keys at {level}: {accepted}")
+            raise ConfigError(f"{source} {key}: unknown config key {dotted!r}; accepted keys at {level}: {accepted}")
         if i == len(parts) - 1:
-            if isinstance(defaults[part], dict) and dotted not in _LEAF_CONTAINERS:
-                if not isinstance(value, dict):
-                    raise ConfigError(f"--set {key}: {dotted!r} is a group; set one of its keys: "
-                                      + ", ".join(sorted(defaults[part])))
-                node[part] = _merge(node[part], value, dotted + ".", "--set")
+            if isinstance(value, dict) and isinstance(node.get(part), dict) and dotted not in _LEAF_CONTAINERS:
+                node[part] = {**node[part], **value}
             else:
                 node[part] = value
         else:
-            node, defaults = node[part], defaults[part]
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{source} {key}: {'.'.join(parts[: i + 1])!r} is a value, not a group")
+            defaults = defaults.get(part) if isinstance(defaults, dict) else None
+
+
+def _is_given(given: dict, dotted: str) -> bool:
+    node = given
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def resolve(raw: dict, overrides: list[str] = (), source: str = "") -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"config{_where(source)} must be a JSON object, got {type(raw).__name__}")
-    if is_release_config(raw):
-        raw = migrate_release_config(raw, source)
-    cfg = _merge(DEFAULTS, raw, "", source)
+    given = migrate_release_config(raw, source) if is_release_config(raw) else copy.deepcopy(raw)
     for text in overrides:
-        apply_override(cfg, *parse_override(text))
-    return validate(cfg, source)
+        _set_given(given, *parse_override(text), source="--set")
+    cfg = _merge(DEFAULTS, given, "", source)
+    if cfg["recipe"] not in RECIPES:
+        raise ConfigError(f"config key 'recipe'{_where(source)} must be one of "
+                          + ", ".join(repr(r) for r in RECIPES) + f", got {cfg['recipe']!r}")
+    for dotted, value in preset(cfg["recipe"], cfg).items():  # under the keys given explicitly
+        section, _, name = dotted.rpartition(".")
+        if _is_given(given, dotted) or (section in COMPONENTS and name not in component_parameters(
+                COMPONENTS[section], get(cfg, section).get("type"))):
+            continue
+        get(cfg, section)[name] = value
+    for dotted in COMPONENTS:
+        section, _, name = dotted.rpartition(".")
+        get(cfg, section)[name] = _resolve_component(dotted, get(cfg, dotted), source)
+    validate(cfg, source)
+    _check_components_build(cfg, source)
+    return cfg
 
 
 def load_config(path, overrides: list[str] = ()) -> dict:

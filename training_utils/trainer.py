@@ -2,7 +2,9 @@
 resume, TensorBoard scalars and a per-epoch summary.csv, evaluation of a checkpoint on any split."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import random
 import sys
 import time
@@ -17,12 +19,16 @@ from tqdm import tqdm
 from model_utils import build_model, set_noise
 from model_utils.binary_layers import binary_weights
 
-from . import bit_accounting, distributed
+from . import bit_accounting, distributed, run_folder
 from .atomic_files import write_json, write_text
 from .checkpoints import atomic_save, load_weights, read_checkpoint
 from .config import dumps
 from .metrics import classification_metrics, format_metrics
 from .run_info import environment_info
+
+
+SUMMARY_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
+                  "test_accuracy", "lr", "flip_ratio", "flip_ratio_from_init", "seconds")
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -45,15 +51,24 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every generator's state as tensors and plain values (checkpoints hold nothing else)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, position, has_gauss, cached = np.random.get_state()
+    state = {"python": [version, list(internal), gauss],
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["position"],
+                         numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -134,8 +149,13 @@ class Trainer:
                 self.model, device_ids=[device.index] if device.type == "cuda" else None,
                 static_graph=True)  # the graph never changes; it also covers unused thresh2
             torch.manual_seed(cfg["seed"] + self.dist.rank)  # distinct sensor-noise draws per rank
-        params = [p for p in self.model.parameters() if p.requires_grad]
         t = self.train_cfg
+        # Binary kernels change the model only when a latent weight crosses zero: their own learning rate sets
+        # how often signs flip (each flip is a discrete jump of every map downstream).
+        binary = {id(p) for _, p in binary_weights(self.model)}
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        params = [{"params": [p for p in trainable if id(p) not in binary]},
+                  {"params": [p for p in trainable if id(p) in binary], "lr": t["lr"] * t["binary_lr_scale"]}]
         if t["optimizer"] == "adam":
             self.optimizer = torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
         else:
@@ -143,7 +163,7 @@ class Trainer:
         self.maximize = t["monitor"].startswith("max")
         if t["scheduler"] == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                self.optimizer, mode="max" if self.maximize else "min", factor=t["plateau_factor"],
+                self.optimizer, mode=t["plateau_monitor"].split()[0], factor=t["plateau_factor"],
                 patience=t["plateau_patience"])
         elif t["scheduler"] == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(t["epochs"], 1))
@@ -152,6 +172,8 @@ class Trainer:
         self.epoch = 0                   # epochs completed
         self.best = None                 # best monitored value
         self.best_epoch = None
+        self.stale = 0                   # epochs since the monitored value last improved
+        self.history: list[dict] = []    # one summary row per completed epoch, checkpointed with it
         self.initial_signs = binary_signs(self.model)
         if resume:
             self._restore(resume)
@@ -161,7 +183,7 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
-                "initial_signs": self.initial_signs, "rng": rng_state(), "config": self.cfg,
+                "stale": self.stale, "history": self.history, "initial_signs": self.initial_signs, "rng": rng_state(), "config": self.cfg,
                 "classes": self.classes}
 
     def _restore(self, path) -> None:
@@ -174,6 +196,7 @@ class Trainer:
         if self.scheduler and checkpoint["scheduler"]:
             self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.epoch, self.best, self.best_epoch = checkpoint["epoch"], checkpoint["best"], checkpoint["best_epoch"]
+        self.stale, self.history = checkpoint.get("stale", 0), list(checkpoint.get("history", []))
         self.initial_signs = checkpoint["initial_signs"]
         set_rng_state(checkpoint["rng"])
 
@@ -193,11 +216,12 @@ class Trainer:
             clips, target = clips.to(self.device, non_blocking=True), target.to(self.device, non_blocking=True)
             logits = self.train_model(clips)
             if global_sizes is None:
-                loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"])
+                loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"],
+                                       reduction=t["loss_reduction"])
             else:
-                # DDP averages gradients over ranks: this scaling makes that the global batch's mean loss.
+                # DDP averages gradients over ranks: this scaling makes that the global batch's mean (or sum).
                 loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"], reduction="sum")
-                loss = loss * (self.dist.world_size / global_sizes[step])
+                loss = loss * self.dist.world_size / (global_sizes[step] if t["loss_reduction"] == "mean" else 1)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if t["grad_clip"]:
@@ -212,7 +236,9 @@ class Trainer:
                 "flip_ratio": flip_ratio(signs_before, model),
                 "flip_ratio_from_init": flip_ratio(self.initial_signs, model)}
 
-    def evaluate(self, split: str) -> tuple[dict, float]:
+    def evaluate(self, split: str, noise: bool | None = None) -> tuple[dict, float]:
+        """Metrics and mean loss on ``split``, sensor noise on or off (default: config ``noise.eval``)."""
+        set_noise(self.model, evaluation=self.cfg["noise"]["eval"] if noise is None else noise)
         dataset = self.datasets[split]
         loader = make_loader(dataset, self.train_cfg["eval_batch_size"], shuffle=False,
                              num_workers=self.cfg["data"]["num_workers"], device=self.device)
@@ -221,7 +247,12 @@ class Trainer:
 
     # -- the run -------------------------------------------------------------------------------
     def fit(self, until_epoch: int | None = None) -> dict:
-        """Train up to ``train.epochs`` (or ``until_epoch``), then evaluate best.pt on val and test."""
+        """Train up to ``train.epochs`` (or ``until_epoch``), then evaluate best.pt on val and test.
+        The main process holds the run folder's lock throughout (see ``run_folder``)."""
+        with run_folder.hold(self.run_dir) if self.dist.is_main else contextlib.nullcontext():
+            return self._fit(until_epoch)
+
+    def _fit(self, until_epoch: int | None) -> dict:
         from torch.utils.tensorboard import SummaryWriter
 
         t = self.train_cfg
@@ -229,17 +260,16 @@ class Trainer:
         main = self.dist.is_main  # under torchrun only rank 0 writes files and prints
         writer = None
         if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             write_text(self.run_dir / "config.json", dumps(self.cfg))
             write_json(self.run_dir / "environment.json", environment_info())
+            self._write_summary()  # what the checkpoint recorded, whatever a killed run had written
             writer = SummaryWriter(self.cfg["log_dir"] or str(self.run_dir / "tensorboard"))
             print(bit_accounting.format_table(self.model))
             print(f"run directory: {self.run_dir}")
-        stale = 0
         while self.epoch < last_epoch:
             start = time.perf_counter()
             row = self.train_one_epoch()
-            val, row["val_loss"] = self.evaluate("val")
+            val, row["val_loss"] = self.evaluate("val", noise=self.cfg["noise"]["selection"])
             row["val_accuracy"] = val["accuracy"]
             test, row["test_loss"] = self.evaluate("test")
             row["test_accuracy"] = test["accuracy"]
@@ -248,23 +278,27 @@ class Trainer:
             monitored = row[t["monitor"].split()[1]]
             improved = self.best is None or (monitored > self.best if self.maximize else monitored < self.best)
             if improved:
-                self.best, self.best_epoch, stale = monitored, self.epoch, 0
+                self.best, self.best_epoch, self.stale = monitored, self.epoch, 0
             else:
-                stale += 1
+                self.stale += 1
             if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                self.scheduler.step(monitored)
+                self.scheduler.step(row[t["plateau_monitor"].split()[1]])
             elif self.scheduler is not None:
                 self.scheduler.step()
             row["epoch"], row["seconds"] = self.epoch, time.perf_counter() - start
+            self.history.append({k: row[k] for k in SUMMARY_FIELDS})
             if main:
-                self._log(writer, row)
+                # Checkpoints first, then the summary rewritten from the history they hold: a kill at
+                # any point leaves a summary.csv that -r completes to one row per epoch.
                 state = self._state()
                 if improved:
                     atomic_save(state, self.run_dir / "best.pt")
                 atomic_save(state, self.run_dir / "last.pt")
-            if t["early_stop_patience"] and stale >= t["early_stop_patience"]:
+                self._write_summary()
+                self._log(writer, row)
+            if t["early_stop_patience"] and self.stale >= t["early_stop_patience"]:
                 if main:
-                    print(f"early stop: no improvement of {t['monitor']} for {stale} epochs")
+                    print(f"early stop: no improvement of {t['monitor']} for {self.stale} epochs")
                 break
         if writer is not None:
             writer.close()
@@ -275,8 +309,10 @@ class Trainer:
 
     def final_metrics(self) -> dict:
         best = self.run_dir / "best.pt"
-        if best.is_file():
-            load_weights(self.model, best)
+        if self.best_epoch is None or not best.is_file():
+            raise ValueError(f"no epoch was trained in {self.run_dir}, so there is no best.pt to evaluate "
+                             f"(train.epochs is {self.train_cfg['epochs']})")
+        load_weights(self.model, best)
         results = {split: self.evaluate(split)[0] for split in ("val", "test")}
         results["best_epoch"] = self.best_epoch
         if self.dist.is_main:
@@ -284,6 +320,15 @@ class Trainer:
             for split in ("val", "test"):
                 print(format_metrics(results[split]) + f"  (best.pt, epoch {self.best_epoch})")
         return results
+
+    def _write_summary(self) -> None:
+        """summary.csv from the checkpointed history, replaced atomically (never appended to)."""
+        text = io.StringIO()
+        w = csv.DictWriter(text, fieldnames=SUMMARY_FIELDS, lineterminator="\n")
+        w.writeheader()
+        for row in self.history:
+            w.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in SUMMARY_FIELDS})
+        write_text(self.run_dir / "summary.csv", text.getvalue())
 
     def _log(self, writer, row: dict) -> None:
         scalars = {"loss/train": row["train_loss"], "loss/val": row["val_loss"], "loss/test": row["test_loss"],
@@ -293,15 +338,6 @@ class Trainer:
         for key, value in scalars.items():
             writer.add_scalar(key, value, row["epoch"])
         writer.flush()
-        path = self.run_dir / "summary.csv"
-        fields = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
-                  "test_accuracy", "lr", "flip_ratio", "flip_ratio_from_init", "seconds"]
-        new = not path.exists()
-        with path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in fields})
         print(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.1f} %  "
               f"val {100 * row['val_accuracy']:.1f} %  test {100 * row['test_accuracy']:.1f} %  "
               f"lr {row['lr']:.2e}  flips {row['flip_ratio']:.4f} (from init {row['flip_ratio_from_init']:.3f})  "

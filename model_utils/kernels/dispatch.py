@@ -40,9 +40,9 @@ def gate_surrogate(quantizer) -> tuple[str, float] | None:
 def native_coverage(model) -> str | None:
     """None if the native kernels compute this model's encoder and cell exactly, else the reason they do not."""
     encoder, cell = model.cnn_model, model.rnn_model
-    if not isinstance(encoder, BinaryConvEncoder) or len(encoder.layers) != 1:
+    if type(encoder) is not BinaryConvEncoder or len(encoder.layers) != 1:
         return "the encoder is not a one-layer binary_cnn"
-    if not isinstance(cell, PixelRNNCell):
+    if type(cell) is not PixelRNNCell:
         return f"the cell is {getattr(cell, 'registry_name', type(cell).__name__)!r}, not 'pixelrnn'"
     quantizers = {"cnn_weights": encoder.conv1.weight_quantizer, "cnn_output": encoder.output_quantizer,
                   **{f"rnn_weights ({gate})": getattr(cell, gate).weight_quantizer
@@ -100,14 +100,18 @@ def native_encode(model, clips: torch.Tensor) -> torch.Tensor:
     pooled = conv_relu_maxpool(frames, encoder.conv1.quantized_weight(), encoder.pool[0])
     mosaic = tile(encoder.output_quantizer(encoder.noise(pooled) - encoder.thresh1))
     x = mosaic.reshape(batch, steps, *mosaic.shape[-2:])
-    weight_i = torch.cat([cell.ConvGates_i.quantized_weight(), cell.Conv_out_i.quantized_weight()])[:, 0]
-    weight_h = torch.cat([cell.ConvGates_h.quantized_weight(), cell.Conv_out_h.quantized_weight()])[:, 0]
+    # With one step the gate never reaches o_T: its kernels get no gradient (None, as in the reference).
+    gate_i, gate_h = cell.ConvGates_i.quantized_weight(), cell.ConvGates_h.quantized_weight()
+    if steps == 1:
+        gate_i, gate_h = gate_i.detach(), gate_h.detach()
+    weight_i = torch.cat([gate_i, cell.Conv_out_i.quantized_weight()])[:, 0]
+    weight_h = torch.cat([gate_h, cell.Conv_out_h.quantized_weight()])[:, 0]
     threshold = cell.thresholds(x)[0]
-    # The reference draws, per step, the output noise (last step only) and then the gate noise.
+    # The reference draws, per step, the output noise (only o_T is kept) and then the gate noise.
     like = x[:, 0, None]
     gate_noise, output_noise = [], None
-    for t in range(steps):
-        if t == steps - 1 and cell.output_noise.active():
+    for _ in range(steps):
+        if cell.output_noise.active():
             output_noise = cell.output_noise.sample(like)
         if cell.gate_noise.active():
             gate_noise.append(cell.gate_noise.sample(like))

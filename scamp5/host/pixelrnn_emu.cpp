@@ -3,6 +3,19 @@
 //
 //   pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]
 //                [--noise off|hardware] [--seed N] [--dump-intermediates DIR]
+//   pixelrnn_emu --clips DIR [--write-clips-header FILE] [--host-root PATH] [--write-host-frames DIR]
+//
+// The program runs exactly as on the chip with host-fed input: it requests every frame by path
+// (vs_gui_request_image, 4 bits); this runner is the host and answers from --clips, each 64 x 64
+// frame tiled 16 times into the 256 x 256 image. Every frame of every clip is read and checked
+// before the first output; outputs are written to a staging folder beside --out and moved into
+// --out only when the whole run succeeded (an error leaves --out as it was).
+//
+// For the device build: --write-clips-header writes its clip list (PIXELRNN_CLIPS_HEADER) for --clips,
+// with kRoot = --host-root (default: the absolute --clips path); --write-host-frames writes the files
+// the host PC serves, DIR/<class>/<sequence>/<t>.bmp: 256 x 256, the frame tiled 16 times, each pixel
+// 17 * (pixel >> 4), so that its top and bottom 4 bits are both the level the program expects
+// (whichever nibble the host sends).
 //
 // --dump-intermediates writes, per clip and frame t, the stages the sensor program shows in the
 // release's print_intermediates layout and encodings (data_utils/scamp_io.py reads them):
@@ -19,7 +32,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include <scamp5.hpp>
@@ -33,7 +48,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Options {
-    fs::path weights, clips, out, dump;
+    fs::path weights, clips, out, dump, clips_header, host_root, host_frames;
     int iw = 0, iw_rnn = 0;
     std::string noise = "off";
     unsigned long long seed = 0;
@@ -42,7 +57,8 @@ struct Options {
 [[noreturn]] void usage(const std::string& error) {
     std::cerr << "error: " << error << "\n"
               << "usage: pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]\n"
-              << "                    [--noise off|hardware] [--seed N] [--dump-intermediates DIR]\n";
+              << "                    [--noise off|hardware] [--seed N] [--dump-intermediates DIR]\n"
+              << "       pixelrnn_emu --clips DIR [--write-clips-header FILE] [--host-root PATH] [--write-host-frames DIR]\n";
     std::exit(2);
 }
 
@@ -72,11 +88,18 @@ Options parse(int argc, char** argv) {
             if (o.noise != "off" && o.noise != "hardware") usage("--noise accepts off or hardware, got '" + o.noise + "'");
         } else if (a == "--seed") o.seed = static_cast<unsigned long long>(parse_int(a, value(), 0, 2147483647));
         else if (a == "--dump-intermediates") o.dump = value();
+        else if (a == "--write-clips-header") o.clips_header = value();
+        else if (a == "--host-root") o.host_root = value();
+        else if (a == "--write-host-frames") o.host_frames = value();
         else if (a == "-h" || a == "--help") usage("help requested");
         else usage("unknown argument '" + a + "'");
     }
-    if (o.weights.empty()) usage("--weights is required");
+    for (fs::path* folder : {&o.out, &o.host_frames})  // "out/" names the folder out
+        if (!folder->empty() && !folder->has_filename()) *folder = folder->parent_path();
     if (o.clips.empty()) usage("--clips is required");
+    if (!o.host_root.empty() && o.clips_header.empty()) usage("--host-root goes with --write-clips-header");
+    if (!o.clips_header.empty() || !o.host_frames.empty()) return o;
+    if (o.weights.empty()) usage("--weights is required");
     if (o.out.empty()) usage("--out is required");
     return o;
 }
@@ -86,6 +109,14 @@ scamp5_emu::GrayImage tile_16(const scamp5_emu::GrayImage& frame) {
     for (int r = 0; r < 256; ++r)
         for (int c = 0; c < 256; ++c) big.pixels[static_cast<std::size_t>(r) * 256 + c] = frame.at(r % 64, c % 64);
     return big;
+}
+
+// The image the host serves for a frame: tiled 16 times, each pixel 17 * (pixel >> 4) (top and
+// bottom 4 bits both hold the level; the emulated host, like the real one, sends 4 bit planes).
+scamp5_emu::GrayImage host_image(const scamp5_emu::GrayImage& frame) {
+    scamp5_emu::GrayImage img = tile_16(frame);
+    for (std::uint8_t& p : img.pixels) p = static_cast<std::uint8_t>(17 * (p >> 4));
+    return img;
 }
 
 // The 64 x 64 window of a display starting at (row0, col0), display coordinates.
@@ -118,66 +149,157 @@ void dump_intermediates(const fs::path& dir, int iw_rnn) {
     save("7_forget_gate_x.BMP", state(PRS::kDisplayGate));
 }
 
+// Every frame of every clip, read and checked (64 x 64 gray) before anything is written.
+struct LoadedClip {
+    ClipFrames files;
+    std::string name;  // "<class>/<sequence>", the program's clip name
+    std::vector<scamp5_emu::GrayImage> frames;
+};
+std::vector<LoadedClip> load_all_clips(const fs::path& root) {
+    std::vector<LoadedClip> clips;
+    for (ClipFrames& c : list_clips(root)) {
+        LoadedClip clip{c, c.class_name + "/" + c.sequence, {}};
+        for (const fs::path& f : c.frames) clip.frames.push_back(read_clip_frame(f));
+        for (char ch : clip.name)
+            if (ch == '"' || ch == '\\' || ch < 32)
+                throw std::runtime_error("clip folder name '" + clip.name + "' holds a quote, backslash or control character");
+        clips.push_back(std::move(clip));
+    }
+    return clips;
+}
+
+void write_clips_header(const fs::path& path, const fs::path& root, const std::vector<LoadedClip>& clips) {
+    std::string text =
+        "// Clip list of the PixelRNN sensor program's host-fed input (written by pixelrnn_emu --write-clips-header).\n"
+        "// The host PC serves frame t of clip NAME from kRoot/NAME/t.bmp (256 x 256: the 64 x 64 frame tiled 16 times).\n"
+        "#pragma once\n#include \"pixelrnn_program.hpp\"\nnamespace pixelrnn_clips {\nconstexpr const char* kRoot = \"" +
+        root.generic_string() + "\";\nconstexpr PixelRNNClip kClips[] = {\n";
+    for (const LoadedClip& c : clips) text += "    {\"" + c.name + "\", " + std::to_string(c.frames.size()) + "},\n";
+    text += "};\n}  // namespace pixelrnn_clips\n";
+    scamp5_emu::write_file_atomically(path, std::vector<std::uint8_t>(text.begin(), text.end()));
+}
+
+// A folder beside `target` (never inside it, even for "out/") for staging writes.
+fs::path staging_folder(fs::path target) {
+    if (!target.has_filename()) target = target.parent_path();
+    target += ".incomplete-" + std::to_string(static_cast<long>(getpid()));
+    return target;
+}
+
+// Moves the staged outputs into `out` (created if absent), replacing same-named entries.
+void publish(const fs::path& staging, const fs::path& out) {
+    if (!fs::exists(out)) {
+        if (out.has_parent_path()) fs::create_directories(out.parent_path());
+        fs::rename(staging, out);
+        return;
+    }
+    if (!fs::is_directory(out)) throw std::runtime_error("--out " + out.string() + " exists and is not a folder");
+    for (const auto& entry : fs::directory_iterator(staging)) {
+        const fs::path target = out / entry.path().filename();
+        fs::remove_all(target);
+        fs::rename(entry.path(), target);
+    }
+    fs::remove_all(staging);
+}
+
+// The host PC's frame files (see the top of this file): written to a staging folder, then renamed.
+void write_host_frames(const fs::path& dir, const std::vector<LoadedClip>& clips) {
+    const fs::path staging = staging_folder(dir);
+    fs::remove_all(staging);
+    for (const LoadedClip& c : clips)
+        for (std::size_t t = 0; t < c.frames.size(); ++t) {
+            scamp5_emu::write_file_atomically(staging / c.files.class_name / c.files.sequence / (std::to_string(t) + ".bmp"),
+                                              scamp5_emu::encode_bmp24(host_image(c.frames[t])));
+        }
+    publish(staging, dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     const Options opt = parse(argc, argv);
+    fs::path staging;
     try {
-        // Validate everything before the first frame so errors name the file.
+        // Everything is read and validated before the first frame, so errors name the file.
+        const std::vector<LoadedClip> clips = load_all_clips(opt.clips);
+        if (!opt.clips_header.empty() || !opt.host_frames.empty()) {
+            if (!opt.clips_header.empty()) {
+                const fs::path root = !opt.host_root.empty() ? opt.host_root : fs::absolute(opt.clips).lexically_normal();
+                write_clips_header(opt.clips_header, root, clips);
+                std::printf("pixelrnn_emu: wrote %zu clips to %s\n", clips.size(), opt.clips_header.string().c_str());
+            }
+            if (!opt.host_frames.empty()) {
+                write_host_frames(opt.host_frames, clips);
+                std::printf("pixelrnn_emu: wrote the host frames of %zu clips under %s\n", clips.size(),
+                            opt.host_frames.string().c_str());
+            }
+            return 0;
+        }
         const SensorWeightsFile initial = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn);
-        const std::string invalid = validate_pixelrnn_weights(initial.weights);
-        if (!invalid.empty()) throw std::runtime_error(opt.weights.string() + ": " + invalid);
-        const std::vector<ClipFrames> clips = list_clips(opt.clips);
+        char invalid[160];
+        if (!validate_pixelrnn_weights(initial.weights, invalid, sizeof invalid))
+            throw std::runtime_error(opt.weights.string() + ": " + invalid);
+
+        // The program's clip list and the host's answers: request path -> (clip, frame).
+        const std::string root = opt.clips.generic_string();
+        std::vector<PixelRNNClip> list;
+        std::map<std::string, std::pair<std::size_t, std::size_t>> served;
         struct FrameRef {
             std::size_t clip;
             int t;
         };
         std::vector<FrameRef> schedule;
-        for (std::size_t k = 0; k < clips.size(); ++k)
-            for (int t = 0; t < static_cast<int>(clips[k].frames.size()); ++t) schedule.push_back({k, t});
+        for (std::size_t k = 0; k < clips.size(); ++k) {
+            list.push_back({clips[k].name.c_str(), static_cast<int>(clips[k].frames.size())});
+            for (std::size_t t = 0; t < clips[k].frames.size(); ++t) {
+                char path[1024];
+                pixelrnn_frame_path(path, sizeof path, root.c_str(), clips[k].name.c_str(), static_cast<int>(t));
+                served[path] = {k, t};
+                schedule.push_back({k, static_cast<int>(t)});
+            }
+        }
         const int total = static_cast<int>(schedule.size());
+
+        staging = staging_folder(opt.out);
+        fs::remove_all(staging);
+        fs::create_directories(staging);
 
         scamp5_emu::host::reset();
         scamp5_emu::device().set_error_model(scamp5_emu::ErrorModel::by_name(opt.noise));
         scamp5_emu::device().seed(opt.seed);
-
-        auto hook = [&](int n) {
-            if (n >= 1 && !opt.dump.empty()) {
-                const FrameRef& prev = schedule[static_cast<std::size_t>(n - 1)];
-                dump_intermediates(opt.dump / clips[prev.clip].class_name / clips[prev.clip].sequence / std::to_string(prev.t),
-                                   initial.weights.input_rnn_white);
-            }
-            if (n >= total) {
-                scamp5_emu::host::request_stop();
-                return;
-            }
-            const FrameRef& ref = schedule[static_cast<std::size_t>(n)];
-            const ClipFrames& clip = clips[ref.clip];
-            if (ref.t == 0) {
-                scamp5_emu::host::set_save_directory(opt.out / clip.class_name / clip.sequence);
-                scamp5_emu::host::set_slider(PixelRNNSensorProgram::kSliderFramesPerClip, static_cast<int>(clip.frames.size()));
-            }
-            scamp5_emu::host::feed_frame(tile_16(read_clip_frame(clip.frames[static_cast<std::size_t>(ref.t)])));
-        };
-        scamp5_emu::host::set_frame_hook(hook);
-
-        PixelRNNSensorProgram program([&](PixelRNNWeights& w, std::string& error) {
-            try {
-                w = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn).weights;
-                return true;
-            } catch (const std::exception& e) {
-                error = e.what();
-                return false;
-            }
+        scamp5_emu::host::set_save_directory(staging);
+        scamp5_emu::host::set_image_server([&](const std::string& path, scamp5_emu::GrayImage& image) {
+            const auto it = served.find(path);
+            if (it == served.end()) return false;
+            image = host_image(clips[it->second.first].frames[it->second.second]);
+            return true;
         });
-        // The GUI exists once run() starts; queue the operator's actions for the first frame.
+
+        PixelRNNSensorProgram program(
+            [&](PixelRNNWeights& w, char* error, std::size_t size) {
+                try {
+                    w = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn).weights;
+                    return true;
+                } catch (const std::exception& e) {
+                    std::snprintf(error, size, "%s", e.what());
+                    return false;
+                }
+            },
+            PixelRNNClipList{root.c_str(), list.data(), static_cast<int>(list.size())});
+        // The GUI exists once run() starts; the operator's actions are queued for the first frame.
         scamp5_emu::host::set_frame_hook([&](int n) {
             if (n == 0) {
                 scamp5_emu::host::set_switch(PixelRNNSensorProgram::kSwitchSaveOutputs, true);
                 scamp5_emu::host::set_switch(PixelRNNSensorProgram::kSwitchIntermediates, !opt.dump.empty());
                 scamp5_emu::host::press_button(PixelRNNSensorProgram::kButtonLoadImageStop);
             }
-            hook(n);
+            if (n >= 1 && !opt.dump.empty()) {
+                const FrameRef& prev = schedule[static_cast<std::size_t>(n - 1)];
+                const LoadedClip& clip = clips[prev.clip];
+                dump_intermediates(opt.dump / clip.files.class_name / clip.files.sequence / std::to_string(prev.t),
+                                   initial.weights.input_rnn_white);
+            }
+            if (n >= total) scamp5_emu::host::request_stop();
         });
         const auto start = std::chrono::steady_clock::now();
         try {
@@ -185,26 +307,32 @@ int main(int argc, char** argv) {
         } catch (const scamp5_emu::FrameLoopStopped&) {
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const std::string& log = scamp5_emu::host::posted_text();
+        if (log.find("failed") != std::string::npos || log.find("rejected") != std::string::npos)
+            throw std::runtime_error("sensor program: " + log);
+        if (scamp5_emu::host::image_requests_served() != total)
+            throw std::runtime_error("sensor program requested " + std::to_string(scamp5_emu::host::image_requests_served()) +
+                                     " of the " + std::to_string(total) + " frames: " + log);
         const auto& dev = scamp5_emu::device();
         const double fps = seconds > 0 ? total / seconds : 0.0;
         char stats[1024];
         std::snprintf(stats, sizeof stats,
-                      "{\n  \"clips\": %zu,\n  \"frames\": %d,\n  \"seconds\": %.3f,\n  \"frames_per_second\": %.3f,\n"
+                      "{\n  \"clips\": %zu,\n  \"frames\": %d,\n  \"host_frames_served\": %d,\n  \"seconds\": %.3f,\n  \"frames_per_second\": %.3f,\n"
                       "  \"static_kernel_words\": %d,\n  \"static_kernels\": %d,\n  \"static_store_words\": %d,\n"
                       "  \"max_dynamic_kernel_words\": %d,\n  \"instructions_executed\": %llu,\n"
                       "  \"noise\": \"%s\",\n  \"seed\": %llu,\n  \"input_white\": %d,\n  \"input_rnn_white\": %d\n}\n",
-                      clips.size(), total, seconds, fps, dev.static_words(), dev.static_kernels(),
+                      clips.size(), total, scamp5_emu::host::image_requests_served(), seconds, fps, dev.static_words(), dev.static_kernels(),
                       scamp5_emu::kStaticStoreWords, dev.max_dynamic_words(),
                       static_cast<unsigned long long>(dev.executed_instructions()), opt.noise.c_str(), opt.seed,
                       initial.weights.input_white, initial.weights.input_rnn_white);
         const std::string text(stats);
-        scamp5_emu::write_file_atomically(opt.out / "emulator_stats.json", std::vector<std::uint8_t>(text.begin(), text.end()));
-        const std::string& log = scamp5_emu::host::posted_text();
-        if (log.find("failed") != std::string::npos || log.find("rejected") != std::string::npos)
-            throw std::runtime_error("sensor program: " + log);
+        scamp5_emu::write_file_atomically(staging / "emulator_stats.json", std::vector<std::uint8_t>(text.begin(), text.end()));
+        publish(staging, opt.out);
         std::printf("pixelrnn_emu: %zu clips, %d frames in %.2f s (%.2f frames/s), %d static kernel words of %d\n",
                     clips.size(), total, seconds, fps, dev.static_words(), scamp5_emu::kStaticStoreWords);
     } catch (const std::exception& e) {
+        std::error_code ignored;
+        if (!staging.empty()) fs::remove_all(staging, ignored);
         std::cerr << "pixelrnn_emu: error: " << e.what() << "\n";
         return 1;
     }

@@ -1,5 +1,10 @@
 // PixelRNN on SCAMP-5. Layout and scaling (see scamp5/README.md for the derivation):
 //
+// * Input (default, as in the paper's hardware experiment): every frame is requested from the host
+//   (vs_gui_request_image, 4 bits), its planes drawn into R5..R8 (scamp5_draw_*), converted to the
+//   analogue value kLevelUnit * level bit-plane by bit-plane, and binarised against the level
+//   midpoint. The "live camera" switch takes the photodiode instead (get_image: full range).
+//
 // * The array is a 4 x 4 grid of 64 x 64 quadrants (display orientation). The host tiles the
 //   64 x 64 frame into all 16; quadrant (grid row k % 4, grid column k / 4) convolves with CNN
 //   kernel k, so pooling and a /4 compaction of the whole array give the column-major mosaic
@@ -17,8 +22,6 @@
 //   exactly clip(o * iw_rnn + 127, 0, 255), the encoding of the PyTorch model.
 #include "pixelrnn_program.hpp"
 
-#include <algorithm>
-#include <cstdlib>
 #include <scamp5.hpp>
 
 using namespace SCAMP5_PE;
@@ -33,6 +36,9 @@ constexpr int kTaps = 5;
 
 int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 int half_unit_up(int unit) { return (unit + 1) / 2; }
+int min_int(int a, int b) { return a < b ? a : b; }
+int max_int(int a, int b) { return a > b ? a : b; }
+int clamp_int(int v, int lo, int hi) { return min_int(hi, max_int(lo, v)); }
 
 // Device column of a display column (column 0 is the right-hand column on SCAMP-5).
 int device_col(int display_col) { return 255 - display_col; }
@@ -114,18 +120,90 @@ void load_quadrant_valid_mask(int di, int dj) {
 // Recurrent validity of tap (di, dj): PE and source both inside the state quadrant.
 void load_state_valid_mask(int di, int dj) {
     const int last = kStateRow0 + kQuadrant - 1;
-    load_display_rect(R7, kStateRow0 + std::max(0, -di), kStateRow0 + std::max(0, -dj), last - std::max(0, di),
-                      last - std::max(0, dj));
+    load_display_rect(R7, kStateRow0 + max_int(0, -di), kStateRow0 + max_int(0, -dj), last - max_int(0, di),
+                      last - max_int(0, dj));
+}
+
+// Bit k of vs_dotmat pixel (row, col), image orientation (SDK layout: one bit per pixel, row-major,
+// lowest bit first within each byte). The one place that reads a vs_dotmat.
+bool dotmat_bit(const vs_dotmat& m, int row, int col) {
+    const int i = row * m.get_width() + col;
+    return ((m.get_buffer()[i >> 3] >> (i & 7)) & 1) != 0;
+}
+
+// Plane k of the host image goes to R5 + k (R5..R8 are free until the convolution).
+void draw_plane(dreg_t target, const vs_dotmat& m) {
+    scamp5_draw_begin(target);
+    for (int row = 0; row < 256; ++row)
+        for (int col = 0; col < 256; ++col)
+            if (dotmat_bit(m, row, col)) scamp5_draw_pixel(row, device_col(col));
+    scamp5_draw_end();
+}
+const dreg_t kPlaneRegister[kHostImageBits] = {R5, R6, R7, R8};
+
+// A += C where plane k is 1 (the registers are fixed per static kernel, hence one kernel per bit).
+void add_unit_where_plane(int k) {
+    switch (k) {
+        case 0: scamp5_kernel_begin(); WHERE(R5); add(A, A, C); all(); scamp5_kernel_end(); break;
+        case 1: scamp5_kernel_begin(); WHERE(R6); add(A, A, C); all(); scamp5_kernel_end(); break;
+        case 2: scamp5_kernel_begin(); WHERE(R7); add(A, A, C); all(); scamp5_kernel_end(); break;
+        default: scamp5_kernel_begin(); WHERE(R8); add(A, A, C); all(); scamp5_kernel_end(); break;
+    }
 }
 
 }  // namespace
 
-// ---- frame stages ---------------------------------------------------------------------------------
+// ---- input ----------------------------------------------------------------------------------------
 
-void PixelRNNSensorProgram::capture_and_binarise() {
+void PixelRNNSensorProgram::on_host_plane(const vs_dotmat& plane, int bit) {
+    if (bit < 0) {
+        request_timed_out_ = true;
+        return;
+    }
+    if (bit >= kHostImageBits || plane.get_width() != 256 || plane.get_height() != 256) return;
+    draw_plane(kPlaneRegister[bit], plane);
+    planes_received_ |= 1u << bit;
+}
+
+// Requests frame frame_in_clip_ of the current clip, waits for its 4 planes, rebuilds the level in A
+// (A = kLevelUnit * level) and binarises it into R10. False (and stops running) when the host does not answer.
+bool PixelRNNSensorProgram::receive_host_frame() {
+    const PixelRNNClip& clip = clips_.clips[clip_index_];
+    char path[256];
+    pixelrnn_frame_path(path, sizeof path, clips_.root, clip.name, frame_in_clip_);
+    planes_received_ = 0;
+    request_timed_out_ = false;
+    scamp5_kernel_begin(); CLR(R5, R6, R7); CLR(R8); scamp5_kernel_end();
+    // Completion is judged by the callbacks (all planes, or a timeout), not by the return value.
+    vs_gui_request_image(path, kHostImageBits, [this](vs_dotmat const& m, int k) { on_host_plane(m, k); });
+    while (!vs_gui_request_done()) vs_process_message();
+    if (request_timed_out_ || planes_received_ != (1u << kHostImageBits) - 1) {
+        vs_post_text("frame request failed: %s (planes received 0x%x of 0x%x); stopped\n", path, planes_received_,
+                     (1u << kHostImageBits) - 1);
+        running_ = false;
+        return false;
+    }
+    scamp5_kernel_begin(); all(); bus(A); scamp5_kernel_end();  // A := 0
+    for (int k = 0; k < kHostImageBits; ++k) {
+        scamp5_in(C, kLevelUnit << k);
+        add_unit_where_plane(k);
+    }
+    // +1 iff level > img_threshold >> 4: compare against the midpoint between two levels.
+    scamp5_in(F, kLevelUnit * (img_threshold_ >> 4) + kLevelUnit / 2);
+    scamp5_kernel_begin();
+        sub(E, A, F);
+        where(E);
+        MOV(R10, FLAG);
+        all();
+    scamp5_kernel_end();
+    return true;
+}
+
+// Live photodiode: get_image(A, E) gives A = full-range image (pixel - 128), E = -half range.
+void PixelRNNSensorProgram::capture_live() {
     scamp5_in(F, img_threshold_ - 128);  // pixel > T  <=>  value (pixel - 128) > T - 128
     scamp5_kernel_begin();
-        get_image(A);
+        get_image(A, E);
         sub(E, A, F);
         where(E);
         MOV(R10, FLAG);
@@ -133,8 +211,21 @@ void PixelRNNSensorProgram::capture_and_binarise() {
     scamp5_kernel_end();
 }
 
+bool PixelRNNSensorProgram::take_input() {
+    if (live_camera_) {
+        capture_live();
+        return true;
+    }
+    if (clip_index_ >= clips_.count) {
+        vs_post_text("no clip list: the host-fed input needs clips (or switch on '%s')\n", kSwitchLiveCamera);
+        running_ = false;
+        return false;
+    }
+    return receive_host_frame();
+}
+
 void PixelRNNSensorProgram::cnn_convolution() {
-    const int unit = std::min(input_white_, kCnnUnitMax);
+    const int unit = min_int(input_white_, kCnnUnitMax);
     scamp5_kernel_begin(); all(); bus(A); bus(B); scamp5_kernel_end();
     scamp5_in(C, unit);
     scamp5_in(D, 1);
@@ -159,8 +250,8 @@ void PixelRNNSensorProgram::cnn_convolution() {
 // ReLU, threshold, then 4x4 max pooling as an OR of the thresholded block: the threshold is
 // monotone, so [max(relu(c)) >= step] = OR over the block of [relu(c) >= step], exactly.
 void PixelRNNSensorProgram::relu_threshold_pool() {
-    const int unit = std::min(input_white_, kCnnUnitMax);
-    const int step = std::clamp(ceil_div(conv1_threshold_, input_white_), -25, 26);
+    const int unit = min_int(input_white_, kCnnUnitMax);
+    const int step = clamp_int(ceil_div(conv1_threshold_, input_white_), -25, 26);
     scamp5_in(F, step * unit - half_unit_up(unit));
     scamp5_kernel_begin();
         neg(E, A); where(E); bus(A); all();        // ReLU: A := 0 where A < 0
@@ -214,7 +305,7 @@ void PixelRNNSensorProgram::reset_hidden() {
 
 // f = Wfi*x + Wfh*h, o = Woi*x + Woh*h (h from the start of the step); g = f >= step; h = g * h.
 void PixelRNNSensorProgram::recurrent_update() {
-    const int unit = std::min(input_rnn_white_, kGateUnitMax);
+    const int unit = min_int(input_rnn_white_, kGateUnitMax);
     scamp5_kernel_begin(); all(); bus(A); bus(B); scamp5_kernel_end();
     scamp5_in(C, unit);
     scamp5_in(D, 1);
@@ -231,7 +322,7 @@ void PixelRNNSensorProgram::recurrent_update() {
             }
         }
     }
-    const int step = std::clamp(ceil_div(rnn_threshold_, input_rnn_white_), -50, 51);
+    const int step = clamp_int(ceil_div(rnn_threshold_, input_rnn_white_), -50, 51);
     scamp5_in(F, step * unit - half_unit_up(unit));
     const int last = kStateRow0 + kQuadrant - 1;
     load_display_rect(R7, kStateRow0, kStateRow0, last, last);
@@ -275,7 +366,7 @@ void PixelRNNSensorProgram::output_intermediates() {
 void PixelRNNSensorProgram::process_frame() {
     vs_stopwatch watch;
     if (frame_in_clip_ == 0) reset_hidden();
-    capture_and_binarise();
+    if (!take_input()) return;
     if (output_intermediates_) scamp5_output_image(R10, display_input_);
     stage_usec_[0] += watch.get_usec();
     watch.reset();
@@ -292,34 +383,48 @@ void PixelRNNSensorProgram::process_frame() {
     watch.reset();
     ++frame_in_clip_;
     ++frames_done_;
-    if (frame_in_clip_ >= frames_per_clip_) {
-        read_out_final();
-        if (save_outputs_) {
-            const std::string name = std::to_string(frames_per_clip_ - 1) + "_output.BMP";
-            vs_gui_save_image(display_output_, name.c_str());
-        }
-        frame_in_clip_ = 0;
-    }
+    const int frames = live_camera_ ? frames_per_clip_ : clips_.clips[clip_index_].frames;
+    if (frame_in_clip_ >= frames) finish_clip();
     stage_usec_[4] += watch.get_usec();
 }
 
+// o_T read out; saved as <class>/<sequence>/<T-1>_output.BMP (live: live/<n>/...); next clip.
+void PixelRNNSensorProgram::finish_clip() {
+    read_out_final();
+    if (save_outputs_) {
+        char name[256];
+        if (live_camera_) std::snprintf(name, sizeof name, "live/%d/%d_output.BMP", live_clips_, frame_in_clip_ - 1);
+        else std::snprintf(name, sizeof name, "%s/%d_output.BMP", clips_.clips[clip_index_].name, frame_in_clip_ - 1);
+        vs_gui_save_image(display_output_, name);
+    }
+    frame_in_clip_ = 0;
+    if (live_camera_) {
+        ++live_clips_;
+        return;
+    }
+    if (++clip_index_ >= clips_.count) {
+        vs_post_text("all %d clips done\n", clips_.count);
+        clip_index_ = 0;
+        running_ = false;
+    }
+}
+
 void PixelRNNSensorProgram::load_weights() {
-    PixelRNNWeights w;
-    std::string error;
-    if (!loader_ || !loader_(w, error)) {
-        vs_post_text("load weights failed: %s\n", error.c_str());
+    static PixelRNNWeights staging;  // static storage: ~2 KB stays off the M0 stack
+    char error[160] = "no weights loader";
+    if (!loader_ || !loader_(staging, error, sizeof error)) {
+        vs_post_text("load weights failed: %s\n", error);
         return;
     }
-    error = validate_pixelrnn_weights(w);
-    if (!error.empty()) {
-        vs_post_text("load weights rejected: %s\n", error.c_str());
+    if (!validate_pixelrnn_weights(staging, error, sizeof error)) {
+        vs_post_text("load weights rejected: %s\n", error);
         return;
     }
-    weights_ = w;
-    input_white_ = w.input_white;
-    input_rnn_white_ = w.input_rnn_white;
-    conv1_threshold_ = w.cnn_threshold_sensor;
-    rnn_threshold_ = w.gate_threshold_sensor;
+    weights_ = staging;
+    input_white_ = staging.input_white;
+    input_rnn_white_ = staging.input_rnn_white;
+    conv1_threshold_ = staging.cnn_threshold_sensor;
+    rnn_threshold_ = staging.gate_threshold_sensor;
     frame_in_clip_ = 0;
     vs_post_text("weights loaded: iw %d, iw_rnn %d, conv1 threshold %d, rnn threshold %d\n", input_white_,
                  input_rnn_white_, conv1_threshold_, rnn_threshold_);
@@ -327,6 +432,8 @@ void PixelRNNSensorProgram::load_weights() {
 
 void PixelRNNSensorProgram::run() {
     vs_init();
+    vs_post_bind_io_agent(vs_usb);  // the host link, as the SDK's examples and the authors' main bind it
+    scamp5_bind_io_agent(vs_usb);
     display_input_ = vs_gui_add_display(kDisplayInput, 0, 0);
     display_encoded_ = vs_gui_add_display(kDisplayEncoded, 0, 1);
     display_hidden_ = vs_gui_add_display(kDisplayHidden, 0, 2);
@@ -342,17 +449,22 @@ void PixelRNNSensorProgram::run() {
     vs_gui_add_slider(kSliderFramesPerClip, 1, 255, frames_per_clip_, &frames_per_clip_);
     vs_gui_add_switch(kSwitchSaveOutputs, false, &save_outputs_);
     vs_gui_add_switch(kSwitchIntermediates, false, &output_intermediates_);
+    vs_gui_add_switch(kSwitchLiveCamera, false, &live_camera_);
     vs_on_gui_update(vs_gui_add_button(kButtonLoadWeights), [this](int32_t) { load_weights(); });
     vs_on_gui_update(vs_gui_add_button(kButtonLoadImageStop), [this](int32_t) {
         running_ = !running_;
         frame_in_clip_ = 0;
     });
-    vs_on_gui_update(vs_gui_add_button(kButtonReset), [this](int32_t) { frame_in_clip_ = 0; });
+    vs_on_gui_update(vs_gui_add_button(kButtonReset), [this](int32_t) {
+        frame_in_clip_ = 0;
+        clip_index_ = 0;
+    });
     vs_on_gui_update(vs_gui_add_button(kButtonPrintTimings), [this](int32_t) {
-        const double n = frames_done_ ? static_cast<double>(frames_done_) : 1.0;
-        vs_post_text("per frame (us): capture %.0f, conv %.0f, pool+mosaic %.0f, rnn %.0f, readout %.0f over %llu frames\n",
-                     stage_usec_[0] / n, stage_usec_[1] / n, stage_usec_[2] / n, stage_usec_[3] / n,
-                     stage_usec_[4] / n, static_cast<unsigned long long>(frames_done_));
+        const std::uint64_t n = frames_done_ ? frames_done_ : 1;
+        auto per_frame = [n](std::uint64_t total) { return static_cast<unsigned>(total / n); };
+        vs_post_text("per frame (us): input %u, conv %u, pool+mosaic %u, rnn %u, readout %u over %u frames\n",
+                     per_frame(stage_usec_[0]), per_frame(stage_usec_[1]), per_frame(stage_usec_[2]),
+                     per_frame(stage_usec_[3]), per_frame(stage_usec_[4]), static_cast<unsigned>(frames_done_));
     });
     while (true) {
         vs_frame_loop_control();

@@ -4,8 +4,9 @@
 // `extract_weights.py --json` at run time (host/weights_json.hpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <string>
+#include <cstdio>
 
 struct PixelRNNWeights {
     int input_white = 10;      // iw: sensor units per model unit of the CNN
@@ -21,23 +22,31 @@ struct PixelRNNWeights {
     int gate_threshold_sensor = 10;
 };
 
-// Empty string when the weights are usable, else what is wrong.
-inline std::string validate_pixelrnn_weights(const PixelRNNWeights& w) {
-    if (w.input_white < 1 || w.input_white > 127) return "input_white must be 1..127";
-    if (w.input_rnn_white < 1 || w.input_rnn_white > 127) return "input_rnn_white must be 1..127";
-    if (w.cnn_threshold_sensor < -128 || w.cnn_threshold_sensor > 127) return "cnn threshold (sensor units) must be -128..127";
-    if (w.gate_threshold_sensor < -128 || w.gate_threshold_sensor > 127) return "gate threshold (sensor units) must be -128..127";
+// True when the weights are usable; else false with what is wrong written to `error` (size bytes).
+// Embedded-safe: no exceptions, no heap.
+inline bool validate_pixelrnn_weights(const PixelRNNWeights& w, char* error, std::size_t size) {
+    auto fail = [&](const char* what, int index) {
+        std::snprintf(error, size, what, index);
+        return false;
+    };
+    if (w.input_white < 1 || w.input_white > 127) return fail("input_white must be 1..127 (got %d)", w.input_white);
+    if (w.input_rnn_white < 1 || w.input_rnn_white > 127)
+        return fail("input_rnn_white must be 1..127 (got %d)", w.input_rnn_white);
+    if (w.cnn_threshold_sensor < -128 || w.cnn_threshold_sensor > 127)
+        return fail("cnn threshold (sensor units) must be -128..127 (got %d)", w.cnn_threshold_sensor);
+    if (w.gate_threshold_sensor < -128 || w.gate_threshold_sensor > 127)
+        return fail("gate threshold (sensor units) must be -128..127 (got %d)", w.gate_threshold_sensor);
     for (int k = 0; k < 16; ++k)
         for (int i = 0; i < 5; ++i)
             for (int j = 0; j < 5; ++j)
                 if (w.cnn_kernels[k][i][j] != 1 && w.cnn_kernels[k][i][j] != -1)
-                    return "cnn kernel " + std::to_string(k) + " holds a value other than +1/-1";
+                    return fail("cnn kernel %d holds a value other than +1/-1", k);
     for (int k = 0; k < 4; ++k)
         for (int i = 0; i < 5; ++i)
             for (int j = 0; j < 5; ++j)
                 if (w.rnn_kernels[k][i][j] != 1 && w.rnn_kernels[k][i][j] != -1)
-                    return "rnn kernel " + std::to_string(k) + " holds a value other than +1/-1";
-    return "";
+                    return fail("rnn kernel %d holds a value other than +1/-1", k);
+    return true;
 }
 
 // The sensor's load order (the header from `extract_weights.py --header`, and the release's text
@@ -49,16 +58,20 @@ constexpr int kSensorKernelChannel[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14
 // The one place where load order becomes the weights structure. `channel_of` is the header's own
 // table of which channel each entry computes; it must be kSensorKernelChannel (the program tiles
 // channel k at quadrant row k % 4, column k / 4). Thresholds are in sensor units (step * white).
-// Empty string when the result is usable, else what is wrong.
-inline std::string pixelrnn_weights_from_load_order(PixelRNNWeights& w, int input_white, int input_rnn_white,
-                                                    int cnn_threshold_sensor, int gate_threshold_sensor,
-                                                    const int channel_of[16], const std::int8_t cnn_taps[16][25],
-                                                    const std::int8_t* const rnn_taps[4]) {
+// True when the result is usable (then written to w), else false with what is wrong in `error`.
+// `staging` is scratch the caller owns (static storage on the device: the structure is ~2 KB).
+inline bool pixelrnn_weights_from_load_order(PixelRNNWeights& w, PixelRNNWeights& staging, int input_white,
+                                             int input_rnn_white, int cnn_threshold_sensor, int gate_threshold_sensor,
+                                             const int channel_of[16], const std::int8_t cnn_taps[16][25],
+                                             const std::int8_t* const rnn_taps[4], char* error, std::size_t size) {
     for (int n = 0; n < 16; ++n)
-        if (channel_of[n] != kSensorKernelChannel[n])
-            return "CNN kernel entry " + std::to_string(n) + " is for channel " + std::to_string(channel_of[n]) +
-                   "; the sensor's load order puts channel " + std::to_string(kSensorKernelChannel[n]) + " there";
-    PixelRNNWeights out;
+        if (channel_of[n] != kSensorKernelChannel[n]) {
+            std::snprintf(error, size, "CNN kernel entry %d is for channel %d; the sensor's load order puts channel %d there",
+                          n, channel_of[n], kSensorKernelChannel[n]);
+            return false;
+        }
+    PixelRNNWeights& out = staging;
+    out = PixelRNNWeights{};
     out.input_white = input_white;
     out.input_rnn_white = input_rnn_white;
     out.cnn_threshold_sensor = cnn_threshold_sensor;
@@ -68,7 +81,7 @@ inline std::string pixelrnn_weights_from_load_order(PixelRNNWeights& w, int inpu
         for (int n = 0; n < 16; ++n) out.cnn_kernels[channel_of[n]][row][col] = cnn_taps[n][t];
         for (int k = 0; k < 4; ++k) out.rnn_kernels[k][row][col] = rnn_taps[k][t];
     }
-    const std::string error = validate_pixelrnn_weights(out);
-    if (error.empty()) w = out;
-    return error;
+    if (!validate_pixelrnn_weights(out, error, size)) return false;
+    w = out;
+    return true;
 }

@@ -9,8 +9,6 @@
 // (see pixelrnn_weights_from_load_order for the order).
 #pragma once
 
-#include <string>
-
 #include "pixelrnn_weights.hpp"
 
 #ifndef PIXELRNN_WEIGHTS_HEADER
@@ -27,10 +25,13 @@ static_assert(pixelrnn_weights::kGateThresholdSensor ==
                   pixelrnn_weights::kGateThresholdStep * pixelrnn_weights::kInputRnnWhite,
               "weights header: kGateThresholdSensor must equal kGateThresholdStep * kInputRnnWhite");
 
-inline bool pixelrnn_weights_from_header(PixelRNNWeights& w, std::string& error) {
+// The header's arrays are constexpr (static storage); the staging structure is static too, so
+// loading needs no stack beyond a few pointers.
+inline bool pixelrnn_weights_from_header(PixelRNNWeights& w, char* error, std::size_t size) {
     namespace h = pixelrnn_weights;
-    const std::int8_t* const rnn_taps[4] = {h::kWfi, h::kWfh, h::kWoi, h::kWoh};
-    error = pixelrnn_weights_from_load_order(w, h::kInputWhite, h::kInputRnnWhite, h::kCnnThresholdSensor,
-                                             h::kGateThresholdSensor, h::kCnnKernelChannel, h::kCnnKernels, rnn_taps);
-    return error.empty();
+    static PixelRNNWeights staging;
+    static const std::int8_t* const rnn_taps[4] = {h::kWfi, h::kWfh, h::kWoi, h::kWoh};
+    return pixelrnn_weights_from_load_order(w, staging, h::kInputWhite, h::kInputRnnWhite, h::kCnnThresholdSensor,
+                                            h::kGateThresholdSensor, h::kCnnKernelChannel, h::kCnnKernels, rnn_taps,
+                                            error, size);
 }

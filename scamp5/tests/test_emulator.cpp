@@ -39,7 +39,7 @@ SCAMP5_TEST(bus_negates_the_sum_of_its_sources) {
     EXPECT_EQ(ana(A, 5, 5), -3.0f);
     EXPECT_EQ(ana(E, 100, 7), 3.0f);  // -(3 - 10 + 4)
     EXPECT_EQ(ana(F, 0, 0), 0.0f);
-    EXPECT_THROWS(bus(A, B));                // outside a kernel
+    // Outside a kernel `bus` is not declared: ctest kernel_instruction_outside_kernel_does_not_compile.
     EXPECT_THROWS(scamp5_dynamic_kernel_begin(); bus(A, B, B); scamp5_dynamic_kernel_end());  // duplicate source
 }
 
@@ -164,10 +164,19 @@ SCAMP5_TEST(macro_side_effects) {
     EXPECT_EQ(count(R2), N * N);
     EXPECT_EQ(count(R3), 0);
     EXPECT_EQ(count(R4), 0);
+    // In-place NOT / OR / NOR write nothing besides their register (two words each).
+    scamp5_load_rect(R0, 0, 0, 9, 255);
+    scamp5_load_rect(R1, 0, 0, 0, 255);
+    const std::vector<std::uint8_t> r12_before(device().plane(R12), device().plane(R12) + scamp5_emu::kPlane);
+    scamp5_dynamic_kernel_begin(); NOT(R5); OR(R6, R1); NOR(R7, R1); scamp5_dynamic_kernel_end();
+    EXPECT_EQ(count(R5), N * N - 128 * N);  // R5 was rows 0..127
+    EXPECT_EQ(count(R0), 10 * N);
+    EXPECT_EQ(count(R1), N);
+    EXPECT_TRUE(std::equal(r12_before.begin(), r12_before.end(), device().plane(R12)));
     // Kernel word counts are those of the primitive sequences.
     scamp5_emu::host::reset();
-    scamp5_kernel_begin(); add(A, B, C); AND(R7, R5, R6); scamp5_kernel_end();
-    EXPECT_EQ(device().static_words(), 2 + 4);
+    scamp5_kernel_begin(); add(A, B, C); AND(R7, R5, R6); NOT(R5); OR(R5, R6); DNEWS(R7, R5, east); scamp5_kernel_end();
+    EXPECT_EQ(device().static_words(), 2 + 4 + 2 + 2 + 3);
 }
 
 SCAMP5_TEST(dnews_reads_neighbours_with_both_edges) {
@@ -348,9 +357,122 @@ SCAMP5_TEST(host_api_buttons_sliders_frames_displays_and_stop) {
     EXPECT_EQ(frames, 3);
     EXPECT_EQ(pressed, 1);
     EXPECT_EQ(slider, -4);
-    EXPECT_EQ(seen_at_1, 200);  // loop iteration 1 saw the fed image (value 72, ADC 72 + 128)
-    // Iteration 2 captured the reset photodiode: dark.
+    EXPECT_EQ(seen_at_1, 164);  // iteration 1 saw the fed image: get_image(A) is half range, 72 / 2 + 128
+    // Iteration 2 captured the reset photodiode: dark (-128, half range -64).
     const auto& shown = scamp5_emu::host::read_display("image");
-    EXPECT_EQ(static_cast<int>(shown.at(7, 3)), 0);
-    EXPECT_EQ(ana(A, 7, 252), -128.0f);
+    EXPECT_EQ(static_cast<int>(shown.at(7, 3)), 64);
+    EXPECT_EQ(ana(A, 7, 252), -64.0f);
+}
+
+namespace {
+// A 256 x 256 photodiode image (display orientation) with `v` everywhere and `spot` at display (7, 3).
+void feed(int v, int spot) {
+    scamp5_emu::GrayImage img{N, N, std::vector<std::uint8_t>(scamp5_emu::kPlane, static_cast<std::uint8_t>(v))};
+    img.pixels[7 * N + 3] = static_cast<std::uint8_t>(spot);
+    scamp5_emu::host::feed_frame(img);
+}
+}  // namespace
+
+SCAMP5_TEST(get_image_one_argument_is_half_range_two_arguments_full_and_negative_half) {
+    // SDK: get_image(y) "y := half-range image"; get_image(y, h) y = full range, h = negative half
+    // range; both reset PIX. Device column of display column 3 is 252.
+    fresh();
+    feed(28, 200);  // values -100 and 72
+    scamp5_kernel_begin(); get_image(A); scamp5_kernel_end();
+    EXPECT_EQ(ana(A, 7, 252), 36.0f);
+    EXPECT_EQ(ana(A, 0, 0), -50.0f);
+    EXPECT_EQ(device().static_words(), 2 + 3);  // two bus steps and the reset words
+    feed(28, 200);
+    scamp5_kernel_begin(); get_image(B, E); scamp5_kernel_end();
+    EXPECT_EQ(ana(B, 7, 252), 72.0f);
+    EXPECT_EQ(ana(E, 7, 252), -36.0f);
+    EXPECT_EQ(ana(B, 0, 0), -100.0f);
+    EXPECT_EQ(ana(E, 0, 0), 50.0f);
+    EXPECT_EQ(device().static_words(), 5 + 3 + 3);
+    scamp5_kernel_begin(); get_image(C, D); scamp5_kernel_end();  // reset: dark
+    EXPECT_EQ(ana(C, 7, 252), -128.0f);
+    EXPECT_EQ(ana(D, 7, 252), 64.0f);
+    // The host-side capture gives yf full range and yh (positive) half range.
+    feed(28, 200);
+    scamp5_get_image(A, B);
+    EXPECT_EQ(ana(A, 7, 252), 72.0f);
+    EXPECT_EQ(ana(B, 7, 252), 36.0f);
+    EXPECT_THROWS(scamp5_dynamic_kernel_begin(); bus(PIX, A); scamp5_dynamic_kernel_end());  // read-only
+}
+
+SCAMP5_TEST(news_targets_write_the_neighbours_news) {
+    fresh();
+    for (int r = 0; r < N; ++r)
+        for (int c = 0; c < N; ++c) ana(F, r, c) = static_cast<float>((r * 3 + c) % 40);
+    fill(NEWS, 99.0f);
+    scamp5_dynamic_kernel_begin(); bus(XS, F); scamp5_dynamic_kernel_end();  // the release's bus(XS, F)
+    EXPECT_EQ(ana(NEWS, 11, 20), -ana(F, 10, 20));  // south is row + 1
+    EXPECT_EQ(ana(NEWS, 0, 20), 99.0f);             // no PE north of row 0 writes it
+    fill(NEWS, 99.0f);
+    scamp5_dynamic_kernel_begin(); bus(XE, F); scamp5_dynamic_kernel_end();
+    EXPECT_EQ(ana(NEWS, 10, 19), -ana(F, 10, 20));  // east is column - 1
+    EXPECT_EQ(ana(NEWS, 10, 255), 99.0f);
+    fill(NEWS, 99.0f);
+    scamp5_dynamic_kernel_begin(); bus(XN, F); scamp5_dynamic_kernel_end();
+    EXPECT_EQ(ana(NEWS, 9, 20), -ana(F, 10, 20));
+    fill(NEWS, 99.0f);
+    scamp5_dynamic_kernel_begin(); bus(XW, F); scamp5_dynamic_kernel_end();
+    EXPECT_EQ(ana(NEWS, 10, 21), -ana(F, 10, 20));
+    // The writing PE's FLAG masks the write.
+    fill(NEWS, 99.0f);
+    fill(B, 0.0f);
+    ana(B, 10, 20) = 1.0f;
+    scamp5_dynamic_kernel_begin(); where(B); bus(XS, F); all(); scamp5_dynamic_kernel_end();
+    EXPECT_EQ(ana(NEWS, 11, 20), -ana(F, 10, 20));
+    EXPECT_EQ(ana(NEWS, 12, 20), 99.0f);
+    EXPECT_THROWS(scamp5_dynamic_kernel_begin(); bus(IN, F); scamp5_dynamic_kernel_end());
+}
+
+SCAMP5_TEST(host_image_requests_deliver_bit_planes_of_the_top_bits) {
+    fresh();
+    vs_init();
+    scamp5_emu::GrayImage img{N, N, std::vector<std::uint8_t>(scamp5_emu::kPlane)};
+    for (int i = 0; i < scamp5_emu::kPlane; ++i) img.pixels[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(i % 256);
+    std::string asked;
+    scamp5_emu::host::set_image_server([&](const std::string& path, scamp5_emu::GrayImage& out) {
+        asked = path;
+        if (path != "clips/a.bmp") return false;
+        out = img;
+        return true;
+    });
+    int levels[256] = {}, calls = 0, timeouts = 0;
+    auto cb = [&](vs_dotmat const& m, int k) {
+        if (k < 0) {
+            ++timeouts;
+            return;
+        }
+        ++calls;
+        EXPECT_EQ(m.get_width(), N);
+        for (int col = 0; col < 256; ++col) {  // row 0: pixel value = col
+            const int i = col;
+            if ((m.get_buffer()[i >> 3] >> (i & 7)) & 1) levels[col] |= 1 << k;
+        }
+    };
+    EXPECT_EQ(vs_gui_request_image("clips/a.bmp", 4, cb), 0);
+    EXPECT_EQ(vs_gui_request_image("clips/a.bmp", 4, cb), 1);  // one pending at a time
+    EXPECT_TRUE(!vs_gui_request_done());
+    while (!vs_gui_request_done()) vs_process_message();
+    EXPECT_EQ(calls, 4);
+    int wrong = 0;
+    for (int v = 0; v < 256; ++v) wrong += levels[v] != (v >> 4);
+    EXPECT_EQ(wrong, 0);
+    vs_gui_request_image("clips/missing.bmp", 4, cb);
+    vs_process_message();
+    EXPECT_EQ(timeouts, 1);
+    EXPECT_TRUE(asked == "clips/missing.bmp");
+    // Drawing: scamp5_draw_pixel sets device (row, col) between begin and end.
+    scamp5_dynamic_kernel_begin(); CLR(R5); scamp5_dynamic_kernel_end();
+    scamp5_draw_begin(R5);
+    scamp5_draw_pixel(3, 250);
+    scamp5_draw_pixel(200, 0);
+    EXPECT_EQ(count(R5), 0);
+    scamp5_draw_end();
+    EXPECT_EQ(count(R5), 2);
+    EXPECT_EQ(dig(R5, 3, 250), 1);
+    EXPECT_THROWS(scamp5_draw_pixel(1, 1));  // outside begin/end
 }

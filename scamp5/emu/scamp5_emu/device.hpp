@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "error_model.hpp"
+#include "fail.hpp"
 
 namespace scamp5_emu {
 
@@ -33,20 +34,22 @@ struct dreg_t {
     constexpr bool operator==(const dreg_t& o) const { return id == o.id; }
 };
 
-enum AregId : std::uint8_t { kA = 0, kB, kC, kD, kE, kF, kNEWS, kXN, kXE, kXS, kXW, kIN, kNumAregIds };
+enum AregId : std::uint8_t { kA = 0, kB, kC, kD, kE, kF, kNEWS, kXN, kXE, kXS, kXW, kIN, kPIX, kNumAregIds };
 constexpr int kNumAnaloguePlanes = 7;  // A..F, NEWS
+// Bus targets: the planes, and the neighbours' NEWS (XN/XE/XS/XW). IN and PIX are read-only.
+constexpr bool is_bus_target(int id) { return id < kNumAnaloguePlanes || (id >= kXN && id <= kXW); }
 enum DregId : std::uint8_t { kR0 = 0, kR12 = 12, kFLAG = 13, kSELECT = 14, kRECT = 15, kNumDregs = 16 };
 
 // Direction bits (DNEWS enables R1..R4 = RS RW RN RE, in this order).
 enum Direction : std::uint8_t { kSouth = 1, kWest = 2, kNorth = 4, kEast = 8 };
 
 inline const char* areg_name(int id) {
-    static const char* names[] = {"A", "B", "C", "D", "E", "F", "NEWS", "XN", "XE", "XS", "XW", "IN"};
+    static const char* names[] = {"A", "B", "C", "D", "E", "F", "NEWS", "XN", "XE", "XS", "XW", "IN", "PIX"};
     return id >= 0 && id < kNumAregIds ? names[id] : "?";
 }
 
 enum class Op : std::uint8_t {
-    Bus, Bus2, Bus3, Where, All, GetImage,
+    Bus, Bus2, Bus3, Where, All, ResetPix, Nop,
     DSet, DClr, DMov, DOr, DNot, DNor, DWhere, DAll, DNews0, DNews1,
 };
 
@@ -110,34 +113,34 @@ public:
     // ---- kernels ----------------------------------------------------------------------------
     // Returns true when the kernel body must run (to record it).
     bool begin_static(StaticKernel& k) {
-        if (in_kernel()) throw std::logic_error("scamp5_kernel_begin() inside another kernel");
+        if (in_kernel()) SCAMP5_EMU_THROW(std::logic_error("scamp5_kernel_begin() inside another kernel"));
         if (k.recorded && k.generation == generation_) return false;
         k.code.clear();
         recording_ = &k;
         return true;
     }
     void end_static(StaticKernel& k) {
-        if (recording_ != &k) throw std::logic_error("scamp5_kernel_end() without a matching begin");
+        if (recording_ != &k) SCAMP5_EMU_THROW(std::logic_error("scamp5_kernel_end() without a matching begin"));
         recording_ = nullptr;
         k.recorded = true;
         k.generation = generation_;
         static_words_ += static_cast<int>(k.code.size());
         ++static_kernels_;
         if (static_words_ > kStaticStoreWords)
-            throw std::runtime_error("static kernel store exceeded: " + std::to_string(static_words_) +
+            SCAMP5_EMU_THROW(std::runtime_error("static kernel store exceeded: " + std::to_string(static_words_) +
                                      " instruction words in " + std::to_string(static_kernels_) +
                                      " static kernels, the SCAMP-5 store holds " +
                                      std::to_string(kStaticStoreWords) +
-                                     " (move loops or data-dependent code into dynamic kernels)");
+                                     " (move loops or data-dependent code into dynamic kernels)"));
     }
     void begin_dynamic(DynamicKernel& k) {
-        if (in_kernel()) throw std::logic_error("scamp5_dynamic_kernel_begin() inside another kernel");
+        if (in_kernel()) SCAMP5_EMU_THROW(std::logic_error("scamp5_dynamic_kernel_begin() inside another kernel"));
         k.code.clear();
         dynamic_recording_ = &k;
     }
     void end_dynamic(DynamicKernel& k) {
         if (dynamic_recording_ != &k)
-            throw std::logic_error("scamp5_dynamic_kernel_end() without a matching begin");
+            SCAMP5_EMU_THROW(std::logic_error("scamp5_dynamic_kernel_end() without a matching begin"));
         dynamic_recording_ = nullptr;
         max_dynamic_words_ = std::max(max_dynamic_words_, static_cast<int>(k.code.size()));
     }
@@ -150,13 +153,13 @@ public:
         if (recording_) recording_->code.push_back(i);
         else if (dynamic_recording_) dynamic_recording_->code.push_back(i);
         else
-            throw std::logic_error(
+            SCAMP5_EMU_THROW(std::logic_error(
                 "SCAMP-5 kernel instruction issued outside scamp5_kernel_begin()/end() "
-                "(wrap it in a static or dynamic kernel)");
+                "(wrap it in a static or dynamic kernel)"));
     }
     void require_outside_kernel(const char* call) const {
         if (in_kernel())
-            throw std::logic_error(std::string(call) + " is a host-side call and cannot be issued inside a kernel");
+            SCAMP5_EMU_THROW(std::logic_error(std::string(call) + " is a host-side call and cannot be issued inside a kernel"));
     }
 
     // ---- execution ----------------------------------------------------------------------------
@@ -168,7 +171,8 @@ public:
             case Op::Bus3: exec_bus(in, 3, error_.split_sigma); break;
             case Op::Where: exec_where(in); break;
             case Op::All: std::fill(digital_[kFLAG].begin(), digital_[kFLAG].end(), 1); break;
-            case Op::GetImage: exec_get_image(in); break;
+            case Op::ResetPix: std::fill(pix_.begin(), pix_.end(), -128.0f); break;  // dark
+            case Op::Nop: break;
             case Op::DSet:
             case Op::DClr:
                 for (int k = 0; k < in.ndst; ++k) fill_digital(in.dst[k], in.op == Op::DSet ? 1 : 0);
@@ -222,12 +226,12 @@ public:
 private:
     float* analogue_plane(int id) {
         if (id < 0 || id >= kNumAnaloguePlanes)
-            throw std::invalid_argument(std::string("analogue register ") + areg_name(id) +
-                                        " cannot be used here (accepted: A..F, NEWS)");
+            SCAMP5_EMU_THROW(std::invalid_argument(std::string("analogue register ") + areg_name(id) +
+                                        " cannot be used here (accepted: A..F, NEWS)"));
         return analogue_[id].data();
     }
     std::uint8_t* digital_plane(int id) {
-        if (id < 0 || id >= kNumDregs) throw std::invalid_argument("unknown digital register id " + std::to_string(id));
+        if (id < 0 || id >= kNumDregs) SCAMP5_EMU_THROW(std::invalid_argument("unknown digital register id " + std::to_string(id)));
         return digital_[id].data();
     }
     void fill_digital(int id, std::uint8_t v) {
@@ -241,6 +245,12 @@ private:
         buf.resize(kPlane);
         if (id == kIN) {
             std::fill(buf.begin(), buf.end(), in_value_);
+            return buf.data();
+        }
+        if (id == kPIX) {  // the photodiode drives the bus with the half-range image
+            const float* t = error_.enabled && error_.image_sigma > 0 ? noise_.plane() : nullptr;
+            for (int i = 0; i < kPlane; ++i)
+                buf[i] = 0.5f * (pix_[i] + (t ? static_cast<float>(error_.image_sigma) * t[i] : 0.0f));
             return buf.data();
         }
         const float* n = analogue_[kNEWS].data();
@@ -263,7 +273,7 @@ private:
                     std::memcpy(o, n + r * kSize + 1, sizeof(float) * (kSize - 1));
                     o[kSize - 1] = news_edge_;
                     break;
-                default: throw std::invalid_argument("bad analogue source id");
+                default: SCAMP5_EMU_THROW(std::invalid_argument("bad analogue source id"));
             }
         }
         return buf.data();
@@ -301,18 +311,32 @@ private:
         const float scale = -1.0f / static_cast<float>(parts);
         const std::uint8_t* flag = digital_[kFLAG].data();
         for (int d = 0; d < in.ndst; ++d) {
-            float* out = analogue_plane(in.dst[d]);
-            if (!error_.enabled) {
-                for (int i = 0; i < kPlane; ++i) {
-                    const float v = std::min(kAnalogueLimit, std::max(-kAnalogueLimit, acc[i] * scale));
-                    out[i] = flag[i] ? v : out[i];
-                }
-                continue;
-            }
             float* v = scratch_a_[5].data();
             for (int i = 0; i < kPlane; ++i) v[i] = acc[i] * scale;
             add_bus_error(v, extra_sigma);
-            write_analogue_masked(in.dst[d], v);
+            if (in.dst[d] < kNumAnaloguePlanes) {
+                write_analogue_masked(in.dst[d], v);
+                continue;
+            }
+            // XN/XE/XS/XW: the PE writes its neighbour's NEWS (XS: NEWS[r + 1][c] := v[r][c]), under
+            // the writing PE's FLAG; a value sent past the array edge is lost.
+            int dr = 0, dc = 0;
+            switch (in.dst[d]) {
+                case kXN: dr = -1; break;
+                case kXS: dr = 1; break;
+                case kXE: dc = -1; break;  // east is column - 1
+                default: dc = 1; break;    // XW
+            }
+            float* news = analogue_[kNEWS].data();
+            for (int r = 0; r < kSize; ++r) {
+                const int tr = r + dr;
+                if (tr < 0 || tr >= kSize) continue;
+                for (int c = 0; c < kSize; ++c) {
+                    const int tc = c + dc, i = r * kSize + c;
+                    if (tc < 0 || tc >= kSize || !flag[i]) continue;
+                    news[tr * kSize + tc] = std::min(kAnalogueLimit, std::max(-kAnalogueLimit, v[i]));
+                }
+            }
         }
     }
 
@@ -325,22 +349,6 @@ private:
         }
         std::uint8_t* flag = digital_[kFLAG].data();
         for (int i = 0; i < kPlane; ++i) flag[i] = acc[i] > 0.0f;  // strict
-    }
-
-    void exec_get_image(const Instr& in) {
-        float* full = scratch_a_[0].data();
-        std::memcpy(full, pix_.data(), sizeof(float) * kPlane);
-        if (error_.enabled && error_.image_sigma > 0) {
-            const float* t = noise_.plane();
-            for (int i = 0; i < kPlane; ++i) full[i] += static_cast<float>(error_.image_sigma) * t[i];
-        }
-        write_analogue_masked(in.dst[0], full);
-        if (in.ndst > 1) {
-            float* half = scratch_a_[1].data();
-            for (int i = 0; i < kPlane; ++i) half[i] = 0.5f * full[i];
-            write_analogue_masked(in.dst[1], half);
-        }
-        std::fill(pix_.begin(), pix_.end(), -128.0f);  // reading resets the photodiode (dark)
     }
 
     template <class F>

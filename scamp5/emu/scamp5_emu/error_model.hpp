@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstdint>
+
+#include "fail.hpp"
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -58,7 +60,7 @@ struct ErrorModel {
     static ErrorModel by_name(const std::string& name) {
         if (name == "off") return off();
         if (name == "hardware") return hardware();
-        throw std::invalid_argument("unknown error model '" + name + "' (accepted: off, hardware)");
+        SCAMP5_EMU_THROW(std::invalid_argument("unknown error model '" + name + "' (accepted: off, hardware)"));
     }
 };
 

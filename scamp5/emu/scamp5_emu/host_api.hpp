@@ -21,6 +21,33 @@
 
 using vs_handle = int;
 
+// One bit per pixel, row-major, lowest bit first within each byte (the SDK's vs_dotmat layout).
+// The accessors are this emulator's; the program reads bits through pixelrnn_dotmat_bit() only.
+class vs_dotmat {
+public:
+    vs_dotmat() = default;
+    vs_dotmat(int width, int height)
+        : width_(width), height_(height), bits_(static_cast<std::size_t>(width * height + 7) / 8, 0) {}
+    int get_width() const { return width_; }
+    int get_height() const { return height_; }
+    const std::uint8_t* get_buffer() const { return bits_.data(); }
+    void set(int row, int col) {
+        const std::size_t i = static_cast<std::size_t>(row) * width_ + col;
+        bits_[i / 8] = static_cast<std::uint8_t>(bits_[i / 8] | (1u << (i % 8)));
+    }
+
+private:
+    int width_ = 0, height_ = 0;
+    std::vector<std::uint8_t> bits_;
+};
+using vs_image_callback = std::function<void(vs_dotmat const&, int)>;
+
+// Host link objects (vs_post_bind_io_agent / scamp5_bind_io_agent take the USB agent).
+struct vs_io_agent {};
+inline vs_io_agent vs_usb;
+inline void vs_post_bind_io_agent(vs_io_agent&) {}
+inline void scamp5_bind_io_agent(vs_io_agent&) {}
+
 namespace scamp5_emu {
 
 // Thrown by vs_frame_loop_control() when the test API stops the loop.
@@ -43,6 +70,9 @@ struct GuiItem {
 class Host {
 public:
     void reset() {
+        image_server_ = nullptr;
+        request_ = ImageRequest{};
+        requests_served_ = 0;
         items_.clear();
         pending_.clear();
         log_.clear();
@@ -58,7 +88,7 @@ public:
     }
     GuiItem& item(vs_handle h) {
         if (h < 0 || h >= static_cast<int>(items_.size()))
-            throw std::invalid_argument("unknown GUI handle " + std::to_string(h));
+            SCAMP5_EMU_THROW(std::invalid_argument("unknown GUI handle " + std::to_string(h)));
         return items_[static_cast<std::size_t>(h)];
     }
     GuiItem& find(const std::string& title, GuiItem::Kind kind) { return item(find_handle(title, kind)); }
@@ -68,7 +98,7 @@ public:
         std::string known;
         for (auto& it : items_)
             if (it.kind == kind) known += (known.empty() ? "" : ", ") + ("'" + it.title + "'");
-        throw std::invalid_argument("no GUI item '" + title + "' of that kind (known: " + known + ")");
+        SCAMP5_EMU_THROW(std::invalid_argument("no GUI item '" + title + "' of that kind (known: " + known + ")"));
     }
 
     // Events are delivered in vs_process_message(), as the host's USB messages are.
@@ -77,13 +107,46 @@ public:
         auto events = std::move(pending_);
         pending_.clear();
         for (auto& e : events) e();
+        answer_image_request();
+    }
+
+    // vs_gui_request_image: answered in vs_process_message() by the test API's image server. The
+    // host sends the image's top `bits` bits per pixel (level = pixel >> (8 - bits)) as `bits`
+    // planes, plane k holding bit k of the level; an image the server does not give is a timeout
+    // (the callback sees index -1).
+    struct ImageRequest {
+        bool pending = false;
+        std::string path;
+        int bits = 0;
+        vs_image_callback callback;
+    };
+    void answer_image_request() {
+        if (!request_.pending) return;
+        ImageRequest r = std::move(request_);
+        request_ = ImageRequest{};
+        GrayImage image;
+        if (!image_server_ || !image_server_(r.path, image)) {
+            r.callback(vs_dotmat{}, -1);
+            return;
+        }
+        if (image.rows != kSize || image.cols != kSize)
+            SCAMP5_EMU_THROW(std::invalid_argument("image server: " + r.path + " is " + std::to_string(image.rows) + "x" +
+                                                   std::to_string(image.cols) + ", the host sends 256x256 images"));
+        ++requests_served_;
+        for (int k = 0; k < r.bits; ++k) {
+            vs_dotmat plane(image.cols, image.rows);
+            for (int row = 0; row < image.rows; ++row)
+                for (int col = 0; col < image.cols; ++col)
+                    if (((image.at(row, col) >> (8 - r.bits)) >> k) & 1) plane.set(row, col);
+            r.callback(plane, k);
+        }
     }
 
     void frame_loop_control() {
-        if (stop_requested_ || (stop_after_ >= 0 && frame_ >= stop_after_)) throw FrameLoopStopped{frame_};
+        if (stop_requested_ || (stop_after_ >= 0 && frame_ >= stop_after_)) SCAMP5_EMU_THROW(FrameLoopStopped{frame_});
         if (hook_) hook_(frame_);
         process_messages();
-        if (stop_requested_) throw FrameLoopStopped{frame_};
+        if (stop_requested_) SCAMP5_EMU_THROW(FrameLoopStopped{frame_});
         ++frame_;
     }
 
@@ -97,6 +160,9 @@ public:
     std::string log_;
     std::filesystem::path save_directory_ = ".";
     std::function<void(int)> hook_;
+    std::function<bool(const std::string&, GrayImage&)> image_server_;
+    ImageRequest request_;
+    int requests_served_ = 0;
     int frame_ = 0;
     int stop_after_ = -1;
     bool stop_requested_ = false;
@@ -128,12 +194,23 @@ inline GrayImage readout(const std::uint8_t* plane) {
     return img;
 }
 
+struct DrawState {
+    bool active = false;
+    dreg_t target{0};
+    std::vector<std::uint8_t> plane;
+};
+inline DrawState& draw_state() {
+    static DrawState s;
+    return s;
+}
+
 // ---- test API ----------------------------------------------------------------------------------
 namespace host {
 // Power-cycle the array (registers, kernel store, counters) and clear the GUI.
 inline void reset() {
     device().power_cycle();
     host_state().reset();
+    draw_state() = DrawState{};
 }
 inline void press_button(const std::string& title) {
     const vs_handle h = host_state().find_handle(title, GuiItem::Button);
@@ -146,8 +223,8 @@ inline void set_slider(const std::string& title, int value) {
     const vs_handle h = host_state().find_handle(title, GuiItem::Slider);
     const GuiItem& slider = host_state().item(h);
     if (value < slider.min || value > slider.max)
-        throw std::invalid_argument("slider '" + title + "' accepts " + std::to_string(slider.min) + ".." +
-                                    std::to_string(slider.max) + ", got " + std::to_string(value));
+        SCAMP5_EMU_THROW(std::invalid_argument("slider '" + title + "' accepts " + std::to_string(slider.min) + ".." +
+                                    std::to_string(slider.max) + ", got " + std::to_string(value)));
     host_state().queue([h, value] {
         GuiItem& it = host_state().item(h);
         it.value = value;
@@ -167,8 +244,8 @@ inline void set_switch(const std::string& title, bool on) {
 // The photodiodes see `frame` (256 x 256, display orientation): value = pixel - 128.
 inline void feed_frame(const GrayImage& frame) {
     if (frame.rows != kSize || frame.cols != kSize)
-        throw std::invalid_argument("feed_frame needs a 256 x 256 image, got " + std::to_string(frame.rows) + " x " +
-                                    std::to_string(frame.cols));
+        SCAMP5_EMU_THROW(std::invalid_argument("feed_frame needs a 256 x 256 image, got " + std::to_string(frame.rows) + " x " +
+                                    std::to_string(frame.cols)));
     auto& pix = device().pix();
     for (int r = 0; r < kSize; ++r)
         for (int c = 0; c < kSize; ++c)
@@ -184,6 +261,12 @@ inline void set_save_directory(const std::filesystem::path& dir) { host_state().
 inline const std::string& posted_text() { return host_state().log_; }
 inline void echo_text(bool on) { host_state().echo_ = on; }
 inline int frames_started() { return host_state().frame_; }
+// Answers vs_gui_request_image(path, ...): fill `image` and return true, or return false (the device
+// then sees a timeout). Images must be 256 x 256 (display orientation).
+inline void set_image_server(std::function<bool(const std::string& path, GrayImage& image)> server) {
+    host_state().image_server_ = std::move(server);
+}
+inline int image_requests_served() { return host_state().requests_served_; }
 }  // namespace host
 
 }  // namespace scamp5_emu
@@ -192,12 +275,12 @@ inline int frames_started() { return host_state().frame_; }
 namespace scamp5_emu::detail_host {
 inline void require_byte(int v, const char* what) {
     if (v < 0 || v > 255)
-        throw std::invalid_argument(std::string(what) + " must be 0..255, got " + std::to_string(v));
+        SCAMP5_EMU_THROW(std::invalid_argument(std::string(what) + " must be 0..255, got " + std::to_string(v)));
 }
 inline void load_constant(areg_t a, int v, double sigma, const char* call) {
     Device& d = device();
     d.require_outside_kernel(call);
-    if (v < -128 || v > 127) throw std::invalid_argument(std::string(call) + ": value must be -128..127, got " + std::to_string(v));
+    if (v < -128 || v > 127) SCAMP5_EMU_THROW(std::invalid_argument(std::string(call) + ": value must be -128..127, got " + std::to_string(v)));
     std::vector<float> plane(kPlane, static_cast<float>(v));
     if (d.error_model().enabled && sigma > 0) {
         const float* t = d.noise().plane();
@@ -218,7 +301,7 @@ inline void scamp5_load_in(scamp5_emu::areg_t a, int v) {
 inline void scamp5_load_in(int v) {
     auto& d = scamp5_emu::device();
     d.require_outside_kernel("scamp5_load_in");
-    if (v < -128 || v > 127) throw std::invalid_argument("scamp5_load_in: value must be -128..127, got " + std::to_string(v));
+    if (v < -128 || v > 127) SCAMP5_EMU_THROW(std::invalid_argument("scamp5_load_in: value must be -128..127, got " + std::to_string(v)));
     d.in_value() = static_cast<float>(v) +
                    (d.error_model().enabled ? static_cast<float>(d.error_model().load_in_sigma) * d.noise().scalar() : 0.0f);
 }
@@ -260,7 +343,7 @@ inline void scamp5_load_rect(scamp5_emu::dreg_t r, int r0, int c0, int r1, int c
     scamp5_emu::detail_host::require_byte(r1, "scamp5_load_rect r1");
     scamp5_emu::detail_host::require_byte(c1, "scamp5_load_rect c1");
     if (r0 > r1 || c0 > c1)
-        throw std::invalid_argument("scamp5_load_rect: need r0 <= r1 and c0 <= c1 (top-right to bottom-left corner)");
+        SCAMP5_EMU_THROW(std::invalid_argument("scamp5_load_rect: need r0 <= r1 and c0 <= c1 (top-right to bottom-left corner)"));
     using scamp5_emu::detail_host::select_indices;
     scamp5_emu::detail_host::load_digital(r, select_indices([=](int y) { return y >= r0 && y <= r1; }),
                                           select_indices([=](int x) { return x >= c0 && x <= c1; }), "scamp5_load_rect");
@@ -281,7 +364,7 @@ inline void scamp5_flood(scamp5_emu::dreg_t target, scamp5_emu::dreg_t mask, int
     using namespace scamp5_emu;
     Device& d = device();
     d.require_outside_kernel("scamp5_flood");
-    if (iterations < 0) throw std::invalid_argument("scamp5_flood: iterations must be >= 0");
+    if (iterations < 0) SCAMP5_EMU_THROW(std::invalid_argument("scamp5_flood: iterations must be >= 0"));
     std::vector<std::uint8_t> t(d.plane(target), d.plane(target) + kPlane), next(kPlane);
     const std::uint8_t* m = d.plane(mask);
     const std::uint8_t* en[4] = {d.plane(dreg_t{1}), d.plane(dreg_t{2}), d.plane(dreg_t{3}), d.plane(dreg_t{4})};
@@ -314,13 +397,39 @@ inline void scamp5_shift(scamp5_emu::dreg_t r, int h, int v) {
         }
     d.write_digital(r.id, out.data());
 }
+// yf := full-range image, yh := half-range image (get_image(yf, yh) gives -half; one neg restores it).
+// Drawing into a digital register: scamp5_draw_begin(r) starts from r's content, scamp5_draw_pixel
+// sets (row, col) (device coordinates), scamp5_draw_end() writes the result back into r.
+inline void scamp5_draw_begin(scamp5_emu::dreg_t r) {
+    auto& d = scamp5_emu::device();
+    d.require_outside_kernel("scamp5_draw_begin");
+    auto& s = scamp5_emu::draw_state();
+    if (s.active) SCAMP5_EMU_THROW(std::logic_error("scamp5_draw_begin() while drawing (missing scamp5_draw_end())"));
+    s.active = true;
+    s.target = r;
+    s.plane.assign(d.plane(r), d.plane(r) + scamp5_emu::kPlane);
+}
+inline void scamp5_draw_pixel(int row, int col) {
+    auto& s = scamp5_emu::draw_state();
+    if (!s.active) SCAMP5_EMU_THROW(std::logic_error("scamp5_draw_pixel() outside scamp5_draw_begin()/end()"));
+    scamp5_emu::detail_host::require_byte(row, "scamp5_draw_pixel row");
+    scamp5_emu::detail_host::require_byte(col, "scamp5_draw_pixel col");
+    s.plane[static_cast<std::size_t>(row) * scamp5_emu::kSize + col] = 1;
+}
+inline void scamp5_draw_end() {
+    auto& s = scamp5_emu::draw_state();
+    if (!s.active) SCAMP5_EMU_THROW(std::logic_error("scamp5_draw_end() without scamp5_draw_begin()"));
+    s.active = false;
+    scamp5_emu::device().write_digital(s.target.id, s.plane.data());
+}
 inline void scamp5_get_image(scamp5_emu::areg_t yf, scamp5_emu::areg_t yh, int gain = 1) {
-    if (gain < 1 || gain > 4) throw std::invalid_argument("scamp5_get_image: gain must be 1..4");
+    if (gain < 1 || gain > 4) SCAMP5_EMU_THROW(std::invalid_argument("scamp5_get_image: gain must be 1..4"));
     auto& d = scamp5_emu::device();
     d.require_outside_kernel("scamp5_get_image");
     scamp5_emu::DynamicKernel k;
     d.begin_dynamic(k);
-    SCAMP5_PE::get_image(yf, yh);
+    scamp5_emu::instructions::get_image(yf, yh);
+    scamp5_emu::instructions::neg(yh, yh);
     d.end_dynamic(k);
     d.replay(k.code);
 }
@@ -328,14 +437,14 @@ inline void scamp5_output_image(scamp5_emu::areg_t a, vs_handle display) {
     auto& d = scamp5_emu::device();
     d.require_outside_kernel("scamp5_output_image");
     auto& it = scamp5_emu::host_state().item(display);
-    if (it.kind != scamp5_emu::GuiItem::Display) throw std::invalid_argument("scamp5_output_image: handle is not a display");
+    if (it.kind != scamp5_emu::GuiItem::Display) SCAMP5_EMU_THROW(std::invalid_argument("scamp5_output_image: handle is not a display"));
     it.image = scamp5_emu::readout(d.plane(a));
 }
 inline void scamp5_output_image(scamp5_emu::dreg_t r, vs_handle display) {
     auto& d = scamp5_emu::device();
     d.require_outside_kernel("scamp5_output_image");
     auto& it = scamp5_emu::host_state().item(display);
-    if (it.kind != scamp5_emu::GuiItem::Display) throw std::invalid_argument("scamp5_output_image: handle is not a display");
+    if (it.kind != scamp5_emu::GuiItem::Display) SCAMP5_EMU_THROW(std::invalid_argument("scamp5_output_image: handle is not a display"));
     it.image = scamp5_emu::readout(d.plane(r));
 }
 // One PE through the ADC: 0..255, about value + 128.
@@ -362,10 +471,12 @@ inline bool scamp5_global_or(scamp5_emu::dreg_t r) {
 // ---- kernels -------------------------------------------------------------------------------------
 // A static kernel is recorded the first time its block runs and replayed afterwards: the C++ code
 // inside runs once, so any value it reads is frozen. Its words count against the 1024-word store.
+// The instructions are in scope only between begin and end (namespace scamp5_emu::instructions).
 #define scamp5_kernel_begin()                                           \
     do {                                                                \
         static ::scamp5_emu::StaticKernel scamp5_emu_static_kernel_;    \
-        if (::scamp5_emu::device().begin_static(scamp5_emu_static_kernel_)) {
+        if (::scamp5_emu::device().begin_static(scamp5_emu_static_kernel_)) { \
+            using namespace ::scamp5_emu::instructions;
 #define scamp5_kernel_end()                                                        \
         ::scamp5_emu::device().end_static(scamp5_emu_static_kernel_);              \
         }                                                                          \
@@ -375,7 +486,8 @@ inline bool scamp5_global_or(scamp5_emu::dreg_t r) {
 #define scamp5_dynamic_kernel_begin()                                 \
     do {                                                              \
         ::scamp5_emu::DynamicKernel scamp5_emu_dynamic_kernel_;       \
-        ::scamp5_emu::device().begin_dynamic(scamp5_emu_dynamic_kernel_); {
+        ::scamp5_emu::device().begin_dynamic(scamp5_emu_dynamic_kernel_); { \
+            using namespace ::scamp5_emu::instructions;
 #define scamp5_dynamic_kernel_end()                                          \
         }                                                                    \
         ::scamp5_emu::device().end_dynamic(scamp5_emu_dynamic_kernel_);      \
@@ -395,7 +507,7 @@ inline vs_handle vs_gui_add_display(const char* title, int row, int col, int siz
 }
 inline vs_handle vs_gui_add_slider(const char* title, int min, int max, int init, int* var = nullptr) {
     if (min > max || init < min || init > max)
-        throw std::invalid_argument(std::string("slider '") + title + "': need min <= init <= max");
+        SCAMP5_EMU_THROW(std::invalid_argument(std::string("slider '") + title + "': need min <= init <= max"));
     scamp5_emu::GuiItem it{scamp5_emu::GuiItem::Slider, title, min, max, init, var};
     if (var) *var = init;
     return scamp5_emu::host_state().add(std::move(it));
@@ -416,7 +528,7 @@ inline int32_t vs_gui_read_switch(vs_handle h) { return scamp5_emu::host_state()
 // The host saves what a display shows, as a 24-bit gray BMP, under the test API's save directory.
 inline void vs_gui_save_image(vs_handle display, const char* path) {
     auto& it = scamp5_emu::host_state().item(display);
-    if (it.kind != scamp5_emu::GuiItem::Display) throw std::invalid_argument("vs_gui_save_image: handle is not a display");
+    if (it.kind != scamp5_emu::GuiItem::Display) SCAMP5_EMU_THROW(std::invalid_argument("vs_gui_save_image: handle is not a display"));
     scamp5_emu::write_file_atomically(scamp5_emu::host_state().save_directory_ / path, scamp5_emu::encode_bmp24(it.image));
 }
 inline void vs_post_text(const char* fmt, ...) {
@@ -428,6 +540,19 @@ inline void vs_post_text(const char* fmt, ...) {
     scamp5_emu::host_state().post_text(buf);
 }
 inline void vs_process_message() { scamp5_emu::host_state().process_messages(); }
+// Asks the host for the image file `path` as `bits` bit planes; `callback(plane, k)` runs once per
+// plane (k = bit of the level, 0 = least significant), or once with k = -1 on timeout. Returns
+// non-zero (and sends nothing) while an earlier request is still pending. Poll vs_process_message()
+// until vs_gui_request_done().
+inline int vs_gui_request_image(const char* path, int bits, vs_image_callback callback, uint32_t timeout_msec = 1000) {
+    (void)timeout_msec;
+    auto& h = scamp5_emu::host_state();
+    if (bits < 1 || bits > 8) SCAMP5_EMU_THROW(std::invalid_argument("vs_gui_request_image: bits must be 1..8"));
+    if (h.request_.pending) return 1;
+    h.request_ = scamp5_emu::Host::ImageRequest{true, path, bits, std::move(callback)};
+    return 0;
+}
+inline bool vs_gui_request_done() { return !scamp5_emu::host_state().request_.pending; }
 inline void vs_frame_loop_control() { scamp5_emu::host_state().frame_loop_control(); }
 inline void vs_wait_frame_trigger() {}
 inline void vs_led_on(int = 0) {}

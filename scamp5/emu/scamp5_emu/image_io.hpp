@@ -4,6 +4,8 @@
 
 #include <cctype>
 #include <cstdint>
+
+#include "fail.hpp"
 #include <functional>
 #include <cstdio>
 #include <filesystem>
@@ -29,9 +31,9 @@ inline void write_file_atomically(const std::filesystem::path& path, const std::
     tmp += ".tmp" + std::to_string(std::hash<std::string>{}(path.string()) % 100000);
     {
         std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) throw std::runtime_error("cannot write " + tmp.string());
+        if (!f) SCAMP5_EMU_THROW(std::runtime_error("cannot write " + tmp.string()));
         f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        if (!f) throw std::runtime_error("short write to " + tmp.string());
+        if (!f) SCAMP5_EMU_THROW(std::runtime_error("short write to " + tmp.string()));
     }
     std::filesystem::rename(tmp, path);
 }
@@ -74,19 +76,19 @@ inline GrayImage decode_bmp(const std::vector<std::uint8_t>& b, const std::strin
     auto bad = [&](const std::string& why) {
         return std::runtime_error(name + ": " + why + " (accepted: uncompressed 8-, 24- or 32-bit BMP)");
     };
-    if (b.size() < 54 || b[0] != 'B' || b[1] != 'M') throw bad("not a BMP file");
+    if (b.size() < 54 || b[0] != 'B' || b[1] != 'M') SCAMP5_EMU_THROW(bad("not a BMP file"));
     const std::uint32_t offset = get_le(b, 10, 4);
     const std::int32_t width = static_cast<std::int32_t>(get_le(b, 18, 4));
     std::int32_t height = static_cast<std::int32_t>(get_le(b, 22, 4));
     const int bpp = static_cast<int>(get_le(b, 28, 2));
     const std::uint32_t compression = get_le(b, 30, 4);
-    if (compression != 0 && !(compression == 3 && bpp == 32)) throw bad("compressed BMP");
-    if (bpp != 8 && bpp != 24 && bpp != 32) throw bad(std::to_string(bpp) + "-bit BMP");
+    if (compression != 0 && !(compression == 3 && bpp == 32)) SCAMP5_EMU_THROW(bad("compressed BMP"));
+    if (bpp != 8 && bpp != 24 && bpp != 32) SCAMP5_EMU_THROW(bad(std::to_string(bpp) + "-bit BMP"));
     const bool top_down = height < 0;
     if (top_down) height = -height;
-    if (width <= 0 || height <= 0 || width > 4096 || height > 4096) throw bad("bad size");
+    if (width <= 0 || height <= 0 || width > 4096 || height > 4096) SCAMP5_EMU_THROW(bad("bad size"));
     const int row_bytes = (width * bpp / 8 + 3) / 4 * 4;
-    if (offset + static_cast<std::size_t>(row_bytes) * height > b.size()) throw bad("truncated pixel data");
+    if (offset + static_cast<std::size_t>(row_bytes) * height > b.size()) SCAMP5_EMU_THROW(bad("truncated pixel data"));
     const std::uint32_t header_size = get_le(b, 14, 4);
     GrayImage img;
     img.rows = height;
@@ -99,7 +101,7 @@ inline GrayImage decode_bmp(const std::vector<std::uint8_t>& b, const std::strin
             std::uint8_t v;
             if (bpp == 8) {
                 const std::size_t pal = 14 + header_size + 4u * row[c];
-                if (pal + 2 >= b.size()) throw bad("palette index out of range");
+                if (pal + 2 >= b.size()) SCAMP5_EMU_THROW(bad("palette index out of range"));
                 v = b[pal + 1];  // green channel of a gray palette
             } else {
                 v = row[c * (bpp / 8) + 1];  // green; R = G = B in gray images
@@ -118,33 +120,33 @@ inline GrayImage decode_pgm(const std::vector<std::uint8_t>& b, const std::strin
     };
     std::string magic;
     in >> magic;
-    if (magic != "P5" && magic != "P2") throw bad("not a PGM file");
+    if (magic != "P5" && magic != "P2") SCAMP5_EMU_THROW(bad("not a PGM file"));
     auto next_int = [&]() {
         int v;
         while (in >> std::ws && in.peek() == '#') {
             std::string skip;
             std::getline(in, skip);
         }
-        if (!(in >> v)) throw bad("bad header");
+        if (!(in >> v)) SCAMP5_EMU_THROW(bad("bad header"));
         return v;
     };
     GrayImage img;
     img.cols = next_int();
     img.rows = next_int();
     const int maxval = next_int();
-    if (img.cols <= 0 || img.rows <= 0 || img.cols > 4096 || img.rows > 4096) throw bad("bad size");
-    if (maxval != 255) throw bad("maxval " + std::to_string(maxval));
+    if (img.cols <= 0 || img.rows <= 0 || img.cols > 4096 || img.rows > 4096) SCAMP5_EMU_THROW(bad("bad size"));
+    if (maxval != 255) SCAMP5_EMU_THROW(bad("maxval " + std::to_string(maxval)));
     const std::size_t n = static_cast<std::size_t>(img.cols) * img.rows;
     img.pixels.resize(n);
     if (magic == "P5") {
         in.get();  // the single whitespace after maxval
         const std::size_t at = static_cast<std::size_t>(in.tellg());
-        if (at + n > b.size()) throw bad("truncated pixel data");
+        if (at + n > b.size()) SCAMP5_EMU_THROW(bad("truncated pixel data"));
         std::copy(b.begin() + static_cast<std::ptrdiff_t>(at), b.begin() + static_cast<std::ptrdiff_t>(at + n), img.pixels.begin());
     } else {
         for (std::size_t i = 0; i < n; ++i) {
             int v = next_int();
-            if (v < 0 || v > 255) throw bad("pixel value out of range");
+            if (v < 0 || v > 255) SCAMP5_EMU_THROW(bad("pixel value out of range"));
             img.pixels[i] = static_cast<std::uint8_t>(v);
         }
     }
@@ -153,7 +155,7 @@ inline GrayImage decode_pgm(const std::vector<std::uint8_t>& b, const std::strin
 
 inline std::vector<std::uint8_t> read_file_bytes(const std::filesystem::path& path) {
     std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error("cannot open " + path.string());
+    if (!f) SCAMP5_EMU_THROW(std::runtime_error("cannot open " + path.string()));
     return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
@@ -164,7 +166,7 @@ inline GrayImage read_gray_image(const std::filesystem::path& path) {
     const auto bytes = read_file_bytes(path);
     if (ext == ".bmp") return decode_bmp(bytes, path.string());
     if (ext == ".pgm") return decode_pgm(bytes, path.string());
-    throw std::runtime_error(path.string() + ": unsupported image type (accepted: .bmp, .pgm)");
+    SCAMP5_EMU_THROW(std::runtime_error(path.string() + ": unsupported image type (accepted: .bmp, .pgm)"));
 }
 
 }  // namespace scamp5_emu

@@ -1,6 +1,11 @@
-// The in-kernel instruction set (namespace SCAMP5_PE, as in the SDK): primitives, and the macros
-// built from them exactly as sequences of primitives, so their scratch-register side effects and
-// their per-bus-step error come out as on the device.
+// The register names (namespace SCAMP5_PE, as in the SDK) and the in-kernel instruction set: primitives,
+// and the macros built from them exactly as sequences of primitives, so their scratch-register side
+// effects and their per-bus-step error come out as on the device.
+//
+// As in the SDK, the instructions are declared only inside kernel blocks: they live in namespace
+// scamp5_emu::instructions, which scamp5_kernel_begin() / scamp5_dynamic_kernel_begin() bring into
+// scope. An instruction written outside a kernel is a compile-time error ("'bus' was not declared").
+// (ADL cannot find them either: the register types belong to namespace scamp5_emu, not to this one.)
 #pragma once
 
 #include <initializer_list>
@@ -8,6 +13,7 @@
 #include <string>
 
 #include "device.hpp"
+#include "fail.hpp"
 
 namespace SCAMP5_PE {
 
@@ -17,7 +23,7 @@ using scamp5_emu::dreg_t;
 // ---- registers -------------------------------------------------------------------------------
 constexpr areg_t A{scamp5_emu::kA}, B{scamp5_emu::kB}, C{scamp5_emu::kC}, D{scamp5_emu::kD},
     E{scamp5_emu::kE}, F{scamp5_emu::kF}, NEWS{scamp5_emu::kNEWS}, XN{scamp5_emu::kXN},
-    XE{scamp5_emu::kXE}, XS{scamp5_emu::kXS}, XW{scamp5_emu::kXW}, IN{scamp5_emu::kIN};
+    XE{scamp5_emu::kXE}, XS{scamp5_emu::kXS}, XW{scamp5_emu::kXW}, IN{scamp5_emu::kIN}, PIX{scamp5_emu::kPIX};
 constexpr dreg_t R0{0}, R1{1}, R2{2}, R3{3}, R4{4}, R5{5}, R6{6}, R7{7}, R8{8}, R9{9}, R10{10},
     R11{11}, R12{12}, FLAG{scamp5_emu::kFLAG}, SELECT{scamp5_emu::kSELECT}, RECT{scamp5_emu::kRECT};
 // SDK aliases.
@@ -29,16 +35,23 @@ using news_t = std::uint8_t;
 constexpr news_t south = scamp5_emu::kSouth, west = scamp5_emu::kWest, north = scamp5_emu::kNorth,
                  east = scamp5_emu::kEast;
 
+}  // namespace SCAMP5_PE
+
+namespace scamp5_emu::instructions {
+
+using namespace SCAMP5_PE;
+
 namespace detail {
+// Bus targets: A..F, NEWS, and XN/XE/XS/XW (the neighbour's NEWS, as the SDK allows: bus(XS, F)).
 inline void check_dst(areg_t a) {
-    if (a.id >= scamp5_emu::kNumAnaloguePlanes)
-        throw std::invalid_argument(std::string("analogue register ") + scamp5_emu::areg_name(a.id) +
-                                    " cannot be written (writable: A..F, NEWS)");
+    if (!scamp5_emu::is_bus_target(a.id))
+        SCAMP5_EMU_THROW(std::invalid_argument(std::string("analogue register ") + scamp5_emu::areg_name(a.id) +
+                                    " cannot be written (bus targets: A..F, NEWS, XN, XE, XS, XW)"));
 }
 inline scamp5_emu::Instr analogue(scamp5_emu::Op op, std::initializer_list<areg_t> dst,
                                   std::initializer_list<areg_t> src) {
     scamp5_emu::Instr in{op};
-    if (src.size() > 4) throw std::invalid_argument("a bus operation takes at most 4 sources");
+    if (src.size() > 4) SCAMP5_EMU_THROW(std::invalid_argument("a bus operation takes at most 4 sources"));
     for (areg_t d : dst) {
         check_dst(d);
         in.dst[in.ndst++] = d.id;
@@ -46,12 +59,12 @@ inline scamp5_emu::Instr analogue(scamp5_emu::Op op, std::initializer_list<areg_
     for (areg_t s : src) {
         for (int k = 0; k < in.nsrc; ++k)
             if (in.src[k] == s.id)
-                throw std::invalid_argument(std::string("bus source ") + scamp5_emu::areg_name(s.id) +
-                                            " appears twice (each source may drive the bus once)");
+                SCAMP5_EMU_THROW(std::invalid_argument(std::string("bus source ") + scamp5_emu::areg_name(s.id) +
+                                            " appears twice (each source may drive the bus once)"));
         for (int k = 0; k < in.ndst; ++k)
             if (op != scamp5_emu::Op::Where && in.dst[k] == s.id && s.id != scamp5_emu::kNEWS &&
                 op != scamp5_emu::Op::Bus)
-                throw std::invalid_argument("bus2/bus3 cannot read a register it writes");
+                SCAMP5_EMU_THROW(std::invalid_argument("bus2/bus3 cannot read a register it writes"));
         in.src[in.nsrc++] = s.id;
     }
     return in;
@@ -59,9 +72,9 @@ inline scamp5_emu::Instr analogue(scamp5_emu::Op op, std::initializer_list<areg_
 inline scamp5_emu::Instr digital(scamp5_emu::Op op, std::initializer_list<dreg_t> dst,
                                  std::initializer_list<dreg_t> src) {
     scamp5_emu::Instr in{op};
-    if (dst.size() > 4 || src.size() > 4) throw std::invalid_argument("digital operations take at most 4 registers");
+    if (dst.size() > 4 || src.size() > 4) SCAMP5_EMU_THROW(std::invalid_argument("digital operations take at most 4 registers"));
     for (dreg_t d : dst) {
-        if (d.id == scamp5_emu::kFLAG) throw std::invalid_argument("FLAG is written by where/WHERE/all/ALL only");
+        if (d.id == scamp5_emu::kFLAG) SCAMP5_EMU_THROW(std::invalid_argument("FLAG is written by where/WHERE/all/ALL only"));
         in.dst[in.ndst++] = d.id;  // up to 3 stored; SET/CLR with 4 use two words
     }
     for (dreg_t s : src) in.src[in.nsrc++] = s.id;
@@ -121,7 +134,7 @@ inline areg_t neighbour(news_t dir) {
         case south: return XS;
         case east: return XE;
         case west: return XW;
-        default: throw std::invalid_argument("direction must be one of north, south, east, west");
+        default: SCAMP5_EMU_THROW(std::invalid_argument("direction must be one of north, south, east, west"));
     }
 }
 inline void movx(areg_t y, areg_t x, news_t dir) { bus(NEWS, x); bus(y, neighbour(dir)); }
@@ -146,9 +159,26 @@ inline void sub2x(areg_t y, areg_t x0, news_t dir, news_t dir2, areg_t x1) {
     bus(NEWS, neighbour(dir2));    // -x0 two hops away
     bus(y, NEWS, x1);              // y = x0(two hops) - x1
 }
-// get_image(y[, h]): y = pixel (full range, -128..127), h = pixel / 2; resets the photodiode.
-inline void get_image(areg_t y) { detail::issue(detail::analogue(scamp5_emu::Op::GetImage, {y}, {})); }
-inline void get_image(areg_t y, areg_t h) { detail::issue(detail::analogue(scamp5_emu::Op::GetImage, {y, h}, {})); }
+// get_image: PIX drives the bus with the half-range image (value / 2); the read is followed by the
+// photodiode reset (two rpix words and a nop, as the SDK's macro). SDK documentation:
+//   get_image(y):    y := half-range image                                   (2 bus steps)
+//   get_image(y, h): y := full-range image, h := negative half-range image   (3 bus steps)
+inline void reset_pix() {
+    detail::issue(scamp5_emu::Instr{scamp5_emu::Op::ResetPix});
+    detail::issue(scamp5_emu::Instr{scamp5_emu::Op::ResetPix});
+    detail::issue(scamp5_emu::Instr{scamp5_emu::Op::Nop});
+}
+inline void get_image(areg_t y) {
+    bus(NEWS, PIX);  // -p/2
+    bus(y, NEWS);    // p/2
+    reset_pix();
+}
+inline void get_image(areg_t y, areg_t h) {
+    bus(NEWS, PIX);  // -p/2
+    bus(h, PIX);     // -p/2
+    bus(y, NEWS, h); // p
+    reset_pix();
+}
 
 // ---- digital primitives (FLAG does not mask them; writes to R12 are masked by R0) -------------
 inline void SET(dreg_t a) { detail::issue(detail::digital(scamp5_emu::Op::DSet, {a}, {})); }
@@ -182,9 +212,11 @@ inline void DNEWS0(dreg_t d, dreg_t s) { detail::issue(detail::digital(scamp5_em
 inline void DNEWS1(dreg_t d, dreg_t s) { detail::issue(detail::digital(scamp5_emu::Op::DNews1, {d}, {s})); }
 
 // ---- digital macros --------------------------------------------------------------------------
-inline void NOT(dreg_t r) { NOT(RF, r); MOV(r, RF); }        // leaves R0 = NOT r
-inline void OR(dreg_t r, dreg_t x) { OR(r, r, x); }
-inline void NOR(dreg_t r, dreg_t x) { NOR(r, r, x); }
+// In-place NOT / OR / NOR: two instruction words each, nothing written besides r (SDK documentation).
+inline void nop() { detail::issue(scamp5_emu::Instr{scamp5_emu::Op::Nop}); }
+inline void NOT(dreg_t r) { NOT(r, r); nop(); }
+inline void OR(dreg_t r, dreg_t x) { OR(r, r, x); nop(); }
+inline void NOR(dreg_t r, dreg_t x) { NOR(r, r, x); nop(); }
 // AND / NAND leave R0 = NOT y and R12 = NOT x.
 inline void AND(dreg_t d, dreg_t x, dreg_t y) { SET(RF); NOT(RP, x); NOT(RF, y); NOR(d, RF, RP); }
 inline void NAND(dreg_t d, dreg_t x, dreg_t y) { SET(RF); NOT(RP, x); NOT(RF, y); OR(d, RF, RP); }
@@ -192,22 +224,9 @@ inline void NAND(dreg_t d, dreg_t x, dreg_t y) { SET(RF); NOT(RP, x); NOT(RF, y)
 // "y and not x"). Both leave R0 = NOT x.
 inline void NIMP(dreg_t d, dreg_t x, dreg_t y) { NOT(RF, y); NOR(d, x, RF); NOT(RF, x); }
 inline void IMP(dreg_t d, dreg_t x, dreg_t y) { NOT(RF, y); OR(d, x, RF); NOT(RF, x); }
-// MUX: d = sel ? x : y. Scratch: R0 = NOT sel, R1, R2.
-inline void MUX(dreg_t d, dreg_t sel, dreg_t x, dreg_t y) {
-    NOT(RF, sel);
-    NOR(R1, RF, x);   // sel & !x
-    NOR(R2, sel, y);  // !sel & !y
-    NOR(d, R1, R2);   // (sel & x) | (!sel & y)
-}
-// XORX: d = x XOR y. Leaves R0 = NOT y, R12 = NOT x, R1 = x AND y.
-inline void XORX(dreg_t d, dreg_t x, dreg_t y) {
-    SET(RF);
-    NOT(RP, x);
-    NOT(RF, y);
-    NOR(R1, RF, RP);  // x & y
-    NOR(d, x, y);     // !x & !y
-    NOR(d, d, R1);    // neither both clear nor both set
-}
+// MUX, XORX, ANDX / NANDX are not emulated: the program does not use them, and their exact scratch
+// use (SDK: MUX leaves R0 = its first source and R12 = the result; XORX writes R0 and its source)
+// is not pinned down here.
 // CLR_IF(r, x): r := r AND NOT x. Leaves R0 = NOT r (old value).
 inline void CLR_IF(dreg_t r, dreg_t x) { NOT(RF, r); NOR(r, RF, x); }
 // DNEWS(d, s, dir, boundary): sets R1..R4 from dir, then one DNEWS primitive.
@@ -228,4 +247,4 @@ inline void DNEWS(dreg_t d, dreg_t s, news_t dir, int boundary = 0) {
     boundary ? DNEWS1(d, s) : DNEWS0(d, s);
 }
 
-}  // namespace SCAMP5_PE
+}  // namespace scamp5_emu::instructions

@@ -1,0 +1,186 @@
+#!/usr/bin/env python
+"""The paper's comparison as one command: every model of configs/<Cambridge|Lips>/comparison/ on a dataset,
+trained over seeds (or reused), tabulated with accuracy, on-sensor memory, read-out bits, parameters and
+training time, and plotted as accuracy against read-out bits per clip.
+
+  python benchmarks/paper_table.py --dataset synthetic_gestures --seeds 0 1 2 [--recipe project]
+  python benchmarks/paper_table.py --dataset cambridge --seeds 0 1 2 --recipe paper --data-root DIR
+
+Each (model, seed) trains with train.py's Trainer into <out>/<model>-seed<N>/; finished runs (metrics.json
+present) are reused, so the script can be stopped and restarted. Writes <out>/results.json, <out>/table.md
+and <out>/accuracy_vs_readout.png (default <out>: runs/paper_table/<dataset>-<recipe>).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from data_utils import build_datasets  # noqa: E402
+from model_utils import build_model  # noqa: E402
+from training_utils import bit_accounting  # noqa: E402
+from training_utils.atomic_files import atomic_path, write_json, write_text  # noqa: E402
+from training_utils.cli import reports_user_errors  # noqa: E402
+from training_utils.config import load_config  # noqa: E402
+from training_utils.trainer import Trainer, select_device  # noqa: E402
+
+MODELS = {  # config name in the comparison folders -> the paper's name for the model
+    "pixelrnn": "PixelRNN",
+    "pixelrnn_interpolation": "PixelRNN, interpolation",
+    "two_layer_cnn_pixelrnn": "two-layer CNN + PixelRNN",
+    "simple_rnn": "simple conv RNN",
+    "simple_rnn_out": "simple conv RNN, output conv",
+    "conv_gru": "ConvGRU",
+    "mgu": "MGU",
+    "mgu_v2": "MGU v2",
+    "conv_lstm": "ConvLSTM",
+    "conv_lstm_out": "ConvLSTM, output conv",
+    "cnn_only": "CNN only",
+    "raw_camera_64": "raw camera 64x64",
+    "raw_camera_256": "raw camera 256x256",
+    "binarized_raw": "binarised raw camera",
+    "difference_camera": "difference camera",
+    "event_camera": "event camera (last difference)",
+    "middle_frame": "middle frame",
+}
+# dataset -> (comparison config folder, overrides that adapt its configs to the dataset)
+_SYNTHETIC = ["data.split=seeded", "train.scheduler=cosine"]
+DATASETS = {
+    "cambridge": ("Cambridge", []),
+    "tulips1": ("Lips", []),
+    "synthetic_gestures": ("Cambridge", ["data.dataset=synthetic_gestures", *_SYNTHETIC, "train.epochs=8",
+                                         "train.lr=0.003"]),
+    # the defaults of configs/Synthetic/lips_pixelrnn.json: split by subject, so test speakers are unseen
+    "synthetic_lips": ("Lips", ["data.dataset=synthetic_lips", "data.split=seeded_by_subject",
+                                "train.scheduler=cosine", "train.epochs=20", "train.lr=0.002", "train.batch_size=8",
+                                "data.synthetic.clips_per_class=192"]),
+}
+DEFAULT_RECIPE = {"cambridge": "paper", "tulips1": "paper", "synthetic_gestures": "project",
+                  "synthetic_lips": "project"}
+
+
+def motion_accuracy(metrics: dict) -> float:
+    # synthetic_gestures: class folder c (1..9) = shape * 3 + motion + 1, labels 0..8 in that order
+    preds = metrics["predictions"]
+    return sum(p["label"] % 3 == p["predicted"] % 3 for p in preds) / len(preds)
+
+
+def run_one(config: Path, seed: int, run_dir: Path, overrides: list[str], data_root: str | None) -> dict:
+    cfg = load_config(config, [f"seed={seed}", *overrides])
+    metrics_file = run_dir / "metrics.json"
+    if not metrics_file.is_file():
+        start = time.perf_counter()
+        datasets = build_datasets(cfg, data_root)
+        Trainer(cfg, datasets, run_dir, select_device(cfg["device"])).fit()
+        write_json(run_dir / "wall_seconds.json", {"seconds": time.perf_counter() - start})
+    metrics = json.loads(metrics_file.read_text())
+    model = build_model(cfg, len(metrics["test"]["confusion_matrix"]))
+    seconds_file = run_dir / "wall_seconds.json"
+    row = {"test_accuracy": metrics["test"]["accuracy"],
+           "memory_bits_per_pixel": bit_accounting.state_bits_per_pixel(model),
+           "readout_bits_per_clip": bit_accounting.readout_bits_per_clip(model),
+           "parameters": bit_accounting.parameter_count(model),
+           "train_seconds": json.loads(seconds_file.read_text())["seconds"] if seconds_file.is_file() else None}
+    if cfg["data"]["dataset"] == "synthetic_gestures":
+        row["motion_accuracy"] = motion_accuracy(metrics["test"])
+    return row
+
+
+def summarize(runs: list[dict]) -> dict:
+    acc = [r["test_accuracy"] for r in runs]
+    seconds = [r["train_seconds"] for r in runs if r["train_seconds"] is not None]
+    out = {"accuracy_mean": statistics.mean(acc), "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else None,
+           "per_seed": acc, **{k: runs[0][k] for k in ("memory_bits_per_pixel", "readout_bits_per_clip", "parameters")},
+           "train_seconds_mean": statistics.mean(seconds) if seconds else None}
+    if "motion_accuracy" in runs[0]:
+        out["motion_accuracy_mean"] = statistics.mean(r["motion_accuracy"] for r in runs)
+    return out
+
+
+def markdown(rows: dict, seeds_of: dict) -> str:
+    motion = any("motion_accuracy_mean" in r for r in rows.values())
+    head = ["model", "test accuracy (mean +- std)", "per seed"] + (["motion accuracy"] if motion else []) + \
+        ["memory (bits/pixel)", "read-out (bits/clip)", "parameters", "training time (s, mean)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows.items():
+        per_seed = ", ".join(f"{100 * a:.1f} (seed {s})" for a, s in zip(r["per_seed"], seeds_of[name]))
+        spread = "one seed" if r["accuracy_std"] is None else f"+- {100 * r['accuracy_std']:.1f}"
+        cells = [MODELS[name], f"{100 * r['accuracy_mean']:.1f} % {spread}", per_seed]
+        if motion:
+            cells.append(f"{100 * r['motion_accuracy_mean']:.1f} %")
+        seconds = r["train_seconds_mean"]
+        cells += [f"{r['memory_bits_per_pixel']:g}", f"{r['readout_bits_per_clip']:,}", f"{r['parameters']:,}",
+                  "reused" if seconds is None else f"{seconds:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: dict, title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    markers = "osD^v<>pPX*hH8d"
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for index, (name, r) in enumerate(rows.items()):
+        ax.errorbar(r["readout_bits_per_clip"], 100 * r["accuracy_mean"], yerr=100 * (r["accuracy_std"] or 0),
+                    marker=markers[index % len(markers)], linestyle="none", capsize=3, label=MODELS[name])
+    ax.set_xscale("log")
+    ax.set_xlabel("bits read off the sensor per clip (log scale)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+@reports_user_errors
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--recipe", choices=("paper", "project"),
+                   help="training recipe (default: paper on cambridge/tulips1, project on the synthetic sets)")
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--out", help="output folder (default runs/paper_table/<dataset>-<recipe>)")
+    p.add_argument("--data-root", help="dataset folder (as train.py --data-root)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], help="config override for every run")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: tabulate the (model, seed) runs already finished in --out")
+    args = p.parse_args(argv)
+    recipe = args.recipe or DEFAULT_RECIPE[args.dataset]
+    folder, dataset_overrides = DATASETS[args.dataset]
+    out = Path(args.out or REPO_ROOT / "runs" / "paper_table" / f"{args.dataset}-{recipe}")
+    overrides = [f"recipe={recipe}", *dataset_overrides, *args.overrides]
+    runs, seeds_of = {}, {}
+    for name in args.models:
+        seeds = [s for s in args.seeds if not args.report_only or (out / f"{name}-seed{s}" / "metrics.json").is_file()]
+        config = REPO_ROOT / "configs" / folder / "comparison" / f"{name}.json"
+        if seeds:
+            runs[name] = [run_one(config, s, out / f"{name}-seed{s}", overrides, args.data_root) for s in seeds]
+            seeds_of[name] = seeds
+    rows = {name: summarize(r) for name, r in runs.items()}
+    if not rows:
+        print(f"no finished runs in {out}")
+        return 1
+    table = markdown(rows, seeds_of)
+    write_json(out / "results.json", {"dataset": args.dataset, "recipe": recipe, "overrides": overrides,
+                                      "seeds": seeds_of, "runs": runs, "rows": rows})
+    write_text(out / "table.md", table)
+    plot(rows, f"{args.dataset}, {recipe} recipe", out / "accuracy_vs_readout.png")
+    print(table)
+    print(f"wrote {out / 'table.md'}, {out / 'results.json'} and {out / 'accuracy_vs_readout.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

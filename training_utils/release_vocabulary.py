@@ -1,0 +1,201 @@
+"""The release's config vocabulary (``cnn_type``, ``rnn_type``, ``model_type``, ``train_params``, ...) mapped
+onto this project's keys -- the one place that knows the release's names (see ../shared/docs/RELEASE_MODELS.md).
+
+``migrate_release_config`` turns a release config into a partial config of this project; the config
+loader merges it with the defaults and validates it like any other.
+"""
+from __future__ import annotations
+
+import copy
+
+from .errors import ConfigError
+
+RELEASE_DATASETS = {"cambridge": "cambridge", "tulips1": "tulips1", "tulips": "tulips1", "lips": "tulips1"}
+RELEASE_SCHEDULERS = {"ReduceLROnPlateau": "plateau", "CosineAnnealingLR": "cosine", "none": "none"}
+RELEASE_OPTIMIZERS = {"Adam": "adam", "SGD": "sgd"}
+RELEASE_QUANTIZER_KEYS = {
+    "cnn_method": "cnn_weights", "cnn_output_quantization": "cnn_output", "rnn_method": "rnn_weights",
+    "hidden_quantization": "hidden", "gate_quantization": "gate", "final_conv_method": "final_conv",
+    "linear_method": "linear",
+}
+
+# cnn_type -> in-pixel encoder
+RELEASE_CNN_TYPES = {
+    "CNN_k5_single_layer_relu_mp_thresh_quantized": {"type": "binary_cnn"},
+    "CNN_k5_two_layer_relu_mp_thresh_quantized": {"type": "two_layer_cnn"},
+    "CNN_noise": {"type": "binary_cnn", "noise_std": 0.6},
+    "CNN_noise_lip": {"type": "binary_cnn", "noise_std": 0.6, "input_threshold": True},
+}
+# cnn_type of a camera baseline -> (encoder and read-out, frame size, decoder type or None for model_type's);
+# the release ignores rnn_type for these
+_RAW = {"encoder": {"type": "frames"}, "cell": {"type": "all_frames"}}
+_DIFF = {"encoder": {"type": "frames"}, "cell": {"type": "frame_differences"}}
+_EVENT = {"encoder": {"type": "frames"}, "cell": {"type": "last_difference"}}
+RELEASE_CAMERAS = {
+    "raw_cam": (_RAW, 256, "linear"),
+    "raw_cam_2lin": (_RAW, 256, "mlp"),
+    "raw_cam_downsampled": (_RAW, 64, "linear"),
+    "raw_cam_downsampled_bin_in": ({"encoder": {"type": "frames", "binarize": True}, "cell": {"type": "all_frames"}},
+                                   64, "linear"),
+    "diff_cam": (_DIFF, 64, "linear"),
+    "piotr_event_cam_spatial": (_DIFF, 64, "linear"),
+    "diff_cam_2lin": (_DIFF, 64, "mlp"),
+    "event_cam": (_EVENT, 64, "linear"),
+    "piotr_event_cam": (_EVENT, 64, "linear"),
+    "nstd": ({"encoder": {"type": "frames"}, "cell": {"type": "middle_frame"}}, 64, None),
+}
+# rnn_type -> cell. Where the release has an evident bug, the intended form is built (model_utils/cells.py says which).
+_NOISY_PIXELRNN = {"type": "pixelrnn", "learned_threshold": True,
+                   "gate_noise_std": 0.6, "output_noise_std": 1.0}
+RELEASE_RNN_TYPES = {
+    "rnn_1_qt": {"type": "pixelrnn"},
+    "rnn_1_mul_noise_fixed": _NOISY_PIXELRNN,
+    "rnn_1_mul_noise": _NOISY_PIXELRNN,
+    "pixrnn": {"type": "pixelrnn_interpolation"},
+    "pixrnn_binarize_hidden": {"type": "pixelrnn_interpolation"},
+    "srnn": {"type": "simple_rnn"},
+    "srnno": {"type": "simple_rnn_out"},
+    "cgru": {"type": "conv_gru"},
+    "cgruo": {"type": "conv_gru"},
+    "cmgu": {"type": "mgu"},
+    "cmgu_v2": {"type": "mgu_v2"},
+    "clstm": {"type": "conv_lstm"},
+    "clstmo": {"type": "conv_lstm_out"},
+}
+# model_type -> decoder (and, for the CNN-only model, the whole-clip read-out)
+RELEASE_MODEL_TYPES = {
+    "1_lin": {"decoder": {"type": "linear"}},
+    "2_lin": {"decoder": {"type": "mlp"}},
+    "1_cnn_1_lin": {"decoder": {"type": "conv"}},
+    "cnn1_1lin": {"cell": {"type": "all_frames"}, "decoder": {"type": "linear", "normalize": False}},
+}
+# Release keys that only record a fixed property of the one architecture it had: value accepted -> value.
+_RELEASE_FIXED = {
+    "cnn_params": {"dr_rate": 0.0, "dilation": 1, "stride": 1, "groups": 1, "bias": False},
+    "rnn_params": {"dilation": 1, "stride": 1, "groups": 1, "rnn_num_layers": 1, "rnn_hidden_size": 1, "bias": False},
+}
+_PIXELRNN_INIT_SCALES = ("out_weight_init_scale", "hidden_weight_init_scale")
+
+
+def is_release_config(raw: dict) -> bool:
+    return "train_params" in raw or "cnn_type" in raw.get("model", {}) or "rnn_type" in raw.get("model", {})
+
+
+def _where(source):
+    return f" (in {source})" if source else ""
+
+
+def _choice(table: dict, value, key: str, source: str):
+    if value not in table:
+        raise ConfigError(f"release config key {key!r}{_where(source)}: {value!r} is not supported; accepted: "
+                          + ", ".join(repr(k) for k in table))
+    return copy.deepcopy(table[value])
+
+
+def _model(model: dict, out: dict, source: str) -> None:
+    encoder, cell, decoder = out["model"]["encoder"], out["model"]["cell"], out["model"]["decoder"]
+    cnn_type, rnn_type = model.pop("cnn_type", None), model.pop("rnn_type", None)
+    model_type = model.pop("model_type", None)
+    camera = cnn_type in RELEASE_CAMERAS
+    if camera:
+        parts, frame_size, decoder_type = RELEASE_CAMERAS[cnn_type]
+        encoder.update(parts["encoder"])
+        cell.update(parts["cell"])
+        out["data"]["frame_size"] = frame_size
+        decoder.update({"normalize": False, **({"type": decoder_type} if decoder_type else {})})
+    elif cnn_type is not None:  # the error lists encoders and cameras alike
+        encoder.update(_choice({**RELEASE_CNN_TYPES, **RELEASE_CAMERAS}, cnn_type, "model.cnn_type", source))
+    if rnn_type is not None and not camera:
+        cell.update(_choice(RELEASE_RNN_TYPES, rnn_type, "model.rnn_type", source))
+    if model_type is not None:
+        parts = _choice(RELEASE_MODEL_TYPES, model_type, "model.model_type", source)
+        decoder.update(parts["decoder"])
+        cell.update(parts.get("cell", {}))
+        if camera:
+            decoder["normalize"] = False
+    for group, dest in (("cnn_params", encoder), ("rnn_params", cell)):
+        params = model.pop(group, {})
+        for key, fixed in _RELEASE_FIXED[group].items():
+            if key in params:
+                value = params.pop(key)
+                if value != fixed:
+                    raise ConfigError(f"release config key 'model.{group}.{key}'{_where(source)}: {value!r} is not "
+                                      f"supported; accepted: {fixed!r}")
+        kernel_size = params.pop("kernel_size", None)
+        if kernel_size is not None and dest.get("type") != "frames" and dest.get("type") not in _CLIP_READOUTS:
+            dest["kernel_size"] = kernel_size
+        for key in _PIXELRNN_INIT_SCALES:  # multiply the initial weights; no effect once they are signs
+            if key in params:
+                value = params.pop(key)
+                if dest.get("type") == "pixelrnn":
+                    dest[key] = value
+        if params:
+            raise ConfigError(f"unknown release config key(s) {sorted('model.' + group + '.' + k for k in params)}"
+                              f"{_where(source)}")
+    if model:
+        raise ConfigError(f"unknown release config key(s) {sorted('model.' + k for k in model)}{_where(source)}")
+
+
+_CLIP_READOUTS = ("all_frames", "frame_differences", "last_difference", "middle_frame")
+
+
+def migrate_release_config(raw: dict, source: str = "") -> dict:
+    """Map the release's config vocabulary onto this project's keys (returns a partial config)."""
+    raw = copy.deepcopy(raw)
+    out: dict = {"data": {}, "model": {"encoder": {}, "cell": {}, "decoder": {}, "quantizers": {}}, "train": {}}
+    model = raw.pop("model", {})
+    train = raw.pop("train_params", {})
+
+    for key, dest in (("name", "name"), ("seed", "seed"), ("path2weights", "weights"),
+                      ("save_dir", "out_dir"), ("log_dir", "log_dir"), ("data_root", "data_root")):
+        if key in raw:
+            out[dest] = raw.pop(key)
+    if "dataset" in raw:
+        out["data"]["dataset"] = _choice(RELEASE_DATASETS, str(raw.pop("dataset")).lower(), "dataset", source)
+    if "task" in raw:
+        task = raw.pop("task")
+        if task != "temporal":
+            raise ConfigError(f"release config key 'task'{_where(source)}: {task!r} is not supported; accepted: 'temporal'")
+    if "timesteps" in raw:
+        out["data"]["timesteps"] = raw.pop("timesteps")
+    if "batch_size" in raw:
+        out["train"]["batch_size"] = raw.pop("batch_size")
+    if "max_pool" in raw:
+        if raw.pop("max_pool") not in (1, True):
+            raise ConfigError(f"release config key 'max_pool'{_where(source)}: only 1 (max pooling on) is supported")
+    _model(model, out, source)
+    for section in ("encoder", "cell", "decoder"):
+        if not out["model"][section]:
+            del out["model"][section]
+
+    for key, dest in (("num_epochs", "epochs"), ("lr", "lr")):
+        if key in train:
+            out["train"][dest] = train.pop(key)
+    if "lr_scheduler" in train:
+        out["train"]["scheduler"] = _choice(RELEASE_SCHEDULERS, train.pop("lr_scheduler"),
+                                            "train_params.lr_scheduler", source)
+    if "optimizer" in train:
+        out["train"]["optimizer"] = _choice(RELEASE_OPTIMIZERS, train.pop("optimizer"), "train_params.optimizer", source)
+    if "loss" in train:
+        out["train"]["loss"] = train.pop("loss")
+    if "num_classes" in train:
+        value = train.pop("num_classes")
+        out["model"]["num_classes"] = None if value == "all" else value
+    for key, site in RELEASE_QUANTIZER_KEYS.items():
+        if key in train:
+            out["model"]["quantizers"][site] = train.pop(key)
+    for key, fixed in (("dropout", 0.0), ("duplicate_first_frame", False)):
+        if key in train:
+            value = train.pop(key)
+            if value != fixed:
+                raise ConfigError(f"release config key 'train_params.{key}'{_where(source)}: {value!r} is not "
+                                  f"supported; accepted: {fixed!r}")
+    if train:
+        raise ConfigError(f"unknown release config key(s) {sorted('train_params.' + k for k in train)}{_where(source)}")
+    # Anything left at the top level is either one of ours (e.g. 'noise') or unknown; the loader decides.
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key].update(value)
+        else:
+            out[key] = value
+    return out
