@@ -150,3 +150,17 @@ def test_kernels_choice_covers_only_exact_configurations():
     model.kernels = "native"
     with model.tracing():  # tracing records every stage: always the reference path
         assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
+
+
+def test_a_failed_build_is_an_error_for_native_and_a_warning_for_auto(monkeypatch):
+    from model_utils.kernels import NativeKernelsUnavailable, dispatch, native_build
+
+    monkeypatch.setattr(native_build, "_loaded", False)
+    monkeypatch.setattr(native_build, "_failure", "building the native kernels failed: no compiler")
+    monkeypatch.setattr(dispatch, "_warned_unavailable", False)
+    cfg = {"data": {"timesteps": 2, "frame_size": 16}}
+    with pytest.raises(NativeKernelsUnavailable, match="no compiler"):
+        build_model(resolve({**cfg, "model": {"kernels": "native"}}), 3)
+    model = build_model(resolve(cfg), 3)
+    with pytest.warns(RuntimeWarning, match="using the PyTorch path.*no compiler"):
+        assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))

@@ -4,6 +4,7 @@ source or the flags change (a load with nothing to rebuild takes a fraction of a
 from __future__ import annotations
 
 import hashlib
+import logging
 import platform
 from pathlib import Path
 
@@ -42,6 +43,10 @@ def load_native_kernels() -> None:
         return
     if _failure is not None:
         raise NativeKernelsUnavailable(_failure)
+    # cpp_extension logs a warning about CUDA on CPU-only machines at import; irrelevant to a CPU build.
+    cpp_logger = logging.getLogger("torch.utils.cpp_extension")
+    level = cpp_logger.level
+    cpp_logger.setLevel(logging.ERROR)
     try:
         from torch.utils import cpp_extension
 
@@ -55,4 +60,6 @@ def load_native_kernels() -> None:
                     f"{type(error).__name__}: {str(error).strip()[-2000:]}\nThey need a C++17 compiler with "
                     f"OpenMP and ninja (requirements.txt); set model.kernels to 'torch' to use the PyTorch path.")
         raise NativeKernelsUnavailable(_failure) from error
+    finally:
+        cpp_logger.setLevel(level)
     _loaded = True
