@@ -59,7 +59,7 @@ DATASETS = {
     # the defaults of configs/Synthetic/lips_pixelrnn.json: split by subject, so test speakers are unseen
     "synthetic_lips": ("Lips", ["data.dataset=synthetic_lips", "data.split=seeded_by_subject",
                                 "train.scheduler=cosine", "train.epochs=20", "train.lr=0.002", "train.batch_size=8",
-                                "data.synthetic.clips_per_class=192"]),
+                                "train.binary_lr_scale=0.3", "data.synthetic.clips_per_class=192"]),
 }
 DEFAULT_RECIPE = {"cambridge": "paper", "tulips1": "paper", "synthetic_gestures": "project",
                   "synthetic_lips": "project"}

@@ -59,3 +59,32 @@ def test_binary_kernels_learn_at_their_own_rate(tmp_path):
         "rnn_model.Conv_out_i.weight", "rnn_model.Conv_out_h.weight", "fin_conv.weight"}
     assert (real["lr"], binary["lr"]) == (0.01, 0.0025)
     assert "fc.weight" in {names[id(p)] for p in real["params"]}
+
+
+def _readout_statistics(model, dataset):
+    """Mean and unbiased variance of the read-out BatchNorm's input over ``dataset``, computed directly."""
+    model.eval()
+    with torch.no_grad():
+        clips = torch.stack([dataset[i][0] for i in range(len(dataset))])
+        x = model.fin_conv(model.encode(clips).flatten(0, 1).unsqueeze(1)).double()
+    return x.mean(), x.var()
+
+
+def test_batchnorm_statistics_are_those_of_the_training_clips_before_evaluation(tmp_path):
+    datasets = tiny_datasets()
+    recalibrated = Trainer(tiny_config(epochs=1), datasets, tmp_path / "on", torch.device("cpu"))
+    recalibrated.fit()
+    last = torch.load(tmp_path / "on/last.pt", weights_only=False)["model"]
+    recalibrated.model.load_state_dict(last)
+    mean, var = _readout_statistics(recalibrated.model, datasets["train"])
+    norm = recalibrated.model.fin_convpost[0]
+    assert torch.allclose(norm.running_mean.double(), mean.view(1), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(norm.running_var.double(), var.view(1), rtol=1e-5, atol=1e-6)
+    # Without it, the checkpoint holds the running averages of the training steps: not the same numbers.
+    lagging = Trainer(tiny_config(epochs=1, recalibrate_batchnorm=False), datasets, tmp_path / "off",
+                      torch.device("cpu"))
+    lagging.fit()
+    lagging.model.load_state_dict(torch.load(tmp_path / "off/last.pt", weights_only=False)["model"])
+    mean, var = _readout_statistics(lagging.model, datasets["train"])
+    norm = lagging.model.fin_convpost[0]
+    assert not torch.allclose(norm.running_var.double(), var.view(1), rtol=1e-2)

@@ -45,6 +45,10 @@ RECIPE_KEYS = [
     ("model.freeze_binary_kernels", True,
      "the release overwrote each kernel with its sign in the forward pass, so its kernels never changed sign "
      "(the paper's numbers were obtained that way); the project trains latent real weights"),
+    ("train.recalibrate_batchnorm", False,
+     "the release evaluated with the running averages of the training steps, which lag behind each sign flip "
+     "of a kernel; the project recomputes the read-out BatchNorm's statistics on the training clips before "
+     "each evaluation, so the validation accuracy that picks best.pt measures the current weights"),
     ("train.batch_size", 1, "batch size 1 makes the read-out BatchNorm see one map per step and is slow"),
     ("train.scheduler", "plateau", "a fixed cosine schedule is reproducible across seeds and lengths"),
     ("train.plateau_monitor", "min val_loss",

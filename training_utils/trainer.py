@@ -126,6 +126,55 @@ def predict(model, loader, device, desc="eval"):
     return labels, predicted, names, loss_sum / max(len(labels), 1)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model, loader, device) -> None:
+    """Set every BatchNorm's running mean and (unbiased) variance to those of its input over all of
+    ``loader`` with the current weights ("precise BN"). The running averages of the training steps mix
+    maps from older kernels: after a sign flip the read-out statistics shift at once, while the averages
+    lag for tens of steps, and a validation pass in between measures that lag rather than the model.
+    The rest of the model runs as in evaluation (noise as set for evaluation); each BatchNorm normalises
+    with its batch statistics, as in training."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats]
+    if not norms:
+        return
+    model.eval()
+    sums = {m: [0.0, 0.0, 0.0] for m in norms}  # per module: sum x, sum x^2 (per channel), count
+
+    def accumulate(module, inputs):
+        x = inputs[0].double()
+        dims = [d for d in range(x.dim()) if d != 1]
+        acc = sums[module]
+        acc[0] = acc[0] + x.sum(dims)
+        acc[1] = acc[1] + (x * x).sum(dims)
+        acc[2] += x.numel() / x.shape[1]
+
+    hooks = [m.register_forward_pre_hook(accumulate) for m in norms]
+    momenta = [m.momentum for m in norms]
+    try:
+        for m in norms:
+            m.train()
+            m.momentum = 0.0  # batch statistics in the forward pass, running buffers untouched
+        for clips, _, _ in loader:
+            model(clips.to(device, non_blocking=True))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.eval()
+    for m in norms:
+        total, square, count = sums[m]
+        if distributed.current().enabled:
+            stats = torch.cat([total, square, torch.tensor([count], dtype=torch.float64, device=total.device)])
+            torch.distributed.all_reduce(stats)
+            channels = m.num_features
+            total, square, count = stats[:channels], stats[channels:2 * channels], float(stats[-1])
+        mean = total / count
+        m.running_mean.copy_(mean)
+        m.running_var.copy_((square / count - mean * mean) * count / max(count - 1, 1))
+
+
 class Trainer:
     def __init__(self, cfg: dict, datasets: dict, run_dir: Path, device: torch.device, *,
                  init_weights: str | None = None, resume: str | None = None):
@@ -236,6 +285,15 @@ class Trainer:
                 "flip_ratio": flip_ratio(signs_before, model),
                 "flip_ratio_from_init": flip_ratio(self.initial_signs, model)}
 
+    def recalibrate_batchnorm(self) -> None:
+        """``train.recalibrate_batchnorm``: BatchNorm statistics of the current weights on the training clips
+        (this epoch's batches), before the epoch's evaluations and checkpoints."""
+        set_noise(self.model, evaluation=self.cfg["noise"]["eval"])
+        loader = make_loader(self.datasets["train"], self.train_cfg["eval_batch_size"], shuffle=True,
+                             num_workers=self.cfg["data"]["num_workers"], seed=self.cfg["seed"],
+                             epoch=self.epoch, device=self.device)
+        recalibrate_batchnorm(self.model, loader, self.device)
+
     def evaluate(self, split: str, noise: bool | None = None) -> tuple[dict, float]:
         """Metrics and mean loss on ``split``, sensor noise on or off (default: config ``noise.eval``)."""
         set_noise(self.model, evaluation=self.cfg["noise"]["eval"] if noise is None else noise)
@@ -269,6 +327,8 @@ class Trainer:
         while self.epoch < last_epoch:
             start = time.perf_counter()
             row = self.train_one_epoch()
+            if t["recalibrate_batchnorm"]:
+                self.recalibrate_batchnorm()
             val, row["val_loss"] = self.evaluate("val", noise=self.cfg["noise"]["selection"])
             row["val_accuracy"] = val["accuracy"]
             test, row["test_loss"] = self.evaluate("test")
@@ -362,4 +422,4 @@ def checkpoint_config(path) -> dict | None:
     return read_checkpoint(path).get("config")
 
 
-__all__ = ["Trainer", "evaluate_checkpoint", "select_device", "seed_everything", "checkpoint_config", "make_loader"]
+__all__ = ["Trainer", "evaluate_checkpoint", "recalibrate_batchnorm", "select_device", "seed_everything", "checkpoint_config", "make_loader"]
