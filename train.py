@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume)
         trainer.fit()
     if ctx.enabled:
-        torch.distributed.destroy_process_group()
+        distributed.shutdown()
     return 0
 
 

@@ -25,7 +25,7 @@ def main(run_dir: str) -> None:
                 for split, count, seed in (("train", 15, 1), ("val", 5, 2), ("test", 7, 3))}
     Trainer(cfg, datasets, Path(run_dir), torch.device("cpu")).fit()
     if ctx.enabled:
-        torch.distributed.destroy_process_group()
+        distributed.shutdown()
 
 
 if __name__ == "__main__":

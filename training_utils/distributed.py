@@ -45,6 +45,15 @@ def init_from_env(device_type: str = "cpu") -> DistContext:
     return context
 
 
+def shutdown() -> None:
+    """Leave the process group. The barrier first: rank 0 hosts the rendezvous store, and a rank still
+    tearing down its gloo connections when rank 0 exits aborts ("terminate called without an active
+    exception") after its work is done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def current() -> DistContext:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         return DistContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))

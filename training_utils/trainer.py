@@ -151,6 +151,7 @@ def recalibrate_batchnorm(model, loader, device) -> None:
 
     hooks = [m.register_forward_pre_hook(accumulate) for m in norms]
     momenta = [m.momentum for m in norms]
+    counts = [m.num_batches_tracked.clone() for m in norms]  # train-mode forwards count batches; these are not
     try:
         for m in norms:
             m.train()
@@ -160,8 +161,9 @@ def recalibrate_batchnorm(model, loader, device) -> None:
     finally:
         for hook in hooks:
             hook.remove()
-        for m, momentum in zip(norms, momenta):
+        for m, momentum, count in zip(norms, momenta, counts):
             m.momentum = momentum
+            m.num_batches_tracked.copy_(count)
         model.eval()
     for m in norms:
         total, square, count = sums[m]
