@@ -18,6 +18,7 @@ from .binary_layers import BinaryConv2d, QuantizedLinear, binary_weights
 from .cells import CELLS
 from .decoders import DECODERS
 from .encoders import ENCODERS
+from .kernels import KERNEL_CHOICES, load_native_kernels, native_coverage, native_encode, uses_native_kernels
 from .tracing import Traceable, tracing
 
 
@@ -36,9 +37,12 @@ class InPixelClassifier(Traceable, nn.Module):
         self.map_size = map_size
         self.timesteps = timesteps
         self.num_classes = num_classes
+        self.kernels = "auto"  # model.kernels: which path computes encode() (model_utils/kernels)
 
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
         """The on-sensor part: clips (B, T, 1, S, S) -> read-out (B, K, M, M), the maps read off the sensor."""
+        if uses_native_kernels(self, clips):
+            return native_encode(self, clips)
         return self.rnn_model(self.cnn_model(clips))
 
     def decode(self, readout: torch.Tensor) -> torch.Tensor:
@@ -100,6 +104,12 @@ def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
     decoder = build_component("decoder", model_cfg["decoder"], q, map_size=map_size)
     model = InPixelClassifier(encoder, cell, decoder, classes, map_size, cfg["data"]["timesteps"],
                               build_quantizer(q["final_conv"]), build_quantizer(q["linear"]))
+    model.kernels = model_cfg["kernels"]
+    if model.kernels == "native":  # asked for explicitly: say now, not at the first batch, if it cannot be
+        reason = native_coverage(model)
+        if reason is not None:
+            raise ValueError(f"model.kernels is 'native' but {reason}; accepted: {', '.join(KERNEL_CHOICES)}")
+        load_native_kernels()
     if model_cfg["freeze_binary_kernels"]:
         # The release's de-facto behaviour (its kernels stayed at the signs of their initialisation).
         for _, param in binary_weights(model):

@@ -20,7 +20,6 @@ from training_utils.quantization import Quantizer
 from .binary_layers import BinaryConv2d
 from .cells import ADC_BITS
 from .mosaic import tile
-from .pooled_binary_conv import conv_relu_maxpool
 from .registry import Registry
 from .sensor_noise import SensorNoise
 from .tracing import Traceable
@@ -126,12 +125,10 @@ class BinaryConvEncoder(Traceable, nn.Module):
         h = self.binarize_input(x)
         self.record_frames("input_binarized", h, batch)
         for index, (conv, pool) in enumerate(zip(self.layers, self.pool), start=1):
-            weight = conv.quantized_weight()
-            p = conv_relu_maxpool(h, weight, conv.padding[0], pool)
+            c = conv(h)
+            p = F.max_pool2d(F.relu(c), pool)
             suffix = "" if index == 1 else str(index)
-            if self._trace is not None:  # the full convolution map is only computed for the trace
-                with torch.no_grad():
-                    self.record_frames("conv" + suffix, F.conv2d(h, weight, padding=conv.padding), batch)
+            self.record_frames("conv" + suffix, c, batch)
             self.record_frames("pooled" + suffix, p, batch)
             threshold = self.thresh1 if index == 1 else self.thresh2
             h = self.output_quantizer(self.noise(p) - threshold)

@@ -19,8 +19,12 @@ class SensorNoise(nn.Module):
     def active(self) -> bool:
         return self.std > 0 and (self.in_training if self.training else self.in_evaluation)
 
+    def sample(self, like: torch.Tensor) -> torch.Tensor:
+        """One draw of the noise for a tensor shaped like ``like``."""
+        return torch.randn_like(like) * self.std
+
     def forward(self, x):
-        return x + torch.randn_like(x) * self.std if self.active() else x
+        return x + self.sample(x) if self.active() else x
 
     def extra_repr(self):
         return f"std={self.std}"

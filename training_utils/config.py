@@ -69,6 +69,7 @@ DEFAULTS = {
         },
         "freeze_binary_kernels": False,
         "num_classes": None,
+        "kernels": "auto",      # "native" (CPU kernels of model_utils/kernels), "torch", or native where it applies
     },
     "noise": {"eval": False, "selection": False},
     "train": {
@@ -174,6 +175,7 @@ _RULES = {
     "data.synthetic.seed": _int_at_least(0),
     **{f"model.quantizers.{site}": _QUANT for site in QUANTIZER_SITES},
     "model.freeze_binary_kernels": _BOOL,
+    "model.kernels": _choice("auto", "native", "torch"),
     "model.num_classes": _rule(lambda v: v is None or (_is_int(v) and v >= 2), "null (from the dataset) or an integer >= 2"),
     "noise.eval": _BOOL,
     "noise.selection": _BOOL,
