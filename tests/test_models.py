@@ -10,6 +10,7 @@ from model_utils.binary_layers import binary_weights
 from model_utils.mosaic import tile, untile
 from training_utils.checkpoints import CheckpointError, load_weights
 from training_utils.config import load_config, resolve
+from training_utils.trainer import project_to_bounds
 
 
 def reference_clip(reference, folder):
@@ -144,7 +145,6 @@ def test_frozen_kernels_keep_their_initial_signs():
 
 
 def test_released_thresholds_lie_inside_their_bounds_so_projection_keeps_the_checkpoints(reference):
-    from training_utils.trainer import project_to_bounds
     for config, checkpoint, classes in (("Cambridge/1cnnPixelRNN/test_cam.json", "cam_noise.pt", 9),
                                         ("Lips/1cnnPixelRNN/test_lips.json", "lips_no_noise.pt", 4)):
         model = released(reference, config, checkpoint, classes)

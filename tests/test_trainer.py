@@ -4,8 +4,10 @@ import pytest
 import torch
 
 from in_memory_data import tiny_datasets
+from model_utils import build_model
+from model_utils.encoders import POOLED_THRESHOLD_MARGIN
 from training_utils.config import resolve
-from training_utils.trainer import Trainer
+from training_utils.trainer import Trainer, project_to_bounds
 
 
 def tiny_config(**train):
@@ -92,9 +94,6 @@ def test_batchnorm_statistics_are_those_of_the_training_clips_before_evaluation(
 
 
 def test_encoder_threshold_is_projected_back_into_its_deciding_range():
-    from model_utils.encoders import POOLED_THRESHOLD_MARGIN
-    from training_utils.trainer import project_to_bounds
-    from model_utils import build_model
     model = build_model(tiny_config(), 3)
     encoder = model.cnn_model
     assert encoder.parameter_bounds() == {"thresh1": (POOLED_THRESHOLD_MARGIN, 25 - POOLED_THRESHOLD_MARGIN)}
@@ -120,7 +119,6 @@ def test_encoder_threshold_is_projected_back_into_its_deciding_range():
 
 
 def test_training_keeps_a_threshold_below_zero_out_only_with_bound_parameters(tmp_path):
-    from model_utils.encoders import POOLED_THRESHOLD_MARGIN
     final = {}
     for bound in (True, False):
         trainer = Trainer(tiny_config(epochs=1, bound_parameters=bound), tiny_datasets(), tmp_path / str(bound),
