@@ -26,6 +26,12 @@ from .tracing import Traceable
 
 ENCODERS = Registry("encoder")
 
+# The pooled maps a threshold sees are ReLU'd sums of +-1 products: integers in [0, fan-in], mostly 0. A threshold
+# t <= 0 turns every pixel on, t >= fan-in every pixel off: the map is then constant and no gradient brings it
+# back. Any t in (0, 1) decides p >= 1; this margin keeps t clear of 0, where the zero pixels sit at the peak of
+# the surrogate slope and dominate its gradient (the release's lips model learned 0.14, inside it).
+POOLED_THRESHOLD_MARGIN = 0.05
+
 
 def initial_threshold(threshold_init: float | None) -> nn.Parameter:
     """A threshold at ``threshold_init``, or drawn from U[0, 1) when it is None (the release's CNN)."""
@@ -94,6 +100,14 @@ class BinaryConvEncoder(Traceable, nn.Module):
     @property
     def layers(self):
         return [self.conv1] + ([self.conv2] if hasattr(self, "conv2") else [])
+
+    def parameter_bounds(self) -> dict[str, tuple[float, float]]:
+        """{parameter name: (low, high)} where it can still decide something (``train.bound_parameters``
+        projects it back after each step): each used layer's threshold within ``POOLED_THRESHOLD_MARGIN`` of
+        (0, fan-in). ``thresh0`` is unbounded: it compares real-valued frames, where any value decides."""
+        names = ["thresh1", "thresh2"]
+        return {name: (POOLED_THRESHOLD_MARGIN, conv.weight[0].numel() - POOLED_THRESHOLD_MARGIN)
+                for name, conv in zip(names, self.layers)}
 
     def output_size(self, frame_size: int) -> int:
         """Side of the mosaic for ``frame_size`` frames (data.frame_size): the maps are tiled at the end."""

@@ -10,6 +10,7 @@ from model_utils.binary_layers import binary_weights
 from model_utils.mosaic import tile, untile
 from training_utils.checkpoints import CheckpointError, load_weights
 from training_utils.config import load_config, resolve
+from training_utils.trainer import project_to_bounds
 
 
 def reference_clip(reference, folder):
@@ -141,3 +142,12 @@ def test_frozen_kernels_keep_their_initial_signs():
     model = build_model(small_config(freeze_binary_kernels=True), 3)
     assert all(not p.requires_grad for _, p in binary_weights(model))
     assert model.thresh3.requires_grad and model.cnn_model.thresh1.requires_grad
+
+
+def test_released_thresholds_lie_inside_their_bounds_so_projection_keeps_the_checkpoints(reference):
+    for config, checkpoint, classes in (("Cambridge/1cnnPixelRNN/test_cam.json", "cam_noise.pt", 9),
+                                        ("Lips/1cnnPixelRNN/test_lips.json", "lips_no_noise.pt", 4)):
+        model = released(reference, config, checkpoint, classes)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        project_to_bounds(model)
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), checkpoint

@@ -1,10 +1,13 @@
 import json
 
+import pytest
 import torch
 
 from in_memory_data import tiny_datasets
+from model_utils import build_model
+from model_utils.encoders import POOLED_THRESHOLD_MARGIN
 from training_utils.config import resolve
-from training_utils.trainer import Trainer
+from training_utils.trainer import Trainer, project_to_bounds
 
 
 def tiny_config(**train):
@@ -88,3 +91,41 @@ def test_batchnorm_statistics_are_those_of_the_training_clips_before_evaluation(
     mean, var = _readout_statistics(lagging.model, datasets["train"])
     norm = lagging.model.fin_convpost[0]
     assert not torch.allclose(norm.running_var.double(), var.view(1), rtol=1e-2)
+
+
+def test_encoder_threshold_is_projected_back_into_its_deciding_range():
+    model = build_model(tiny_config(), 3)
+    encoder = model.cnn_model
+    assert encoder.parameter_bounds() == {"thresh1": (POOLED_THRESHOLD_MARGIN, 25 - POOLED_THRESHOLD_MARGIN)}
+    # An SGD step that would carry thresh1 from 0.3 to -0.7 leaves it at the floor, ...
+    with torch.no_grad():
+        encoder.thresh1.fill_(0.3)
+    optimizer = torch.optim.SGD([encoder.thresh1], lr=1.0)
+    encoder.thresh1.grad = torch.ones(1)
+    optimizer.step()
+    assert encoder.thresh1.item() == pytest.approx(-0.7)
+    project_to_bounds(model)
+    assert torch.equal(encoder.thresh1.data, torch.tensor([POOLED_THRESHOLD_MARGIN]))
+    # ... one past fan-in at the ceiling, and a value inside the range is not touched (bit for bit).
+    with torch.no_grad():
+        encoder.thresh1.fill_(40.0)
+    project_to_bounds(model)
+    assert torch.equal(encoder.thresh1.data, torch.tensor([25 - POOLED_THRESHOLD_MARGIN]))
+    with torch.no_grad():
+        encoder.thresh1.fill_(0.123)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    project_to_bounds(model)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_training_keeps_a_threshold_below_zero_out_only_with_bound_parameters(tmp_path):
+    final = {}
+    for bound in (True, False):
+        trainer = Trainer(tiny_config(epochs=1, bound_parameters=bound), tiny_datasets(), tmp_path / str(bound),
+                          torch.device("cpu"))
+        with torch.no_grad():
+            trainer.model.cnn_model.thresh1.fill_(-2.0)  # every pooled pixel on: the dead state
+        trainer.fit()
+        final[bound] = trainer.model.cnn_model.thresh1.item()
+    assert final[True] >= POOLED_THRESHOLD_MARGIN
+    assert final[False] < 0  # lr 0.01 for a few steps cannot bring it back by itself

@@ -80,6 +80,7 @@ DEFAULTS = {
         "lr": 1e-3,
         "binary_lr_scale": 1.0,  # the binary kernels' latent weights learn at lr x this
         "recalibrate_batchnorm": True,  # BatchNorm statistics from the training clips before each evaluation
+        "bound_parameters": True,  # clamp what modules declare in parameter_bounds() after each step
         "weight_decay": 0.0,
         "momentum": 0.9,
         "scheduler": "cosine",
@@ -185,6 +186,7 @@ _RULES = {
     "train.lr": _number(0, open_low=True),
     "train.binary_lr_scale": _number(0),
     "train.recalibrate_batchnorm": _BOOL,
+    "train.bound_parameters": _BOOL,
     "train.weight_decay": _number(0),
     "train.momentum": _number(0, 1),
     "train.scheduler": _choice(*SCHEDULERS),

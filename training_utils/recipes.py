@@ -49,6 +49,10 @@ RECIPE_KEYS = [
      "the release evaluated with the running averages of the training steps, which lag behind each sign flip "
      "of a kernel; the project recomputes the read-out BatchNorm's statistics on the training clips before "
      "each evaluation, so the validation accuracy that picks best.pt measures the current weights"),
+    ("train.bound_parameters", False,
+     "the release let the encoder threshold move freely; on its ReLU'd, pooled integer maps a threshold <= 0 "
+     "turns every pixel on and the run is dead (synthetic_lips seed 0 at epoch 14), so the project keeps it "
+     "within (0.05, fan-in - 0.05) after each step"),
     ("train.batch_size", 1, "batch size 1 makes the read-out BatchNorm see one map per step and is slow"),
     ("train.scheduler", "plateau", "a fixed cosine schedule is reproducible across seeds and lengths"),
     ("train.plateau_monitor", "min val_loss",

@@ -177,6 +177,16 @@ def recalibrate_batchnorm(model, loader, device) -> None:
         m.running_var.copy_((square / count - mean * mean) * count / max(count - 1, 1))
 
 
+@torch.no_grad()
+def project_to_bounds(model) -> None:
+    """``train.bound_parameters``: clamp each parameter a module declares in ``parameter_bounds()``
+    ({name: (low, high)}) into its range, after an optimizer step; values inside are left untouched."""
+    for module in model.modules():
+        if hasattr(module, "parameter_bounds"):
+            for name, (low, high) in module.parameter_bounds().items():
+                getattr(module, name).clamp_(low, high)
+
+
 class Trainer:
     def __init__(self, cfg: dict, datasets: dict, run_dir: Path, device: torch.device, *,
                  init_weights: str | None = None, resume: str | None = None):
@@ -278,6 +288,8 @@ class Trainer:
             if t["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
             self.optimizer.step()
+            if t["bound_parameters"]:
+                project_to_bounds(model)
             loss_sum += F.cross_entropy(logits.detach(), target, label_smoothing=t["label_smoothing"],
                                         reduction="sum")
             correct += (logits.detach().argmax(1) == target).sum()
@@ -424,4 +436,4 @@ def checkpoint_config(path) -> dict | None:
     return read_checkpoint(path).get("config")
 
 
-__all__ = ["Trainer", "evaluate_checkpoint", "recalibrate_batchnorm", "select_device", "seed_everything", "checkpoint_config", "make_loader"]
+__all__ = ["Trainer", "evaluate_checkpoint", "project_to_bounds", "recalibrate_batchnorm", "select_device", "seed_everything", "checkpoint_config", "make_loader"]
