@@ -58,6 +58,8 @@ DATASETS = {
                                          "train.lr=0.003"]),
     # the defaults of configs/Synthetic/lips_pixelrnn.json: split by subject, so test speakers are unseen
     "synthetic_lips": ("Lips", ["data.dataset=synthetic_lips", "data.split=seeded_by_subject",
+                                "data.split_fractions.train=0.7", "data.split_fractions.val=0.1",
+                                "data.split_fractions.test=0.2",
                                 "train.scheduler=cosine", "train.epochs=20", "train.lr=0.002", "train.batch_size=8",
                                 "train.binary_lr_scale=0.3", "data.synthetic.clips_per_class=192"]),
 }
