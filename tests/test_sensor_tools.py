@@ -338,7 +338,7 @@ def test_stratified_holdout_is_seeded_and_per_class():
         stratified_holdout(labels, 1.5, seed=0)
 
 
-def test_finetune_trains_only_the_decoder_and_keeps_the_best_epoch(tmp_path):
+def finetuning_problem(tmp_path):
     (tmp_path / "cfg.json").write_text(json.dumps({"model": {"num_classes": 3}}))
     torch.manual_seed(0)
     model = build_model(load_config(tmp_path / "cfg.json"))
@@ -347,11 +347,17 @@ def test_finetune_trains_only_the_decoder_and_keeps_the_best_epoch(tmp_path):
     values = rng.normal(0, 1, (36, 1, 64, 64)).astype(np.float32)
     values[:, 0, :8, :8] += labels[:, None, None] * 2.0  # a learnable class signal
     kept, held = stratified_holdout(labels.tolist(), 0.25, seed=0)
+    twin = lambda: build_model(load_config(tmp_path / "cfg.json")).eval()
+    return model, twin, values, labels, kept, held
+
+
+def test_finetune_trains_only_the_decoder_and_keeps_the_best_epoch(tmp_path):
+    model, make_twin, values, labels, kept, held = finetuning_problem(tmp_path)
     sensor_before = [p.detach().clone() for p in model.sensor_parameters()]
     fc_before = model.fc.weight.detach().clone()
     run = lambda m: finetune_decoder(m, values[kept], labels[kept].tolist(), values[held], labels[held].tolist(),
                                      epochs=5, lr=1e-2, batch_size=8, seed=1)
-    twin = build_model(load_config(tmp_path / "cfg.json"))
+    twin = make_twin()
     twin.load_state_dict(model.state_dict())
     summary = run(model)
     assert all(torch.equal(a, b) for a, b in zip(sensor_before, model.sensor_parameters()))
@@ -361,19 +367,6 @@ def test_finetune_trains_only_the_decoder_and_keeps_the_best_epoch(tmp_path):
     assert summary["history"][summary["best_epoch"]]["val_accuracy"] == summary["best_val_accuracy"]
     run(twin)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), twin.state_dict().values()))
-
-
-def finetuning_problem(tmp_path):
-    (tmp_path / "cfg.json").write_text(json.dumps({"model": {"num_classes": 3}}))
-    torch.manual_seed(0)
-    model = build_model(load_config(tmp_path / "cfg.json"))
-    rng = np.random.default_rng(0)
-    labels = np.repeat(np.arange(3), 12)
-    values = rng.normal(0, 1, (36, 1, 64, 64)).astype(np.float32)
-    values[:, 0, :8, :8] += labels[:, None, None] * 2.0
-    kept, held = stratified_holdout(labels.tolist(), 0.25, seed=0)
-    twin = lambda: build_model(load_config(tmp_path / "cfg.json")).eval()
-    return model, twin, values, labels, kept, held
 
 
 def test_refit_retrains_from_the_start_on_all_outputs_for_the_chosen_epoch_count(tmp_path):
