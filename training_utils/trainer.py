@@ -244,8 +244,8 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
-                "stale": self.stale, "history": self.history, "initial_signs": self.initial_signs, "rng": rng_state(), "config": self.cfg,
-                "classes": self.classes}
+                "stale": self.stale, "history": self.history, "initial_signs": self.initial_signs,
+                "rng": rng_state(), "config": self.cfg, "classes": self.classes}
 
     def _restore(self, path) -> None:
         checkpoint = load_weights(self.model, path)
