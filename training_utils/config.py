@@ -79,6 +79,9 @@ DEFAULTS = {
         "optimizer": "adam",
         "lr": 1e-3,
         "binary_lr_scale": 1.0,  # the binary kernels' latent weights learn at lr x this
+        "init_candidates": 1,  # train the best of this many initialisations (training_utils/init_selection.py)
+        "binary_optimizer": "latent",  # or "bop": the binary kernels flipped by Bop (training_utils/binary_optimizer.py)
+        "bop": {"threshold": 1e-6, "gamma": 1e-3, "max_flips": None, "reset_after_flip": False},
         "recalibrate_batchnorm": True,  # BatchNorm statistics from the training clips before each evaluation
         "bound_parameters": True,  # clamp what modules declare in parameter_bounds() after each step
         "weight_decay": 0.0,
@@ -185,6 +188,12 @@ _RULES = {
     "train.optimizer": _choice(*OPTIMIZERS),
     "train.lr": _number(0, open_low=True),
     "train.binary_lr_scale": _number(0),
+    "train.init_candidates": _int_at_least(1),
+    "train.binary_optimizer": _choice("latent", "bop"),
+    "train.bop.threshold": _number(0),
+    "train.bop.gamma": _number(0, 1, open_low=True),
+    "train.bop.max_flips": _rule(lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
+    "train.bop.reset_after_flip": _BOOL,
     "train.recalibrate_batchnorm": _BOOL,
     "train.bound_parameters": _BOOL,
     "train.weight_decay": _number(0),

@@ -21,6 +21,8 @@ from model_utils.binary_layers import binary_weights
 
 from . import bit_accounting, distributed, run_folder
 from .atomic_files import write_json, write_text
+from .binary_optimizer import Bop
+from .init_selection import choose_initialisation
 from .checkpoints import atomic_save, load_weights, read_checkpoint
 from .config import dumps
 from .metrics import classification_metrics, format_metrics
@@ -187,6 +189,31 @@ def project_to_bounds(model) -> None:
                 getattr(module, name).clamp_(low, high)
 
 
+def build_optimizers(model, t: dict):
+    """(optimizer, binary optimizer or None) for a resolved ``train`` config section.
+
+    ``train.binary_optimizer`` 'latent': one ``train.optimizer`` for everything; the binary kernels' latent
+    weights learn at lr x ``binary_lr_scale`` (their learning rate sets how often signs flip).
+    'bop': the binary kernels are flipped by ``Bop`` (``train.bop``), every other parameter keeps
+    ``train.optimizer``."""
+    binary = {id(p) for _, p in binary_weights(model)}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    real = [p for p in trainable if id(p) not in binary]
+    kernels = [p for p in trainable if id(p) in binary]
+    binary_optimizer = None
+    if t["binary_optimizer"] == "bop":
+        groups = [{"params": real}]
+        if kernels:
+            binary_optimizer = Bop(kernels, **t["bop"])
+    else:
+        groups = [{"params": real}, {"params": kernels, "lr": t["lr"] * t["binary_lr_scale"]}]
+    if t["optimizer"] == "adam":
+        optimizer = torch.optim.Adam(groups, lr=t["lr"], weight_decay=t["weight_decay"])
+    else:
+        optimizer = torch.optim.SGD(groups, lr=t["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"])
+    return optimizer, binary_optimizer
+
+
 class Trainer:
     def __init__(self, cfg: dict, datasets: dict, run_dir: Path, device: torch.device, *,
                  init_weights: str | None = None, resume: str | None = None):
@@ -195,7 +222,7 @@ class Trainer:
         seed_everything(cfg["seed"])
         classes = datasets["train"].classes
         self.classes = list(classes)
-        self.model = build_model(cfg, len(classes)).to(device)
+        self.model = self._initial_model(len(classes), resume)
         set_noise(self.model, evaluation=cfg["noise"]["eval"])
         if init_weights:
             load_weights(self.model, init_weights)
@@ -211,16 +238,7 @@ class Trainer:
                 static_graph=True)  # the graph never changes; it also covers unused thresh2
             torch.manual_seed(cfg["seed"] + self.dist.rank)  # distinct sensor-noise draws per rank
         t = self.train_cfg
-        # Binary kernels change the model only when a latent weight crosses zero: their own learning rate sets
-        # how often signs flip (each flip is a discrete jump of every map downstream).
-        binary = {id(p) for _, p in binary_weights(self.model)}
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        params = [{"params": [p for p in trainable if id(p) not in binary]},
-                  {"params": [p for p in trainable if id(p) in binary], "lr": t["lr"] * t["binary_lr_scale"]}]
-        if t["optimizer"] == "adam":
-            self.optimizer = torch.optim.Adam(params, lr=t["lr"], weight_decay=t["weight_decay"])
-        else:
-            self.optimizer = torch.optim.SGD(params, lr=t["lr"], momentum=t["momentum"], weight_decay=t["weight_decay"])
+        self.optimizer, self.binary_optimizer = build_optimizers(self.model, t)
         self.maximize = t["monitor"].startswith("max")
         if t["scheduler"] == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -239,11 +257,25 @@ class Trainer:
         if resume:
             self._restore(resume)
 
+    def _initial_model(self, classes: int, resume) -> torch.nn.Module:
+        """The model to train: one draw, or the best of ``train.init_candidates`` draws (a resumed run
+        takes its weights from the checkpoint, so it draws once)."""
+        build = lambda: build_model(self.cfg, classes).to(self.device)  # noqa: E731
+        candidates = self.train_cfg["init_candidates"]
+        if candidates == 1 or resume:
+            return build()
+        model, index, scores = choose_initialisation(build, self.datasets["train"], candidates, classes, self.device)
+        if distributed.current().is_main:
+            print(f"initialisation: candidate {index + 1} of {candidates} (ridge read-out accuracy on half the "
+                  f"training clips: {', '.join(f'{a:.3f}' for a, _ in scores)})")
+        return model
+
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
+                "binary_optimizer": self.binary_optimizer.state_dict() if self.binary_optimizer else None,
                 "stale": self.stale, "history": self.history, "initial_signs": self.initial_signs,
                 "rng": rng_state(), "config": self.cfg, "classes": self.classes}
 
@@ -253,7 +285,13 @@ class Trainer:
         if missing:
             raise ValueError(f"checkpoint {path} cannot resume a run: it lacks {missing} "
                              "(use --weights to start a new run from its weights)")
+        stored = checkpoint.get("config", {}).get("train", {}).get("binary_optimizer", "latent")
+        if stored != self.train_cfg["binary_optimizer"]:
+            raise ValueError(f"checkpoint {path} was trained with train.binary_optimizer {stored!r} and cannot "
+                             f"resume with {self.train_cfg['binary_optimizer']!r}")
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        if self.binary_optimizer is not None:
+            self.binary_optimizer.load_state_dict(checkpoint["binary_optimizer"])
         if self.scheduler and checkpoint["scheduler"]:
             self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.epoch, self.best, self.best_epoch = checkpoint["epoch"], checkpoint["best"], checkpoint["best_epoch"]
@@ -283,11 +321,13 @@ class Trainer:
                 # DDP averages gradients over ranks: this scaling makes that the global batch's mean (or sum).
                 loss = F.cross_entropy(logits, target, label_smoothing=t["label_smoothing"], reduction="sum")
                 loss = loss * self.dist.world_size / (global_sizes[step] if t["loss_reduction"] == "mean" else 1)
-            self.optimizer.zero_grad(set_to_none=True)
+            model.zero_grad(set_to_none=True)
             loss.backward()
             if t["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
             self.optimizer.step()
+            if self.binary_optimizer is not None:
+                self.binary_optimizer.step()
             if t["bound_parameters"]:
                 project_to_bounds(model)
             loss_sum += F.cross_entropy(logits.detach(), target, label_smoothing=t["label_smoothing"],

@@ -1,0 +1,214 @@
+#!/usr/bin/env python
+"""How much a result depends on the seed: train one run per seed (or reuse it) for one or more
+configurations and report min / mean / std / max of test accuracy, per seed, with best epoch, flips per
+epoch and time per run.
+
+  python benchmarks/seed_sweep.py -c configs/Synthetic/pixelrnn.json --seeds 0-9
+  python benchmarks/seed_sweep.py -c CONFIG --seeds 0-9 --jobs 2 \\
+      --variant latent:train.binary_optimizer=latent --variant bop:train.binary_optimizer=bop
+
+Each run is ``train.py -c CONFIG --seed N --set ...`` into <out>/<variant>/seed<N>/. A finished run is
+reused only if its stored config is the one asked for; a folder holding a run of another config is an
+error (choose another --out). Writes <out>/seed_sweep.json, seed_sweep.md and seed_sweep.png (accuracy per
+seed, one marker per variant). Default <out>: runs/seed_sweep/<config name>.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from model_utils import build_model  # noqa: E402
+from model_utils.binary_layers import binary_weights  # noqa: E402
+from training_utils.atomic_files import atomic_path, write_json, write_text  # noqa: E402
+from training_utils.cli import reports_user_errors  # noqa: E402
+from training_utils.config import ConfigError, load_config  # noqa: E402
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-9', '0,3,5' or '0-2,7' -> a list of seeds."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            seeds += list(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected a range like 0-9 or a list like 0,3,5")
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected seeds >= 0")
+    return seeds
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """'NAME:key=value,key=value' (or just 'NAME') -> (NAME, ['key=value', ...])."""
+    name, _, overrides = text.partition(":")
+    if not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: expected NAME or NAME:key=value[,key=value...]")
+    return name, [o for o in overrides.split(",") if o]
+
+
+def config_difference(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two resolved configs."""
+    keys = sorted(set(stored) | set(wanted))
+    out = []
+    for key in keys:
+        a, b = stored.get(key), wanted.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_difference(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} (stored {a!r}, asked {b!r})")
+    return out
+
+
+def run_seed(config: Path, seed: int, overrides: list[str], run_dir: Path, threads: int) -> dict:
+    """Train (or reuse) one run; returns its row of the report."""
+    cfg = load_config(config, [*overrides, f"seed={seed}"])
+    wanted = json.loads(json.dumps(cfg))  # as config.json stores it
+    stored_file, metrics_file = run_dir / "config.json", run_dir / "metrics.json"
+    if stored_file.is_file():
+        differences = config_difference(json.loads(stored_file.read_text()), wanted)
+        if differences:
+            raise ConfigError(f"{run_dir} holds a run of another config: {'; '.join(differences)}; "
+                              "choose another --out (or delete that folder)")
+    wall = None
+    if not metrics_file.is_file():
+        if (run_dir / "last.pt").is_file():
+            command = [sys.executable, str(REPO_ROOT / "train.py"), "-r", str(run_dir / "last.pt")]
+        else:
+            command = [sys.executable, str(REPO_ROOT / "train.py"), "-c", str(config), "--seed", str(seed),
+                       "--out", str(run_dir), *[a for o in overrides for a in ("--set", o)]]
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        run_dir.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        with open(run_dir / "train.log", "w") as log:
+            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            tail = "".join((run_dir / "train.log").read_text().splitlines(keepends=True)[-5:])
+            raise ConfigError(f"seed {seed}: train.py exited with {done.returncode} (log {run_dir / 'train.log'}):\n"
+                              f"{tail}")
+        write_json(run_dir / "wall_seconds.json", {"seconds": wall})
+    elif (run_dir / "wall_seconds.json").is_file():
+        wall = json.loads((run_dir / "wall_seconds.json").read_text())["seconds"]
+    metrics = json.loads(metrics_file.read_text())
+    history = list(csv.DictReader((run_dir / "summary.csv").open()))
+    kernels = sum(p.numel() for _, p in binary_weights(build_model(cfg, len(metrics["test"]["confusion_matrix"]))))
+    flips = [float(row["flip_ratio"]) * kernels for row in history]
+    return {"seed": seed, "test_accuracy": metrics["test"]["accuracy"], "val_accuracy": metrics["val"]["accuracy"],
+            "best_epoch": metrics["best_epoch"], "epochs": len(history),
+            "flips_per_epoch": flips, "flips_per_epoch_mean": statistics.mean(flips) if flips else 0.0,
+            "train_seconds": sum(float(row["seconds"]) for row in history), "wall_seconds": wall}
+
+
+def summarize(rows: list[dict]) -> dict:
+    acc = [r["test_accuracy"] for r in rows]
+    walls = [r["wall_seconds"] for r in rows if r["wall_seconds"] is not None]
+    return {"test_accuracy_min": min(acc), "test_accuracy_mean": statistics.mean(acc),
+            "test_accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0, "test_accuracy_max": max(acc),
+            "train_seconds_mean": statistics.mean(r["train_seconds"] for r in rows),
+            "wall_seconds_mean": statistics.mean(walls) if walls else None}
+
+
+def markdown(report: dict) -> str:
+    lines = [f"Seed sweep of `{report['config']}`" + (f" with `{' '.join(report['overrides'])}`"
+                                                        if report["overrides"] else "") + ".", ""]
+    lines += ["| variant | overrides | min | mean +- std | max | per seed (test %) | best epoch | flips/epoch | "
+              "s/run (train, wall) |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, v in report["variants"].items():
+        s, rows = v["summary"], v["runs"]
+        wall = "-" if s["wall_seconds_mean"] is None else f"{s['wall_seconds_mean']:.0f}"
+        lines.append(
+            f"| {name} | {' '.join(v['overrides']) or '-'} | {100 * s['test_accuracy_min']:.1f} | "
+            f"{100 * s['test_accuracy_mean']:.1f} +- {100 * s['test_accuracy_std']:.1f} | "
+            f"{100 * s['test_accuracy_max']:.1f} | "
+            + ", ".join(f"{100 * r['test_accuracy']:.1f}" for r in rows) + " | "
+            + ", ".join(str(r["best_epoch"]) for r in rows) + " | "
+            + f"{statistics.mean(r['flips_per_epoch_mean'] for r in rows):.1f} | "
+            f"{s['train_seconds_mean']:.0f}, {wall} |")
+    lines += ["", f"Seeds: {', '.join(map(str, report['seeds']))}."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    markers = "osD^v<>pPX*hH8d"
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    count = len(report["variants"])
+    for index, (name, v) in enumerate(report["variants"].items()):
+        offset = (index - (count - 1) / 2) * 0.08
+        ax.plot([r["seed"] + offset for r in v["runs"]], [100 * r["test_accuracy"] for r in v["runs"]],
+                marker=markers[index % len(markers)], linestyle="none",
+                label=f"{name} ({100 * v['summary']['test_accuracy_mean']:.1f} +- "
+                      f"{100 * v['summary']['test_accuracy_std']:.1f})")
+    ax.set_xticks(report["seeds"])
+    ax.set_xlabel("seed")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(Path(report["config"]).name)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+@reports_user_errors
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-c", "--config", required=True, help="JSON config to train")
+    p.add_argument("--seeds", type=parse_seeds, default=parse_seeds("0-9"), help="e.g. 0-9 or 0,3,5 (default 0-9)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="config override for every run (repeatable)")
+    p.add_argument("--variant", type=parse_variant, action="append", default=[], metavar="NAME[:K=V,...]",
+                   help="a configuration to compare: its name and overrides on top of --set (repeatable; "
+                        "default one variant 'default')")
+    p.add_argument("--out", help="output folder (default runs/seed_sweep/<config name>)")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once (default 1)")
+    args = p.parse_args(argv)
+    config = Path(args.config)
+    if not config.is_file():
+        raise ConfigError(f"-c {config}: no such config file")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: expected an integer >= 1")
+    variants = dict(args.variant) if args.variant else {"default": []}
+    if len(variants) != len(args.variant or [1]):
+        raise ConfigError("--variant: two variants have the same name")
+    out = Path(args.out or REPO_ROOT / "runs" / "seed_sweep" / config.stem)
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    for name, extra in variants.items():  # every config resolves before anything trains
+        load_config(config, [*args.overrides, *extra])
+    jobs = [(name, seed) for name in variants for seed in args.seeds]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {job: pool.submit(run_seed, config, job[1], [*args.overrides, *variants[job[0]]],
+                                    out / job[0] / f"seed{job[1]}", threads) for job in jobs}
+        rows = {job: future.result() for job, future in futures.items()}
+    report = {"config": str(config), "overrides": args.overrides, "seeds": args.seeds,
+              "wall_seconds_total": time.perf_counter() - start, "jobs": args.jobs,
+              "variants": {name: {"overrides": extra, "runs": [rows[(name, s)] for s in args.seeds]}
+                           for name, extra in variants.items()}}
+    for v in report["variants"].values():
+        v["summary"] = summarize(v["runs"])
+    write_json(out / "seed_sweep.json", report)
+    write_text(out / "seed_sweep.md", markdown(report))
+    plot(report, out / "seed_sweep.png")
+    print(markdown(report))
+    print(f"wrote {out / 'seed_sweep.md'}, {out / 'seed_sweep.json'} and {out / 'seed_sweep.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""benchmarks/seed_sweep.py: one run per seed, statistics that are those of the runs, reuse only of runs of
+the same config; and train.init_candidates, the choice among initialisations it is used to evaluate."""
+import json
+import statistics
+
+import pytest
+import torch
+
+from benchmarks import seed_sweep
+from clip_data_fixtures import make_clip_folder
+from in_memory_data import tiny_datasets
+from model_utils import build_model
+from training_utils.config import resolve
+from training_utils.init_selection import choose_initialisation, ridge_holdout_score
+from training_utils.trainer import Trainer, seed_everything
+
+
+@pytest.fixture
+def sweep_config(tmp_path):
+    root = make_clip_folder(tmp_path / "clips", clips=4, frames=4)
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({
+        "data_root": str(root),
+        "data": {"dataset": "clip_folder", "frame_size": 16, "timesteps": 2, "cache": False,
+                 "split_fractions": {"train": 0.5, "val": 0.25, "test": 0.25}},
+        "train": {"epochs": 2, "batch_size": 2}}))
+    return config
+
+
+def test_sweep_reports_the_runs_statistics_and_reuses_only_the_same_config(tmp_path, sweep_config, capsys):
+    out = tmp_path / "sweep"
+    argv = ["-c", str(sweep_config), "--seeds", "0-1", "--out", str(out), "--variant", "a",
+            "--variant", "b:train.lr=0.01"]
+    assert seed_sweep.main(argv) == 0
+    report = json.loads((out / "seed_sweep.json").read_text())
+    assert report["seeds"] == [0, 1] and set(report["variants"]) == {"a", "b"}
+    for name, variant in report["variants"].items():
+        accuracies = []
+        for row in variant["runs"]:
+            metrics = json.loads((out / name / f"seed{row['seed']}" / "metrics.json").read_text())
+            assert row["test_accuracy"] == metrics["test"]["accuracy"] and row["best_epoch"] == metrics["best_epoch"]
+            assert len(row["flips_per_epoch"]) == 2
+            accuracies.append(metrics["test"]["accuracy"])
+        summary = variant["summary"]
+        assert summary["test_accuracy_mean"] == pytest.approx(statistics.mean(accuracies))
+        assert summary["test_accuracy_std"] == pytest.approx(statistics.stdev(accuracies))
+        assert summary["test_accuracy_min"] == min(accuracies)
+    stored = json.loads((out / "b/seed1/config.json").read_text())
+    assert stored["seed"] == 1 and stored["train"]["lr"] == 0.01
+    assert (out / "seed_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| a |" in (out / "seed_sweep.md").read_text()
+    # Same request again: nothing retrains (the checkpoints are untouched).
+    stamp = (out / "a/seed0/last.pt").stat().st_mtime_ns
+    assert seed_sweep.main(argv) == 0
+    assert (out / "a/seed0/last.pt").stat().st_mtime_ns == stamp
+    # Variant 'a' now asked with another lr: its stored runs are of another config -> refused, named.
+    capsys.readouterr()
+    code = seed_sweep.main(["-c", str(sweep_config), "--seeds", "0", "--out", str(out), "--variant",
+                            "a:train.lr=0.5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "holds a run of another config" in err and "train.lr (stored 0.001, asked 0.5)" in err
+    assert (out / "a/seed0/last.pt").stat().st_mtime_ns == stamp
+
+
+def test_bad_seed_ranges_are_refused():
+    assert seed_sweep.parse_seeds("0-2,7") == [0, 1, 2, 7]
+    with pytest.raises(Exception, match="expected a range"):
+        seed_sweep.parse_seeds("zero")
+
+
+def test_ridge_score_separates_informative_from_uninformative_features():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(60) % 3
+    informative = torch.nn.functional.one_hot(labels, 3).double() * 3 + torch.randn(60, 3, generator=generator,
+                                                                                    dtype=torch.float64)
+    noise = torch.randn(60, 3, generator=generator, dtype=torch.float64)
+    good, bad = ridge_holdout_score(informative, labels, 3), ridge_holdout_score(noise, labels, 3)
+    assert good[0] > 0.9 and bad[0] < 0.6 and good[1] > bad[1]
+
+
+def test_init_candidates_trains_the_best_scoring_draw_and_one_candidate_changes_nothing(tmp_path):
+    cfg = resolve({"data": {"frame_size": 16, "timesteps": 4}, "train": {"epochs": 1, "batch_size": 8}})
+    datasets = tiny_datasets()
+    seed_everything(0)
+    build = lambda: build_model(cfg, 3)  # noqa: E731
+    model, index, scores = choose_initialisation(build, datasets["train"], 4, 3, torch.device("cpu"))
+    assert len(scores) == 4 and scores[index] == max(scores)
+    seed_everything(0)
+    draws = [build() for _ in range(4)]  # the candidates are consecutive draws of the seeded generator
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), draws[index].state_dict().values()))
+    cfg["train"]["init_candidates"] = 4
+    chosen = Trainer(cfg, datasets, tmp_path / "four", torch.device("cpu")).model
+    assert all(torch.equal(a, b) for a, b in zip(chosen.state_dict().values(), draws[index].state_dict().values()))
+    cfg["train"]["init_candidates"] = 1
+    single = Trainer(cfg, datasets, tmp_path / "one", torch.device("cpu")).model
+    assert all(torch.equal(a, b) for a, b in zip(single.state_dict().values(), draws[0].state_dict().values()))
