@@ -96,3 +96,63 @@ def test_a_latent_checkpoint_does_not_resume_under_bop(tmp_path):
     Trainer(cfg, tiny_datasets(), tmp_path, torch.device("cpu")).fit(until_epoch=1)
     with pytest.raises(ValueError, match="binary_optimizer 'latent'"):
         Trainer(bop_config(), tiny_datasets(), tmp_path, torch.device("cpu"), resume=tmp_path / "last.pt")
+
+
+def test_normalized_threshold_compares_the_gradients_consistency_not_its_size():
+    # |m| / sqrt(v) of a constant gradient is 1 whatever its size; tau 0.9 passes both sizes
+    assert bop_steps([0.1, 0.1], [[1e-4, 10.0]], threshold=0.9, gamma=1.0, normalize=True) == \
+        pytest.approx([-0.1, -0.1])
+    # alternating gradients: after many steps |m| / sqrt(v) ~ sqrt(gamma / (2 - gamma)) < 0.5
+    gradients = [[(-1.0) ** k * 5.0] for k in range(1, 60)]
+    assert bop_steps([0.1], gradients, threshold=0.5, gamma=0.1, normalize=True) == pytest.approx([0.1])
+
+
+def test_flip_verification_keeps_only_flips_that_lower_the_loss(tmp_path, monkeypatch):
+    cfg = bop_config(threshold=1e-5)
+    cfg["train"]["flip_verification"] = {"clips": 16, "margin": 0.0}
+    trainer = Trainer(cfg, tiny_datasets(), tmp_path, torch.device("cpu"))
+    assert len(trainer.verification_clips[1]) == 16 and set(trainer.verification_clips[1].tolist()) == {0, 1, 2}
+    decisions = []
+    real_verify = Trainer.verify_flips
+
+    def recording_verify(self):
+        signs = {n: torch.sign(p.detach()).clone() for n, p in self.model.named_parameters()}
+        with_flips = self.verification_loss()
+        self.binary_optimizer.toggle()
+        without = self.verification_loss()
+        self.binary_optimizer.toggle()
+        real_verify(self)
+        after = {n: torch.sign(p.detach()) for n, p in self.model.named_parameters()}
+        kept = all(torch.equal(signs[n], after[n]) for n in signs)
+        decisions.append((with_flips < without, kept))
+
+    monkeypatch.setattr(Trainer, "verify_flips", recording_verify)
+    trainer.fit()
+    assert decisions and all(lower == kept for lower, kept in decisions)
+
+
+def test_a_rejected_flip_goes_back_and_restarts_its_momentum_an_accepted_one_stays(tmp_path):
+    trainer = Trainer(bop_config(), tiny_datasets(), tmp_path, torch.device("cpu"))
+    kernel = trainer.model.rnn_model.Conv_out_i.weight
+    first = kernel.detach().flatten()[0].item()
+    # A stand-in loss that is low only when entry 0 has the opposite of its initial sign.
+    trainer.verification_loss = lambda: 0.0 if kernel.flatten()[0].item() * first < 0 else 1.0
+    optimizer = trainer.binary_optimizer
+    state = optimizer.state[kernel]["momentum"] = torch.zeros_like(kernel)
+    for entry, accepted in ((1, False), (0, True)):
+        before = kernel.detach().clone()
+        mask = torch.zeros_like(kernel, dtype=torch.bool)
+        mask.view(-1)[entry] = True
+        state.view(-1)[entry] = 0.5
+        with torch.no_grad():
+            kernel.copy_(torch.where(mask, -kernel, kernel))  # as Bop.step flips
+        optimizer.flipped = [(kernel, mask)]
+        trainer.verify_flips()
+        expected = torch.where(mask, -before, before) if accepted else before
+        assert torch.equal(kernel.detach(), expected)
+        assert state.view(-1)[entry].item() == (0.5 if accepted else 0.0)
+
+
+def test_flip_verification_needs_bop():
+    with pytest.raises(Exception, match="needs train.binary_optimizer 'bop'"):
+        resolve({"train": {"flip_verification": {"clips": 8}}})

@@ -11,11 +11,19 @@ and flips a sign when |m| exceeds the threshold tau *and* m points the way a fli
 (sign(m) = sign(w): the gradient says "smaller" of a +1, "larger" of a -1). A flip negates the stored
 value, so its magnitude -- and with it the surrogate's slope at the weight -- is kept; only signs change.
 
-Two additions of this project (both off with their defaults of ``None`` / ``False``):
+Additions of this project (all off with their defaults):
+- ``normalize``: compare |m| / sqrt(v) with tau, v the moving average of g^2 at the same rate (Bop's
+  second-order variant, Suarez-Ramirez et al. 2021). The ratio is in [0, 1] and says how consistently a
+  weight's gradient points one way, whatever the gradient's scale: the encoder's and the cell's kernels
+  differ 4x in gradient size, and one tau fits both.
 - ``max_flips``: at most that many flips per tensor and step, the largest |m| first. The entries of one
   5x5 kernel often have gradients of one sign; plain Bop then flips half a kernel in one step.
 - ``reset_after_flip``: m of a flipped entry restarts from 0, so a flip has to be earned again before the
   entry can flip back (a hysteresis).
+
+``flipped`` holds the masks of the last step's flips and ``toggle()`` negates exactly those entries again:
+the trainer's flip verification (``train.flip_verification``) takes a step's flips back with it when they
+raise the loss on a fixed set of training clips.
 """
 from __future__ import annotations
 
@@ -23,16 +31,17 @@ import torch
 
 
 class Bop(torch.optim.Optimizer):
-    def __init__(self, params, threshold: float = 1e-6, gamma: float = 1e-3, max_flips: int | None = None,
-                 reset_after_flip: bool = False):
+    def __init__(self, params, threshold: float = 1e-6, gamma: float = 1e-3, normalize: bool = False,
+                 max_flips: int | None = None, reset_after_flip: bool = False):
         if not threshold >= 0:
             raise ValueError(f"Bop threshold must be >= 0, got {threshold!r}")
         if not 0 < gamma <= 1:
             raise ValueError(f"Bop gamma must be in (0, 1], got {gamma!r}")
         if max_flips is not None and max_flips < 1:
             raise ValueError(f"Bop max_flips must be null or >= 1, got {max_flips!r}")
-        super().__init__(params, dict(threshold=threshold, gamma=gamma, max_flips=max_flips,
+        super().__init__(params, dict(threshold=threshold, gamma=gamma, normalize=normalize, max_flips=max_flips,
                                       reset_after_flip=reset_after_flip))
+        self.flipped: list[tuple[torch.Tensor, torch.Tensor]] = []  # (parameter, mask) of the last step
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -40,6 +49,7 @@ class Bop(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self.flipped = []
         for group in self.param_groups:
             tau, gamma, cap = group["threshold"], group["gamma"], group["max_flips"]
             for p in group["params"]:
@@ -48,15 +58,38 @@ class Bop(torch.optim.Optimizer):
                 state = self.state[p]
                 if "momentum" not in state:
                     state["momentum"] = torch.zeros_like(p)
+                    if group["normalize"]:
+                        state["second_moment"] = torch.zeros_like(p)
                 m = state["momentum"]
                 m.mul_(1 - gamma).add_(p.grad, alpha=gamma)
-                flip = (m.abs() > tau) & (torch.sign(m) == torch.sign(p))
+                strength = m.abs()
+                if group["normalize"]:
+                    v = state["second_moment"]
+                    v.mul_(1 - gamma).addcmul_(p.grad, p.grad, value=gamma)
+                    strength = strength / v.sqrt().clamp_min(1e-30)
+                flip = (strength > tau) & (torch.sign(m) == torch.sign(p))
                 if cap is not None and int(flip.sum()) > cap:
-                    strength = torch.where(flip, m.abs(), torch.zeros_like(m)).flatten()
+                    strength = torch.where(flip, strength, torch.zeros_like(strength)).flatten()
                     keep = torch.zeros_like(strength, dtype=torch.bool)
                     keep[strength.topk(cap).indices] = True
                     flip = keep.view_as(flip)
                 p.copy_(torch.where(flip, -p, p))
                 if group["reset_after_flip"]:
                     m.masked_fill_(flip, 0.0)
+                if flip.any():
+                    self.flipped.append((p, flip))
         return loss
+
+    @torch.no_grad()
+    def toggle(self) -> None:
+        """Negate the entries the last step flipped (undo it; a second call redoes it)."""
+        for p, flip in self.flipped:
+            p.copy_(torch.where(flip, -p, p))
+
+    @torch.no_grad()
+    def reject(self) -> None:
+        """Forget the last step's flips after ``toggle()`` took them back: their m restarts from 0, so they
+        are not proposed again at once."""
+        for p, flip in self.flipped:
+            self.state[p]["momentum"].masked_fill_(flip, 0.0)
+        self.flipped = []

@@ -81,7 +81,9 @@ DEFAULTS = {
         "binary_lr_scale": 1.0,  # the binary kernels' latent weights learn at lr x this
         "init_candidates": 1,  # train the best of this many initialisations (training_utils/init_selection.py)
         "binary_optimizer": "latent",  # or "bop": the binary kernels flipped by Bop (training_utils/binary_optimizer.py)
-        "bop": {"threshold": 1e-6, "gamma": 1e-3, "max_flips": None, "reset_after_flip": False},
+        "bop": {"threshold": 1e-6, "gamma": 1e-3, "normalize": False, "max_flips": None, "reset_after_flip": False},
+        # keep a Bop step's flips only if they lower the loss on this many fixed training clips (0: off)
+        "flip_verification": {"clips": 0, "margin": 0.0},
         "recalibrate_batchnorm": True,  # BatchNorm statistics from the training clips before each evaluation
         "bound_parameters": True,  # clamp what modules declare in parameter_bounds() after each step
         "weight_decay": 0.0,
@@ -194,6 +196,9 @@ _RULES = {
     "train.bop.gamma": _number(0, 1, open_low=True),
     "train.bop.max_flips": _rule(lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
     "train.bop.reset_after_flip": _BOOL,
+    "train.bop.normalize": _BOOL,
+    "train.flip_verification.clips": _int_at_least(0),
+    "train.flip_verification.margin": _number(0),
     "train.recalibrate_batchnorm": _BOOL,
     "train.bound_parameters": _BOOL,
     "train.weight_decay": _number(0),
@@ -256,6 +261,9 @@ def validate(cfg: dict, source: str = "") -> dict:
             raise ConfigError(f"config key {dotted!r}{_where(source)}: {err}") from None
         if not ok:
             raise ConfigError(f"config key {dotted!r}{_where(source)} must be {accepted}, got {value!r}")
+    if cfg["train"]["flip_verification"]["clips"] and cfg["train"]["binary_optimizer"] != "bop":
+        raise ConfigError(f"config key 'train.flip_verification.clips'{_where(source)} verifies Bop's flips: it "
+                          "needs train.binary_optimizer 'bop' (or 0 to turn verification off)")
     fractions = cfg["data"]["split_fractions"]
     if abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise ConfigError(f"config key 'data.split_fractions'{_where(source)} must sum to 1, got {fractions}")

@@ -20,13 +20,14 @@ RIDGE_STRENGTH = 1.0  # lambda as a multiple of the mean diagonal of the fit hal
 
 
 def training_clips(dataset, max_clips: int):
-    """The first ``max_clips`` clips of ``dataset`` (its fixed order) as evaluation sees them (no random
-    phase or augmentation), and their labels, in memory."""
+    """Up to ``max_clips`` clips of ``dataset``, evenly spaced over its fixed order (which may be sorted by
+    class), as evaluation sees them (no random phase or augmentation), and their labels, in memory."""
+    count = min(len(dataset), max_clips)
     mode = getattr(dataset, "training", None)
     if mode is not None:
         dataset.training = False
     try:
-        items = [dataset[index] for index in range(min(len(dataset), max_clips))]
+        items = [dataset[index * len(dataset) // count] for index in range(count)]
     finally:
         if mode is not None:
             dataset.training = mode

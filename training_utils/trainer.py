@@ -22,7 +22,7 @@ from model_utils.binary_layers import binary_weights
 from . import bit_accounting, distributed, run_folder
 from .atomic_files import write_json, write_text
 from .binary_optimizer import Bop
-from .init_selection import choose_initialisation
+from .init_selection import choose_initialisation, training_clips
 from .checkpoints import atomic_save, load_weights, read_checkpoint
 from .config import dumps
 from .metrics import classification_metrics, format_metrics
@@ -239,6 +239,10 @@ class Trainer:
             torch.manual_seed(cfg["seed"] + self.dist.rank)  # distinct sensor-noise draws per rank
         t = self.train_cfg
         self.optimizer, self.binary_optimizer = build_optimizers(self.model, t)
+        self.verification_clips = None
+        if t["flip_verification"]["clips"]:
+            clips, labels = training_clips(datasets["train"], t["flip_verification"]["clips"])
+            self.verification_clips = clips.to(device), labels.to(device)
         self.maximize = t["monitor"].startswith("max")
         if t["scheduler"] == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -328,6 +332,8 @@ class Trainer:
             self.optimizer.step()
             if self.binary_optimizer is not None:
                 self.binary_optimizer.step()
+                if self.verification_clips is not None and self.binary_optimizer.flipped:
+                    self.verify_flips()
             if t["bound_parameters"]:
                 project_to_bounds(model)
             loss_sum += F.cross_entropy(logits.detach(), target, label_smoothing=t["label_smoothing"],
@@ -338,6 +344,30 @@ class Trainer:
         return {"train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                 "flip_ratio": flip_ratio(signs_before, model),
                 "flip_ratio_from_init": flip_ratio(self.initial_signs, model)}
+
+    @torch.no_grad()
+    def verification_loss(self) -> float:
+        """Mean loss on the fixed verification clips: evaluation mode, noise off."""
+        self.model.eval()
+        set_noise(self.model, evaluation=False)
+        clips, labels = self.verification_clips
+        total = sum(F.cross_entropy(self.model(clips[i:i + 128]), labels[i:i + 128], reduction="sum").item()
+                    for i in range(0, len(labels), 128))
+        self.model.train()
+        return total / len(labels)
+
+    def verify_flips(self) -> None:
+        """``train.flip_verification``: keep this step's sign flips only if they lower the verification loss
+        by more than ``margin`` (the rest of the step is kept either way). The surrogate gradient is a poor
+        guide to a discrete flip: most flips it proposes raise the loss, and one flip of a gate kernel can
+        undo a fitted model."""
+        with_flips = self.verification_loss()
+        self.binary_optimizer.toggle()
+        without = self.verification_loss()
+        if with_flips < without - self.train_cfg["flip_verification"]["margin"]:
+            self.binary_optimizer.toggle()
+        else:
+            self.binary_optimizer.reject()
 
     def recalibrate_batchnorm(self) -> None:
         """``train.recalibrate_batchnorm``: BatchNorm statistics of the current weights on the training clips
