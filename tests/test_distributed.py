@@ -21,16 +21,25 @@ def run(command, cwd):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_two_processes_train_the_same_weights_as_one(tmp_path):
+BOP = ["train.binary_optimizer=bop", "train.bop.threshold=0.5", "train.bop.gamma=0.2", "train.bop.normalize=true",
+       "train.flip_verification.clips=8", "train.init_candidates=3"]
+
+
+@pytest.mark.parametrize("overrides", [[], BOP], ids=["latent", "bop"])
+def test_two_processes_train_the_same_weights_as_one(tmp_path, overrides):
     single, double = tmp_path / "single", tmp_path / "double"
-    run([sys.executable, str(LAUNCHER), str(single)], tmp_path)
+    run([sys.executable, str(LAUNCHER), str(single), *overrides], tmp_path)
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
-         str(LAUNCHER), str(double)], tmp_path)
+         str(LAUNCHER), str(double), *overrides], tmp_path)
     one = torch.load(single / "last.pt", weights_only=True)
     two = torch.load(double / "last.pt", weights_only=True)
     assert one["epoch"] == two["epoch"] == 2
     for key, value in one["model"].items():
         assert torch.allclose(value.double(), two["model"][key].double(), rtol=1e-4, atol=1e-5), key
+    if overrides:  # Bop flipped signs, the same ones in both runs (the check above covers the signs)
+        assert float(rows_of(single)[0]["flip_ratio"]) > 0
+        m1, m2 = one["binary_optimizer"]["state"], two["binary_optimizer"]["state"]
+        assert all(torch.allclose(m1[k]["momentum"], m2[k]["momentum"], rtol=1e-4, atol=1e-6) for k in m1)
     assert int(one["model"]["fin_convpost.0.num_batches_tracked"]) == 6  # 3 global batches x 2 epochs
     # Metrics were reduced over ranks: the same counts and predictions as the single process.
     m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (single, double))
@@ -42,6 +51,10 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path):
     for r1, r2 in zip(rows1, rows2):
         for key in ("train_loss", "train_accuracy", "val_accuracy", "test_loss", "flip_ratio"):
             assert float(r1[key]) == pytest.approx(float(r2[key]), rel=1e-4, abs=1e-6), key
+
+def rows_of(run_dir):
+    return list(csv.DictReader((run_dir / "summary.csv").open()))
+
 
 def test_global_batches_are_split_across_ranks_in_single_process_order():
     order = [4, 0, 3, 1, 2, 6, 5]
