@@ -28,6 +28,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from data_utils import build_datasets  # noqa: E402
 from model_utils import build_model  # noqa: E402
 from model_utils.binary_layers import binary_weights  # noqa: E402
 from training_utils.atomic_files import atomic_path, write_json, write_text  # noqa: E402
@@ -188,8 +189,14 @@ def main(argv=None) -> int:
         raise ConfigError("--variant: two variants have the same name")
     out = Path(args.out or REPO_ROOT / "runs" / "seed_sweep" / config.stem)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    for name, extra in variants.items():  # every config resolves before anything trains
-        load_config(config, [*args.overrides, *extra])
+    # Every config resolves before anything trains. Each dataset (a synthetic one is generated on first use)
+    # and its clip cache are made here, once: parallel runs would each start making them.
+    prepared = []
+    for extra in variants.values():
+        cfg = load_config(config, [*args.overrides, *extra])
+        if cfg["data"] not in prepared:
+            build_datasets(cfg)
+            prepared.append(cfg["data"])
     jobs = [(name, seed) for name in variants for seed in args.seeds]
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

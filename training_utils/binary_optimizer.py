@@ -20,6 +20,8 @@ Additions of this project (all off with their defaults):
   5x5 kernel often have gradients of one sign; plain Bop then flips half a kernel in one step.
 - ``reset_after_flip``: m of a flipped entry restarts from 0, so a flip has to be earned again before the
   entry can flip back (a hysteresis).
+- ``interval``: m is updated every step, flips are considered every ``interval``-th step only. With small
+  batches this keeps the number of flip decisions (and of their verifications) per training clip fixed.
 
 ``flipped`` holds the masks of the last step's flips and ``toggle()`` negates exactly those entries again:
 the trainer's flip verification (``train.flip_verification``) takes a step's flips back with it when they
@@ -32,15 +34,17 @@ import torch
 
 class Bop(torch.optim.Optimizer):
     def __init__(self, params, threshold: float = 1e-6, gamma: float = 1e-3, normalize: bool = False,
-                 max_flips: int | None = None, reset_after_flip: bool = False):
+                 max_flips: int | None = None, reset_after_flip: bool = False, interval: int = 1):
         if not threshold >= 0:
             raise ValueError(f"Bop threshold must be >= 0, got {threshold!r}")
         if not 0 < gamma <= 1:
             raise ValueError(f"Bop gamma must be in (0, 1], got {gamma!r}")
+        if interval < 1:
+            raise ValueError(f"Bop interval must be >= 1, got {interval!r}")
         if max_flips is not None and max_flips < 1:
             raise ValueError(f"Bop max_flips must be null or >= 1, got {max_flips!r}")
         super().__init__(params, dict(threshold=threshold, gamma=gamma, normalize=normalize, max_flips=max_flips,
-                                      reset_after_flip=reset_after_flip))
+                                      reset_after_flip=reset_after_flip, interval=interval))
         self.flipped: list[tuple[torch.Tensor, torch.Tensor]] = []  # (parameter, mask) of the last step
 
     @torch.no_grad()
@@ -57,6 +61,7 @@ class Bop(torch.optim.Optimizer):
                     continue
                 state = self.state[p]
                 if "momentum" not in state:
+                    state["step"] = 0
                     state["momentum"] = torch.zeros_like(p)
                     if group["normalize"]:
                         state["second_moment"] = torch.zeros_like(p)
@@ -67,6 +72,9 @@ class Bop(torch.optim.Optimizer):
                     v = state["second_moment"]
                     v.mul_(1 - gamma).addcmul_(p.grad, p.grad, value=gamma)
                     strength = strength / v.sqrt().clamp_min(1e-30)
+                state["step"] += 1
+                if state["step"] % group["interval"]:
+                    continue
                 flip = (strength > tau) & (torch.sign(m) == torch.sign(p))
                 if cap is not None and int(flip.sum()) > cap:
                     strength = torch.where(flip, strength, torch.zeros_like(strength)).flatten()

@@ -81,7 +81,8 @@ DEFAULTS = {
         "binary_lr_scale": 1.0,  # the binary kernels' latent weights learn at lr x this
         "init_candidates": 1,  # train the best of this many initialisations (training_utils/init_selection.py)
         "binary_optimizer": "latent",  # or "bop": the binary kernels flipped by Bop (training_utils/binary_optimizer.py)
-        "bop": {"threshold": 1e-6, "gamma": 1e-3, "normalize": False, "max_flips": None, "reset_after_flip": False},
+        "bop": {"threshold": 1e-6, "gamma": 1e-3, "normalize": False, "max_flips": None, "reset_after_flip": False,
+                "interval": 1},
         # keep a Bop step's flips only if they lower the loss on this many fixed training clips (0: off)
         "flip_verification": {"clips": 0, "margin": 0.0},
         "recalibrate_batchnorm": True,  # BatchNorm statistics from the training clips before each evaluation
@@ -197,6 +198,7 @@ _RULES = {
     "train.bop.max_flips": _rule(lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
     "train.bop.reset_after_flip": _BOOL,
     "train.bop.normalize": _BOOL,
+    "train.bop.interval": _int_at_least(1),
     "train.flip_verification.clips": _int_at_least(0),
     "train.flip_verification.margin": _number(0),
     "train.recalibrate_batchnorm": _BOOL,

@@ -240,6 +240,7 @@ class Trainer:
         t = self.train_cfg
         self.optimizer, self.binary_optimizer = build_optimizers(self.model, t)
         self.verification_clips = None
+        self.verified_flips = [0, 0]  # flips proposed and kept this epoch (printed with the epoch)
         if t["flip_verification"]["clips"]:
             clips, labels = training_clips(datasets["train"], t["flip_verification"]["clips"])
             self.verification_clips = clips.to(device), labels.to(device)
@@ -313,6 +314,7 @@ class Trainer:
         if hasattr(self.datasets["train"], "set_epoch"):
             self.datasets["train"].set_epoch(self.epoch)
         signs_before = binary_signs(model)
+        self.verified_flips = [0, 0]
         global_sizes = (loader.batch_sampler.global_sizes() if self.dist.enabled else None)
         loss_sum = correct = seen = 0
         for step, (clips, target, _) in enumerate(progress(loader, desc=f"epoch {self.epoch + 1}")):
@@ -364,8 +366,11 @@ class Trainer:
         with_flips = self.verification_loss()
         self.binary_optimizer.toggle()
         without = self.verification_loss()
+        proposed = sum(int(mask.sum()) for _, mask in self.binary_optimizer.flipped)
+        self.verified_flips[0] += proposed
         if with_flips < without - self.train_cfg["flip_verification"]["margin"]:
             self.binary_optimizer.toggle()
+            self.verified_flips[1] += proposed
         else:
             self.binary_optimizer.reject()
 
@@ -485,7 +490,9 @@ class Trainer:
         print(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.1f} %  "
               f"val {100 * row['val_accuracy']:.1f} %  test {100 * row['test_accuracy']:.1f} %  "
               f"lr {row['lr']:.2e}  flips {row['flip_ratio']:.4f} (from init {row['flip_ratio_from_init']:.3f})  "
-              f"{row['seconds']:.1f} s", flush=True)
+              + (f"verified: kept {self.verified_flips[1]} of {self.verified_flips[0]}  "
+                 if self.verification_clips is not None else "")
+              + f"{row['seconds']:.1f} s", flush=True)
 
 
 def evaluate_checkpoint(cfg: dict, dataset, weights: str, device: torch.device, noise_eval: bool,
