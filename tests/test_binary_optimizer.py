@@ -156,3 +156,11 @@ def test_a_rejected_flip_goes_back_and_restarts_its_momentum_an_accepted_one_sta
 def test_flip_verification_needs_bop():
     with pytest.raises(Exception, match="needs train.binary_optimizer 'bop'"):
         resolve({"train": {"flip_verification": {"clips": 8}}})
+
+
+def test_interval_updates_m_every_step_and_flips_only_on_its_steps():
+    # gamma 1, tau 0.5: every step's m = g = 1 would flip; with interval 3 the first flip is at step 3
+    assert bop_steps([0.2], [[1.0]] * 2, threshold=0.5, gamma=1.0, interval=3) == pytest.approx([0.2])
+    assert bop_steps([0.2], [[1.0]] * 3, threshold=0.5, gamma=1.0, interval=3) == pytest.approx([-0.2])
+    # m is averaged over the skipped steps too: 0.5, 0.75 -> at step 2 m = 0.75 > 0.6
+    assert bop_steps([0.2], [[1.0]] * 2, threshold=0.6, gamma=0.5, interval=2) == pytest.approx([-0.2])
