@@ -11,7 +11,7 @@ from clip_data_fixtures import make_clip_folder
 from in_memory_data import tiny_datasets
 from model_utils import build_model
 from training_utils.config import resolve
-from training_utils.init_selection import choose_initialisation, ridge_holdout_score
+from training_utils.init_selection import choose_initialisation, fit_half, ridge_holdout_score
 from training_utils.trainer import Trainer, seed_everything
 
 
@@ -94,3 +94,19 @@ def test_init_candidates_trains_the_best_scoring_draw_and_one_candidate_changes_
     cfg["train"]["init_candidates"] = 1
     single = Trainer(cfg, datasets, tmp_path / "one", torch.device("cpu")).model
     assert all(torch.equal(a, b) for a, b in zip(single.state_dict().values(), draws[0].state_dict().values()))
+
+
+def test_subject_holdout_scores_on_subjects_the_fit_never_saw():
+    names = ["1/Ann1", "1/Ann2", "2/Bob1", "2/Bob2", "1/Cid1", "2/Cid2", "1/Dee_1", "2/Dee_2"]
+    assert fit_half(names, "clips").tolist() == [True, False] * 4
+    assert fit_half(names, "subjects").tolist() == [True, True, False, False, True, True, False, False]
+    # features that identify the subject, and a label that is the subject's: a fit on the same subjects
+    # (alternate clips) scores it perfectly; on unseen subjects it can only guess
+    labels = torch.tensor([0, 0, 1, 1, 0, 0, 1, 1])
+    features = torch.nn.functional.one_hot(torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]), 4).double()
+    assert ridge_holdout_score(features, labels, 2, fit_half(names, "clips"))[0] == 1.0
+    assert ridge_holdout_score(features, labels, 2, fit_half(names, "subjects"))[0] <= 0.5
+    with pytest.raises(ValueError, match="train.init_holdout 'subjects'.*'clips'"):
+        fit_half(["a", "b"], "subjects")
+    with pytest.raises(ValueError, match="at least 2 subjects"):
+        fit_half(["1/Ann1", "2/Ann2"], "subjects")

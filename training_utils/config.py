@@ -25,6 +25,7 @@ from data_utils.transforms import FILL_MODES, FRAME_SAMPLINGS, PREPROCESSINGS
 from model_utils.classifier import REGISTRIES, build_component
 
 from .errors import ConfigError
+from .init_selection import HOLDOUTS
 from .quantization import parse_quantizer_spec
 from .recipes import RECIPES, preset
 from .release_vocabulary import is_release_config, migrate_release_config
@@ -80,6 +81,7 @@ DEFAULTS = {
         "lr": 1e-3,
         "binary_lr_scale": 1.0,  # the binary kernels' latent weights learn at lr x this
         "init_candidates": 1,  # train the best of this many initialisations (training_utils/init_selection.py)
+        "init_holdout": "clips",  # or "subjects": score candidates on subjects their read-out fit never saw
         "binary_optimizer": "latent",  # or "bop": the binary kernels flipped by Bop (training_utils/binary_optimizer.py)
         "bop": {"threshold": 1e-6, "gamma": 1e-3, "normalize": False, "max_flips": None, "reset_after_flip": False,
                 "interval": 1},
@@ -192,6 +194,7 @@ _RULES = {
     "train.lr": _number(0, open_low=True),
     "train.binary_lr_scale": _number(0),
     "train.init_candidates": _int_at_least(1),
+    "train.init_holdout": _choice(*HOLDOUTS),
     "train.binary_optimizer": _choice("latent", "bop"),
     "train.bop.threshold": _number(0),
     "train.bop.gamma": _number(0, 1, open_low=True),

@@ -242,7 +242,7 @@ class Trainer:
         self.verification_clips = None
         self.verified_flips = [0, 0]  # flips proposed and kept this epoch (printed with the epoch)
         if t["flip_verification"]["clips"]:
-            clips, labels = training_clips(datasets["train"], t["flip_verification"]["clips"])
+            clips, labels, _ = training_clips(datasets["train"], t["flip_verification"]["clips"])
             self.verification_clips = clips.to(device), labels.to(device)
         self.maximize = t["monitor"].startswith("max")
         if t["scheduler"] == "plateau":
@@ -269,7 +269,8 @@ class Trainer:
         candidates = self.train_cfg["init_candidates"]
         if candidates == 1 or resume:
             return build()
-        model, index, scores = choose_initialisation(build, self.datasets["train"], candidates, classes, self.device)
+        model, index, scores = choose_initialisation(build, self.datasets["train"], candidates, classes, self.device,
+                                                     holdout=self.train_cfg["init_holdout"])
         if distributed.current().is_main:
             print(f"initialisation: candidate {index + 1} of {candidates} (ridge read-out accuracy on half the "
                   f"training clips: {', '.join(f'{a:.3f}' for a, _ in scores)})")
