@@ -104,7 +104,7 @@ def run_seed(config: Path, seed: int, overrides: list[str], run_dir: Path, threa
     metrics = json.loads(metrics_file.read_text())
     history = list(csv.DictReader((run_dir / "summary.csv").open()))
     kernels = sum(p.numel() for _, p in binary_weights(build_model(cfg, len(metrics["test"]["confusion_matrix"]))))
-    flips = [float(row["flip_ratio"]) * kernels for row in history]
+    flips = [round(float(row["flip_ratio"]) * kernels) for row in history]  # the ratio is stored rounded
     return {"seed": seed, "test_accuracy": metrics["test"]["accuracy"], "val_accuracy": metrics["val"]["accuracy"],
             "best_epoch": metrics["best_epoch"], "epochs": len(history),
             "flips_per_epoch": flips, "flips_per_epoch_mean": statistics.mean(flips) if flips else 0.0,
@@ -159,7 +159,7 @@ def plot(report: dict, path: Path) -> None:
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(Path(report["config"]).name)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: never over a marker
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
