@@ -62,6 +62,12 @@ struct Options {
     std::exit(2);
 }
 
+// A user error found before any work: named, exit status 2 (as every error of this runner).
+[[noreturn]] void fail(const std::string& error) {
+    std::cerr << "pixelrnn_emu: error: " << error << "\n";
+    std::exit(2);
+}
+
 int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
     char* end = nullptr;
     const long x = std::strtol(v.c_str(), &end, 10);
@@ -94,8 +100,17 @@ Options parse(int argc, char** argv) {
         else if (a == "-h" || a == "--help") usage("help requested");
         else usage("unknown argument '" + a + "'");
     }
-    for (fs::path* folder : {&o.out, &o.host_frames})  // "out/" names the folder out
+    for (fs::path* folder : {&o.out, &o.host_frames, &o.dump})  // "out/" names the folder out
         if (!folder->empty() && !folder->has_filename()) *folder = folder->parent_path();
+    // Output folders are checked before any clip runs (a file there would only be met at the end).
+    const std::pair<const char*, const fs::path*> folders[] = {
+        {"--out", &o.out}, {"--write-host-frames", &o.host_frames}, {"--dump-intermediates", &o.dump}};
+    for (const auto& [flag, folder] : folders) {
+        std::error_code ignored;
+        if (!folder->empty() && fs::exists(*folder, ignored) && !fs::is_directory(*folder, ignored))
+            fail(std::string(flag) + " " + folder->string() +
+                 " is a file, not a folder; give the path of a folder (it is created if missing)");
+    }
     if (o.clips.empty()) usage("--clips is required");
     if (!o.host_root.empty() && o.clips_header.empty()) usage("--host-root goes with --write-clips-header");
     if (!o.clips_header.empty() || !o.host_frames.empty()) return o;
@@ -334,7 +349,7 @@ int main(int argc, char** argv) {
         std::error_code ignored;
         if (!staging.empty()) fs::remove_all(staging, ignored);
         std::cerr << "pixelrnn_emu: error: " << e.what() << "\n";
-        return 1;
+        return 2;  // every error here is about the inputs, the outputs' folder or the disk: named above
     }
     return 0;
 }
