@@ -64,7 +64,7 @@ def test_truncated_library_would_crash_the_process_if_mapped(setup):
 
 
 @pytest.mark.parametrize("size,kernels,state", [(5000, "native", "truncated"), (5000, "auto", "truncated"),
-                                                (0, "auto", "empty")])
+                                                (0, "auto", "empty"), (0, "native", "empty")])
 def test_a_damaged_library_is_rebuilt_by_itself_and_the_run_succeeds(tmp_path, setup, size, kernels, state):
     folder = setup[0]
     library = folder / LIBRARY
