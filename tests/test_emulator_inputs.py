@@ -90,6 +90,16 @@ def test_an_out_that_is_a_file_is_refused_before_any_clip_runs(scamp5_emulator, 
     assert (tmp_path / "taken").read_text() == "a file" and leftovers(tmp_path) == []
 
 
+def test_an_out_that_holds_a_training_run_is_refused(scamp5_emulator, tmp_path, inputs):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.pt").write_bytes(b"weights")
+    code, err = run(scamp5_emulator, tmp_path, out="run")
+    assert code == 2
+    assert err == (f"pixelrnn_emu: error: --out {tmp_path / 'run'} holds a training run (best.pt); choose another "
+                   "--out (a folder inside it will do)\n")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["best.pt"] and leftovers(tmp_path) == []
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 64 KiB tmpfs: room for the staging folder, not for a 256 x 256 output image (needs root and mount)."""

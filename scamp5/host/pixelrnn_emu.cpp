@@ -111,6 +111,13 @@ Options parse(int argc, char** argv) {
             fail(std::string(flag) + " " + folder->string() +
                  " is a file, not a folder; give the path of a folder (it is created if missing)");
     }
+    // A training run's folder is written by train.py alone (as the Python tools refuse it too).
+    for (const char* run_file : {"last.pt", "best.pt"}) {
+        std::error_code ignored;
+        if (!o.out.empty() && fs::exists(o.out / run_file, ignored))
+            fail("--out " + o.out.string() + " holds a training run (" + run_file +
+                 "); choose another --out (a folder inside it will do)");
+    }
     if (o.clips.empty()) usage("--clips is required");
     if (!o.host_root.empty() && o.clips_header.empty()) usage("--host-root goes with --write-clips-header");
     if (!o.clips_header.empty() || !o.host_frames.empty()) return o;
