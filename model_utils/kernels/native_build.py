@@ -59,6 +59,19 @@ def build_folder() -> Path:
     return Path(override) if override else BUILD_ROOT / _cpu_key()
 
 
+def _cpp_extension():
+    """torch.utils.cpp_extension, imported with its logger quiet: at import it warns about CUDA on CPU-only
+    machines, irrelevant to a CPU build (and, imported later by anyone, it would warn then)."""
+    cpp_logger = logging.getLogger("torch.utils.cpp_extension")
+    level = cpp_logger.level
+    cpp_logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils import cpp_extension
+    finally:
+        cpp_logger.setLevel(level)
+    return cpp_extension
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -119,9 +132,7 @@ def _build_obstacle(folder: Path) -> str | None:
         return (f"no C++ compiler: {cxx!r}{' ($CXX)' if 'CXX' in os.environ else ''} is not on PATH. The native "
                 f"kernels ({SOURCE.name}) are built on first use with a C++17 compiler with OpenMP (e.g. g++) and "
                 f"ninja; install one or {TORCH_PATH}.")
-    from torch.utils import cpp_extension
-
-    if not cpp_extension.is_ninja_available():
+    if not _cpp_extension().is_ninja_available():
         return (f"ninja is not installed (it is in requirements.txt: pip install ninja); the native kernels are "
                 f"built with it on first use. Install it or {TORCH_PATH}.")
     return None
@@ -136,7 +147,6 @@ def _refusal(folder: Path, mismatch: str | None, obstacle: str) -> str:
 
 def _build_and_load(folder: Path, mismatch: str | None) -> None:
     """Under the build folder's lock: delete a library that fails its record, build, load, record."""
-    from torch.utils import cpp_extension
     from training_utils import run_folder
     from training_utils.atomic_files import write_json
 
@@ -152,7 +162,7 @@ def _build_and_load(folder: Path, mismatch: str | None) -> None:
             library.unlink()  # ninja would call a newer, damaged file up to date and load it
         with contextlib.suppress(FileNotFoundError):
             record.unlink()
-        # cpp_extension logs a warning about CUDA on CPU-only machines at import; irrelevant to a CPU build.
+        cpp_extension = _cpp_extension()
         cpp_logger = logging.getLogger("torch.utils.cpp_extension")
         level = cpp_logger.level
         cpp_logger.setLevel(logging.ERROR)
@@ -176,6 +186,7 @@ def load_native_kernels() -> None:
         return
     if _failure is not None:
         raise NativeKernelsUnavailable(_failure)
+    _cpp_extension()  # quiet now, whoever imports it later
     folder = build_folder()
     mismatch = library_mismatch(folder)
     try:

@@ -257,6 +257,11 @@ int main(int argc, char** argv) {
             }
             return 0;
         }
+        {
+            std::vector<ClipFrames> listed;
+            for (const LoadedClip& c : clips) listed.push_back(c.files);
+            check_same_frame_count(opt.clips, listed);
+        }
         const SensorWeightsFile initial = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn);
         char invalid[160];
         if (!validate_pixelrnn_weights(initial.weights, invalid, sizeof invalid))
