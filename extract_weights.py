@@ -42,6 +42,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not (args.save_text_file or args.header or args.json):
         raise ValueError("nothing to write: give -stf OUT.txt, --header OUT.hpp and/or --json OUT.json")
+    for option, target, example in (("-stf", args.save_text_file, "weights.txt"), ("--header", args.header, "weights.hpp"),
+                                    ("--json", args.json, "weights.json")):
+        if target and Path(target).is_dir():
+            raise ValueError(f"{option} {target} is a folder; give the path of the file to write "
+                             f"(e.g. {Path(target) / example})")
     from model_utils.sensor_export import cpp_header, release_text, sensor_weights
     from training_utils.atomic_files import write_json, write_text
     from training_utils.model_loading import load_model

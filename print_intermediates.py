@@ -60,24 +60,32 @@ def prepare_output_folder(folder: Path, overwrite: bool) -> None:
     """An empty output folder: refuse one that holds files unless ``overwrite``; then remove what an
     earlier run of this tool wrote (so no stale sequence is scored with the new ones), and refuse if
     anything else is there."""
-    from training_utils.run_folder import require_folder_path
+    from training_utils.run_folder import LOCK_FILE, require_folder_path
 
     require_folder_path(folder, "-sd")
-    if folder.is_dir() and any(folder.iterdir()):
+    if folder.is_dir() and any(p.name != LOCK_FILE for p in folder.iterdir()):
         if not overwrite:
             raise ValueError(f"output folder {folder} is not empty; pass --overwrite to replace its files "
                              "or choose another -sd")
-        files = [p for p in sorted(folder.rglob("*")) if not p.is_dir()]
+        files = [p for p in sorted(folder.rglob("*")) if not p.is_dir() and p != folder / LOCK_FILE]
         foreign = [p.relative_to(folder) for p in files if not is_own_file(p.relative_to(folder))]
         if foreign:
             raise ValueError(f"output folder {folder} holds {len(foreign)} file(s) that print_intermediates does "
                              f"not write: {preview([str(p) for p in foreign])}; --overwrite only replaces this "
                              "tool's output: remove them or choose another -sd")
-        for path in files:
-            path.unlink()
-        for path in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-            path.rmdir()
+        remove_output(folder)
     folder.mkdir(parents=True, exist_ok=True)
+
+
+def remove_output(folder: Path) -> None:
+    """Remove everything under ``folder`` but its lock file (the caller checked that it is this tool's)."""
+    from training_utils.run_folder import LOCK_FILE
+
+    for path in sorted(folder.rglob("*")):
+        if not path.is_dir() and path != folder / LOCK_FILE:
+            path.unlink()
+    for path in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        path.rmdir()
 
 
 def check_traceable(model, frame_size: int, device, path) -> None:
@@ -204,6 +212,7 @@ def main(argv=None) -> int:
     from model_utils import set_noise
     from model_utils.sensor_export import sensor_weights
     from training_utils.metrics import format_metrics
+    from training_utils import run_folder
     from training_utils.model_loading import load_model
     from training_utils.run_folder import require_folder_path
     from training_utils.trainer import make_loader, progress, seed_everything, select_device
@@ -227,13 +236,20 @@ def main(argv=None) -> int:
     if args.emulator_clips:
         emulator_weights = sensor_weights(model, sensor_unit(args.input_white), sensor_unit(args.input_rnn_white),
                                           source={"config": str(args.config), "checkpoint": str(path)})
-    prepare_output_folder(out_dir, args.overwrite)
-    seed_everything(cfg["seed"] if args.seed is None else args.seed)
-    loader = make_loader(dataset, args.batch_size, shuffle=False, num_workers=cfg["data"]["num_workers"])
-    metrics = write_intermediates(model, loader, dataset.classes, out_dir, args.input_white,
-                                  args.input_rnn_white, args.save_images, device, args.split,
-                                  progress=lambda it: progress(it, desc="intermediates"),
-                                  emulator_weights=emulator_weights)
+    with run_folder.claim(out_dir, "print_intermediates.py", "-sd", TOP_LEVEL_FILES):
+        prepare_output_folder(out_dir, args.overwrite)
+        seed_everything(cfg["seed"] if args.seed is None else args.seed)
+        loader = make_loader(dataset, args.batch_size, shuffle=False, num_workers=cfg["data"]["num_workers"])
+        try:
+            metrics = write_intermediates(model, loader, dataset.classes, out_dir, args.input_white,
+                                          args.input_rnn_white, args.save_images, device, args.split,
+                                          progress=lambda it: progress(it, desc="intermediates"),
+                                          emulator_weights=emulator_weights)
+        except BaseException:
+            # The folder was empty (or emptied of this tool's files) when the run began: what is in it now is
+            # this run's part. A part of a result is removed, so a rerun needs no --overwrite.
+            remove_output(out_dir)
+            raise
     print(f"{format_metrics(metrics)}  ({args.split} split, noise {'on' if noise else 'off'}, {path})")
     print(f"wrote {out_dir}")
     return 0

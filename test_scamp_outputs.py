@@ -3,7 +3,8 @@
 
   python test_scamp_outputs.py -c CONFIG -sd DIR -iw 10 [--weights CKPT] [--split-file FILE] [--finetune] [--out DIR]
 
-Reads ``DIR/<class>/<sequence>/15_output.BMP`` (class folders 0..8 = labels 0..8 by default), decodes
+Reads ``DIR/<class>/<sequence>/15_output.BMP`` (class folders 0..8 = labels 0..8, or the release's 1..9 =
+labels 0..8; numbers that could be either, such as 1..8, need ``--class-offset``), decodes
 ``(p - 127) / iw`` on the crop (rows and columns 128:192 by default), groups the sequences by the split
 file and reports the accuracy of every group that has outputs on disk; sequences of the split file that
 are not on disk are listed. ``--finetune`` trains the decoder alone (BatchNorm, thresh3, linear layer)
@@ -39,7 +40,9 @@ def parse_args(argv=None):
                         "'none' evaluates every output as one group 'all'")
     p.add_argument("--crop", type=int, nargs=4, default=[128, 192, 128, 192], metavar=("R0", "R1", "C0", "C1"),
                    help="rows R0:R1 and columns C0:C1 holding o_T (default 128 192 128 192)")
-    p.add_argument("--class-offset", type=int, default=0, help="label = class folder number - offset (default 0)")
+    p.add_argument("--class-offset", type=int,
+                   help="label = class folder number - offset (default: 0 if a folder 0 exists, 1 if the folders "
+                        "reach the number of classes; required otherwise)")
     p.add_argument("--out", metavar="DIR", help="where metrics.json (and finetuned.pt) go (default: runs/scamp_outputs)")
     p.add_argument("--finetune", action="store_true", help="finetune the decoder on the train group")
     p.add_argument("--val-fraction", type=float, default=0.15, help="held-out part of the train group (default 0.15)")
@@ -76,21 +79,39 @@ def evaluate_groups(model, readouts, groups: dict, device) -> dict:
 @reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from training_utils import run_folder
+    from training_utils.run_folder import require_folder_path
+
+    if args.finetune and args.split_file.lower() == "none":
+        raise ValueError("--finetune trains on the train group of a split file, and --split-file none puts every "
+                         "output in one group 'all': give a split file with a 'train' list (default "
+                         f"{DEFAULT_SPLIT_FILE.relative_to(REPO_ROOT)}) or drop --finetune")
+    if args.compare_weights and not args.finetune:
+        raise ValueError("--compare-weights compares on the finetuning's validation part: it goes with --finetune")
+    cfg = load_config(args.config)
+    out_dir = require_folder_path(args.out if args.out else Path(cfg["out_dir"]) / "scamp_outputs", "--out")
+    results = ["metrics.json"] + (["finetuned.pt", "finetune_history.json"] if args.finetune else [])
+    with run_folder.claim(out_dir, "test_scamp_outputs.py", "--out", results):
+        return evaluate(args, cfg, out_dir)
+
+
+def evaluate(args, cfg: dict, out_dir: Path) -> int:
     from data_utils.sensor_outputs import group_readouts, read_sensor_outputs, split_groups
     from training_utils.atomic_files import write_json
     from training_utils.checkpoints import atomic_save
     from training_utils.decoder_finetuning import finetune_decoder, stratified_holdout
     from training_utils.metrics import format_metrics
     from training_utils.model_loading import load_model
-    from training_utils.run_folder import require_folder_path
     from training_utils.text import preview
     from training_utils.trainer import select_device
 
-    cfg = load_config(args.config)
-    out_dir = require_folder_path(args.out if args.out else Path(cfg["out_dir"]) / "scamp_outputs", "--out")
     seed = cfg["seed"] if args.seed is None else args.seed
     device = select_device(args.device or cfg["device"])
-    readouts = read_sensor_outputs(args.scamp_dir, args.input_white, tuple(args.crop), args.class_offset)
+    # Every input is read and checked before any work: a bad --compare-weights is refused before finetuning.
+    model, path, checkpoint = load_model(cfg, args.weights, device)
+    other = load_model(cfg, args.compare_weights, device, option="--compare-weights") if args.compare_weights else None
+    readouts = read_sensor_outputs(args.scamp_dir, args.input_white, tuple(args.crop), args.class_offset,
+                                   model.num_classes)
     if args.split_file.lower() == "none":
         groups, missing, unlisted = {"all": list(range(len(readouts)))}, {}, []
     else:
@@ -103,8 +124,8 @@ def main(argv=None) -> int:
               f"{preview(unlisted)}")
     if not groups:
         raise ValueError(f"no sequence of {args.split_file} has an output under {args.scamp_dir}")
-
-    model, path, checkpoint = load_model(cfg, args.weights, device)
+    if args.finetune and "train" not in groups:
+        raise ValueError(f"--finetune needs outputs of the train group of {args.split_file} under {args.scamp_dir}")
     if max(readouts.labels) >= model.num_classes:
         raise ValueError(f"class folders under {args.scamp_dir} give labels up to {max(readouts.labels)}, but "
                          f"{path} classifies {model.num_classes} classes; check --class-offset")
@@ -115,8 +136,6 @@ def main(argv=None) -> int:
              "input_white": args.input_white, "crop": args.crop}
 
     if args.finetune:
-        if "train" not in groups:
-            raise ValueError(f"--finetune needs outputs of the train group of {args.split_file} under {args.scamp_dir}")
         train_all = readouts.subset(groups["train"])
         kept, held = stratified_holdout(train_all.labels, args.val_fraction, seed)
         fit, val = train_all.subset(kept), train_all.subset(held)
@@ -134,7 +153,6 @@ def main(argv=None) -> int:
         finetuned["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         finetuned["finetuned_on"] = {"scamp_dir": str(args.scamp_dir), "validation": val.names, "seed": seed,
                                      "refit": args.refit, "anchor": args.anchor}
-        atomic_save(finetuned, out_dir / "finetuned.pt")
         validation = [groups["train"][i] for i in held]
         # After a refit the validation part was trained on: its accuracy is the selection run's, above.
         groups_after = groups if args.refit else dict(groups, train_fit=[groups["train"][i] for i in kept],
@@ -142,7 +160,6 @@ def main(argv=None) -> int:
         metrics = evaluate_groups(model, readouts, groups_after, device)
         for m in metrics.values():
             print("finetuned " + format_metrics(m))
-        write_json(out_dir / "finetune_history.json", summary["history"])
         extra["finetune"] = {k: v for k, v in summary.items() if k != "history"}
         extra["finetune"].update(validation_accuracy=summary["best_val_accuracy"],
                                  train_group_accuracy=metrics["train"]["accuracy"],
@@ -150,13 +167,16 @@ def main(argv=None) -> int:
                                  batch_size=args.batch_size, weight_decay=args.weight_decay,
                                  input_noise_std=args.input_noise_std, seed=seed,
                                  checkpoint=str(out_dir / "finetuned.pt"))
-        if args.compare_weights:
-            other, other_path, _ = load_model(cfg, args.compare_weights, device)
+        if other is not None:
+            other, other_path, _ = other
             compared = evaluate_groups(other, readouts, {"validation": validation}, device)
             print(f"compared {format_metrics(compared['validation'])}  ({other_path})")
             extra["finetune"]["compared"] = {"weights": str(other_path), "validation": compared["validation"]}
     for m in metrics.values():
         m.update(extra)
+    if args.finetune:  # every result is computed before the first is written
+        atomic_save(finetuned, out_dir / "finetuned.pt")
+        write_json(out_dir / "finetune_history.json", summary["history"])
     write_json(out_dir / "metrics.json", metrics)
     print(f"wrote {out_dir / 'metrics.json'}")
     return 0

@@ -61,13 +61,8 @@ def setting_name(std: float, clip: bool) -> str:
 @reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import numpy as np
-
-    from data_utils.scamp_io import CENTER
     from data_utils.sensor_outputs import read_simulated_outputs
-    from training_utils.atomic_files import write_json
-    from training_utils.decoder_finetuning import decoder_logits
-    from training_utils.metrics import classification_metrics, format_metrics
+    from training_utils import run_folder
     from training_utils.model_loading import load_model
     from training_utils.run_folder import require_folder_path
     from training_utils.trainer import select_device
@@ -84,6 +79,18 @@ def main(argv=None) -> int:
     if max(readouts.labels) >= model.num_classes:
         raise ValueError(f"class folders under {args.saved_data_dir} give labels up to {max(readouts.labels)}, "
                          f"but {path} classifies {model.num_classes} classes; check --class-offset")
+    with run_folder.claim(out_dir, "test_simulated_scamp.py", "--out", ["summary.json", "<setting>/metrics.json"]):
+        return write_settings(args, model, path, readouts, out_dir, seed, frame, device)
+
+
+def write_settings(args, model, path, readouts, out_dir: Path, seed: int, frame: int, device) -> int:
+    import numpy as np
+
+    from data_utils.scamp_io import CENTER
+    from training_utils.atomic_files import write_json
+    from training_utils.decoder_finetuning import decoder_logits
+    from training_utils.metrics import classification_metrics, format_metrics
+
     pixels = readouts.values * args.input_white + CENTER  # back to the 8-bit scale the noise is defined on
     clips = {"off": [False], "on": [True], "both": [False, True]}[args.clip]
     summary = {}

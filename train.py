@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -27,7 +28,8 @@ def parse_args(argv=None):
     p.add_argument("--weights", metavar="CHECKPOINT",
                    help="checkpoint to evaluate (--eval-only; default: the config's 'weights') or to start from")
     p.add_argument("--data-root", metavar="DIR", help="dataset folder (overrides the config and $PIXELRNN_DATA_ROOT)")
-    p.add_argument("--split", choices=("train", "val", "test", "all"), default="test", help="split for --eval-only")
+    p.add_argument("--split", choices=("train", "val", "test", "all"),
+                   help="split for --eval-only (default test); training always uses train, val and test")
     p.add_argument("--noise", choices=("on", "off"), help="sensor noise at evaluation (default: config noise.eval)")
     p.add_argument("--seed", type=int, help="seed for Python, NumPy and torch (overrides the config)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)")
@@ -59,11 +61,23 @@ def default_run_dir(cfg: dict, suffix: str = "") -> Path:
     return Path(cfg["out_dir"]) / f"{cfg['name']}{suffix}-{stamp}"
 
 
+def recorded_data_root(run_dir: Path) -> str | None:
+    """The data root a run was trained on, as its environment.json records it (None if it does not)."""
+    try:
+        return json.loads((run_dir / "environment.json").read_text()).get("data_root")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 @reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.split is not None and not args.eval_only:
+        raise ConfigError(f"--split {args.split} applies to --eval-only only: training always uses the train, val "
+                          "and test parts of data.split. Add --eval-only --weights CHECKPOINT to evaluate one split, "
+                          "or drop --split")
     cfg = resolve_config(args)
-    from data_utils import build_datasets
+    from data_utils import build_datasets, resolve_data_root
     from training_utils.atomic_files import write_json
     from training_utils.metrics import format_metrics
     from training_utils import distributed, run_folder
@@ -71,6 +85,10 @@ def main(argv=None) -> int:
     from training_utils.trainer import Trainer, evaluate_checkpoint, select_device
 
     device = select_device(cfg["device"])
+    if cfg["model"]["kernels"] == "native":
+        from model_utils.kernels import load_native_kernels
+
+        load_native_kernels()  # built, verified or refused before any folder is made
     # Under torchrun (WORLD_SIZE > 1): one process per device, gloo on CPU, NCCL on CUDA.
     ctx = distributed.init_from_env(device.type)
     if ctx.enabled and device.type == "cuda":
@@ -79,14 +97,17 @@ def main(argv=None) -> int:
     if ctx.enabled and args.eval_only and not ctx.is_main:
         return 0  # evaluation of one checkpoint runs on rank 0 alone
     if args.eval_only:
+        split = args.split or "test"
         out = require_folder_path(args.out if args.out else default_run_dir(cfg, "-eval"), "--out")
         weights = args.weights or cfg["weights"]
         if not weights:
             raise ConfigError("--eval-only needs a checkpoint: --weights CKPT or the config's 'weights' key")
         noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
-        dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
-        metrics = evaluate_checkpoint(cfg, dataset, weights, device, noise, args.split)
-        write_json(out / "metrics.json", metrics)
+        # The output folder is claimed (locked, and refused if it holds a training run) before any work.
+        with run_folder.claim(out, "train.py --eval-only", "--out", ["metrics.json"]):
+            dataset = build_datasets(cfg, args.data_root, splits=(split,))[split]
+            metrics = evaluate_checkpoint(cfg, dataset, weights, device, noise, split)
+            write_json(out / "metrics.json", metrics)
         print(format_metrics(metrics) + f"  (noise {'on' if noise else 'off'}; {weights})")
         print(f"wrote {out / 'metrics.json'}")
         return 0
@@ -101,13 +122,27 @@ def main(argv=None) -> int:
         # Ranks may start in different seconds: all use rank 0's time-stamped folder.
         run_dir = distributed.broadcast(Path(args.out) if args.out else default_run_dir(cfg))
     require_folder_path(run_dir, "--out")
+    if cfg["log_dir"]:
+        require_folder_path(cfg["log_dir"], "log_dir")
+    data_root = args.data_root
+    if args.resume and data_root is None and cfg["data_root"] is None:
+        # A resumed run reads the data it was trained on, not whatever the default root holds now.
+        data_root = recorded_data_root(Path(args.resume).resolve().parent)
+        if data_root is not None:
+            print(f"data root {data_root} (recorded in {Path(args.resume).resolve().parent / 'environment.json'}; "
+                  "--data-root overrides it)")
     # The main process holds the run folder's lock from here to the end; Trainer.fit re-enters it.
-    with run_folder.hold(run_dir) if ctx.is_main else contextlib.nullcontext():
+    with run_folder.claim(run_dir, "train", "--out") if ctx.is_main else contextlib.nullcontext():
         if not args.resume and (run_dir / "last.pt").exists():
             raise ConfigError(f"run directory {run_dir} already holds a run; resume it with "
                               f"-r {run_dir / 'last.pt'} or choose another --out")
-        datasets = build_datasets(cfg, args.data_root, splits=("train", "val", "test"))
-        trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume)
+        if not args.resume and (run_dir / "metrics.json").exists():
+            raise ConfigError(f"--out {run_dir} holds results of another tool or mode (metrics.json) that a run "
+                              "would overwrite; choose another --out")
+        datasets = build_datasets(cfg, data_root, splits=("train", "val", "test"))
+        root = resolve_data_root(cfg["data"]["dataset"], data_root, cfg["data_root"]).resolve()
+        trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume,
+                          environment={"data_root": str(root)})
         trainer.fit()
     if ctx.enabled:
         distributed.shutdown()

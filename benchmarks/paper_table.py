@@ -6,9 +6,12 @@ training time, and plotted as accuracy against read-out bits per clip.
   python benchmarks/paper_table.py --dataset synthetic_gestures --seeds 0 1 2 [--recipe project]
   python benchmarks/paper_table.py --dataset cambridge --seeds 0 1 2 --recipe paper --data-root DIR
 
-Each (model, seed) trains with train.py's Trainer into <out>/<model>-seed<N>/; finished runs (metrics.json
-present) are reused, so the script can be stopped and restarted. Writes <out>/results.json, <out>/table.md
-and <out>/accuracy_vs_readout.png (default <out>: runs/paper_table/<dataset>-<recipe>).
+Each (model, seed) trains with train.py's Trainer into <out>/<model>-seed<N>/. A finished run is reused only
+if its stored config.json is the config asked for (keys that do not change results aside), and an
+interrupted one is resumed from its last.pt; a folder holding a run of another config is an error naming the
+keys that differ (choose another --out), checked for every run before the first one trains. So the script
+can be stopped and restarted. Writes <out>/results.json, <out>/table.md and <out>/accuracy_vs_readout.png
+(default <out>: runs/paper_table/<dataset>-<recipe>).
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from data_utils import build_datasets  # noqa: E402
 from model_utils import build_model  # noqa: E402
-from training_utils import bit_accounting  # noqa: E402
+from training_utils import bit_accounting, run_folder  # noqa: E402
 from training_utils.atomic_files import atomic_path, write_json, write_text  # noqa: E402
 from training_utils.cli import reports_user_errors  # noqa: E402
 from training_utils.config import load_config  # noqa: E402
@@ -73,13 +76,18 @@ def motion_accuracy(metrics: dict) -> float:
     return sum(p["label"] % 3 == p["predicted"] % 3 for p in preds) / len(preds)
 
 
+def run_config(config: Path, seed: int, overrides: list[str]) -> dict:
+    return load_config(config, [f"seed={seed}", *overrides])
+
+
 def run_one(config: Path, seed: int, run_dir: Path, overrides: list[str], data_root: str | None) -> dict:
-    cfg = load_config(config, [f"seed={seed}", *overrides])
+    cfg = run_config(config, seed, overrides)
     metrics_file = run_dir / "metrics.json"
-    if not metrics_file.is_file():
+    if not run_folder.reusable_run(run_dir, cfg):  # raises for a run of another config
         start = time.perf_counter()
         datasets = build_datasets(cfg, data_root)
-        Trainer(cfg, datasets, run_dir, select_device(cfg["device"])).fit()
+        last = run_dir / "last.pt"
+        Trainer(cfg, datasets, run_dir, select_device(cfg["device"]), resume=last if last.is_file() else None).fit()
         write_json(run_dir / "wall_seconds.json", {"seconds": time.perf_counter() - start})
     metrics = json.loads(metrics_file.read_text())
     model = build_model(cfg, len(metrics["test"]["confusion_matrix"]))
@@ -163,12 +171,20 @@ def main(argv=None) -> int:
     folder, dataset_overrides = DATASETS[args.dataset]
     out = Path(args.out or REPO_ROOT / "runs" / "paper_table" / f"{args.dataset}-{recipe}")
     overrides = [f"recipe={recipe}", *dataset_overrides, *args.overrides]
+    with run_folder.claim(out, "paper_table.py", "--out", ["results.json", "table.md", "accuracy_vs_readout.png"]):
+        return tabulate(args, out, folder, recipe, overrides)
+
+
+def tabulate(args, out: Path, folder: str, recipe: str, overrides: list[str]) -> int:
+    configs = {name: REPO_ROOT / "configs" / folder / "comparison" / f"{name}.json" for name in args.models}
+    # Every stored run is checked against the config asked for before anything trains (hours may pass).
+    finished = {(name, s): run_folder.reusable_run(out / f"{name}-seed{s}", run_config(configs[name], s, overrides))
+                for name in args.models for s in args.seeds}
     runs, seeds_of = {}, {}
     for name in args.models:
-        seeds = [s for s in args.seeds if not args.report_only or (out / f"{name}-seed{s}" / "metrics.json").is_file()]
-        config = REPO_ROOT / "configs" / folder / "comparison" / f"{name}.json"
+        seeds = [s for s in args.seeds if not args.report_only or finished[name, s]]
         if seeds:
-            runs[name] = [run_one(config, s, out / f"{name}-seed{s}", overrides, args.data_root) for s in seeds]
+            runs[name] = [run_one(configs[name], s, out / f"{name}-seed{s}", overrides, args.data_root) for s in seeds]
             seeds_of[name] = seeds
     rows = {name: summarize(r) for name, r in runs.items()}
     if not rows:

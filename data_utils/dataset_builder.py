@@ -60,13 +60,13 @@ def resolve_data_root(dataset: str, data_root: str | os.PathLike | None = None,
     return REPO_ROOT / "data" / dataset
 
 
-def _ensure_synthetic(name: str, root: Path, options: dict) -> Path:
+def _ensure_synthetic(name: str, root: Path, options: dict, replace: bool) -> Path:
     try:
         from .synthetic import ensure_synthetic
     except ImportError as error:
         raise ValueError(f"Dataset {name!r} needs data_utils.synthetic, which failed to import: "
                          f"{error}") from error
-    return Path(ensure_synthetic(name, root, **(options or {})))
+    return Path(ensure_synthetic(name, root, **(options or {}), replace=replace))
 
 
 def _split_parts(settings: dict, listing: DatasetListing) -> dict[str, list[str]]:
@@ -132,7 +132,9 @@ def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
 
     root = resolve_data_root(dataset, data_root, cfg.get("data_root"))
     if source.synthetic:
-        root = _ensure_synthetic(dataset, root, settings["synthetic"])
+        # A folder the user named is never replaced by another dataset; the default folders are regenerated.
+        root = _ensure_synthetic(dataset, root, settings["synthetic"],
+                                 replace=data_root is None and cfg.get("data_root") is None)
     listing = list_dataset(source.layout, root)
     check_clips(listing.sequences, settings["timesteps"], settings["irregular_clips"], root)
     # Split "all" is every clip under the root: it reads no split file (whose names may be elsewhere).

@@ -49,8 +49,23 @@ def _folders(path: Path) -> list[Path]:
     return sorted((p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
 
 
-def class_labels(root: Path, class_offset: int) -> dict[str, int]:
-    """Label of every class folder under ``root``."""
+def detect_class_offset(root: Path, numbers: list[int], num_classes: int | None) -> int:
+    """The offset of numbered class folders when none was given: 0 if a folder 0 exists, 1 if they reach
+    ``num_classes`` (the release's 1..C); anything else is ambiguous (1..8 of 9 classes may be 0-based
+    with class 0 missing, or 1-based with class 9 missing) and refused, so labels never shift silently."""
+    if not numbers or min(numbers) <= 0:
+        return 0
+    if num_classes is not None and max(numbers) == num_classes:
+        return 1
+    classes = f"{num_classes} classes" if num_classes is not None else "the model's classes"
+    raise ValueError(f"class folders under {root} are numbered {min(numbers)}..{max(numbers)}, without 0 and without "
+                     f"{num_classes if num_classes is not None else 'the last class number'}: they may be 0-based "
+                     f"with class 0 missing or 1-based (label = number - 1) with the last of {classes} missing. "
+                     "Say which with --class-offset 0 or --class-offset 1")
+
+
+def class_labels(root: Path, class_offset: int | None, num_classes: int | None = None) -> dict[str, int]:
+    """Label of every class folder under ``root``; ``class_offset`` None: detected (``detect_class_offset``)."""
     classes_file = root / "classes.json"
     folders = [p.name for p in _folders(root)]
     if classes_file.is_file():
@@ -68,6 +83,9 @@ def class_labels(root: Path, class_offset: int) -> dict[str, int]:
         if not name.lstrip("-").isdigit():
             raise ValueError(f"class folder {root / name} is not a number and {classes_file} does not exist; "
                              "class folders must be numbered (label = number - class offset) or listed in classes.json")
+    if class_offset is None:
+        class_offset = detect_class_offset(root, [int(name) for name in folders], num_classes)
+    for name in folders:
         labels[name] = int(name) - class_offset
         if labels[name] < 0:
             raise ValueError(f"class folder {root / name} gives label {labels[name]} with class offset {class_offset}; "
@@ -75,13 +93,14 @@ def class_labels(root: Path, class_offset: int) -> dict[str, int]:
     return labels
 
 
-def _read(root, input_white: float, class_offset: int, relative_file: str, shape, rows, cols) -> Readouts:
+def _read(root, input_white: float, class_offset: int | None, relative_file: str, shape, rows, cols,
+          num_classes: int | None = None) -> Readouts:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"sensor output folder not found: {root} (expected <root>/<class>/<sequence>/{relative_file})")
     if input_white <= 0:
         raise ValueError(f"input white must be > 0, got {input_white}")
-    labels_of = class_labels(root, class_offset)
+    labels_of = class_labels(root, class_offset, num_classes)
     values, labels, names = [], [], []
     for class_folder in _folders(root):
         for sequence in _folders(class_folder):
@@ -94,12 +113,15 @@ def _read(root, input_white: float, class_offset: int, relative_file: str, shape
     return Readouts(np.stack(values)[:, None].astype(np.float32), labels, names)
 
 
-def read_sensor_outputs(root, input_white: float = 10, crop=DEFAULT_CROP, class_offset: int = 0) -> Readouts:
-    """Real (or emulated) sensor outputs ``<root>/<class>/<sequence>/15_output.BMP``."""
+def read_sensor_outputs(root, input_white: float = 10, crop=DEFAULT_CROP, class_offset: int | None = 0,
+                        num_classes: int | None = None) -> Readouts:
+    """Real (or emulated) sensor outputs ``<root>/<class>/<sequence>/15_output.BMP``; ``class_offset`` None:
+    detected from the folder numbers and ``num_classes`` (see ``detect_class_offset``)."""
     r0, r1, c0, c1 = crop
     if not (0 <= r0 < r1 <= SENSOR_OUTPUT_SHAPE[0] and 0 <= c0 < c1 <= SENSOR_OUTPUT_SHAPE[1]):
         raise ValueError(f"crop {crop} must be row start < row end, column start < column end within 0..256")
-    return _read(root, input_white, class_offset, SENSOR_OUTPUT_FILE, SENSOR_OUTPUT_SHAPE, (r0, r1), (c0, c1))
+    return _read(root, input_white, class_offset, SENSOR_OUTPUT_FILE, SENSOR_OUTPUT_SHAPE, (r0, r1), (c0, c1),
+                 num_classes)
 
 
 def read_simulated_outputs(root, input_white: float = 10, frame: int = 15, class_offset: int = 1) -> Readouts:

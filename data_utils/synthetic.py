@@ -689,15 +689,21 @@ def _generate_into(folder: Path, dataset: SyntheticDataset, clips_per_class: int
     (folder / MARKER_NAME).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
 
 
+def _describe(marker: dict) -> str:
+    return (f"{marker.get('name', '?')} ({marker.get('clips_per_class', '?')} clips per class, seed "
+            f"{marker.get('seed', '?')}, generator version {marker.get('version', '?')})")
+
+
 def ensure_synthetic(name: str, root: PathLike, clips_per_class: Optional[int] = None, seed: int = 0,
-                     show_progress: bool = False) -> Path:
+                     show_progress: bool = False, replace: bool = True) -> Path:
     """Generate synthetic dataset `name` into `root` unless it is already there; return `Path(root)`.
 
     `clips_per_class` defaults to the dataset's own default (100 for gestures, 96 for lips).
     `root` is regenerated when its `synthetic.json` records other parameters or another generator
-    version. The dataset is written into a temporary sibling folder and moved into place with one
-    rename, so `root` never holds half a dataset. A non-empty `root` without `synthetic.json` is
-    not ours and is left untouched (error).
+    version (said on stderr), unless `replace` is False (a folder the user named): then that is an
+    error naming what the folder holds and what was asked. The dataset is written into a temporary
+    sibling folder and moved into place with one rename, so `root` never holds half a dataset. A
+    non-empty `root` without `synthetic.json` is not ours and is left untouched (error).
     """
     dataset = _dataset(name)
     if clips_per_class is None:
@@ -720,9 +726,22 @@ def ensure_synthetic(name: str, root: PathLike, clips_per_class: Optional[int] =
             raise ValueError(f"synthetic dataset root {root_path} is a non-empty folder without {MARKER_NAME}; "
                              "refusing to overwrite it. Pass an absent or empty folder, or one written by "
                              "ensure_synthetic")
+        if marker is not None:
+            asked = _describe({**parameters})
+            held = _describe(marker) if marker else f"a dataset with an unreadable {MARKER_NAME}"
+            if not replace:
+                raise ValueError(
+                    f"data root {root_path} holds the synthetic dataset {held}, not the one asked for: {asked}; it "
+                    f"is not replaced. To use it, set data.dataset, data.synthetic.clips_per_class and "
+                    f"data.synthetic.seed to what it holds; to generate {name}, give an absent or empty folder "
+                    f"(or delete this one)")
+            print(f"regenerating {root_path}: it holds {held}, asked for {asked}", file=sys.stderr)
     root_path.parent.mkdir(parents=True, exist_ok=True)
 
     staging = Path(tempfile.mkdtemp(prefix=f".{root_path.name}.generating-", dir=root_path.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it 0700; the dataset folder gets a folder's usual mode
     try:
         _generate_into(staging, dataset, clips_per_class, seed, show_progress)
         _move_into_place(staging, root_path, parameters)

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -238,3 +239,263 @@ def test_disk_full_is_named_and_leaves_no_partial_file(tiny_tmpfs, tmp_path, cap
     for name in left:
         if name.endswith(".json"):
             json.loads((run_dir / name).read_text())
+
+
+# ---- issue 18: nothing a user can do crashes a run or overwrites a result ------------------------------------
+# (the native library: test_native_build.py; run folders: test_run_integrity.py; the emulator:
+# test_emulator_inputs.py)
+@pytest.fixture
+def run_clips(tmp_path):
+    """Two classes of four 2-frame PNG clips: enough for a seeded train/val/test split."""
+    return make_clip_folder(tmp_path / "run_clips", clips=4, frames=2)
+
+
+def finished_run_folder(tmp_path, clips) -> Path:
+    """A run folder of ``train.py`` on ``clips`` (one epoch): last.pt, best.pt, metrics.json."""
+    run_dir = tmp_path / "finished"
+    code = train.main(["-c", str(tiny_config(tmp_path)), "--data-root", str(clips), "--out", str(run_dir)])
+    assert code == 0 and (run_dir / "metrics.json").is_file()
+    return run_dir
+
+
+def test_log_dir_that_is_a_file_is_refused_before_anything_is_written(tmp_path, capsys, clips):
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--data-root", clips, "--set",
+                    f"log_dir={taken}", "--out", tmp_path / "run")
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: log_dir {taken} is a file, not a folder; give the path of a folder")
+    assert not (tmp_path / "run").exists() and taken.read_text() == "a file"
+
+
+@pytest.mark.parametrize("option", ["-stf", "--header", "--json"])
+def test_extract_weights_output_that_is_a_folder_is_refused(tmp_path, capsys, option):
+    import extract_weights
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    code, err = run(capsys, extract_weights.main, "-c", SYNTHETIC, "--weights", tmp_path / "absent.pt", option, folder)
+    assert code == 2
+    assert err.startswith(f"error: {option} {folder} is a folder; give the path of the file to write (e.g. {folder}/")
+    assert list(folder.iterdir()) == []
+
+
+def test_split_without_eval_only_is_refused(tmp_path, capsys, clips):
+    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--data-root", clips, "--split", "all",
+                    "--out", tmp_path / "run")
+    assert code == 2
+    assert err.startswith("error: --split all applies to --eval-only only: training always uses the train, val and "
+                          "test parts of data.split.")
+    assert not (tmp_path / "run").exists()
+
+
+def test_eval_only_into_a_finished_run_is_refused_and_the_run_keeps_its_metrics(tmp_path, capsys, run_clips):
+    run_dir = finished_run_folder(tmp_path, run_clips)
+    before = {name: (run_dir / name).read_bytes() for name in files_under(run_dir) if not name.startswith("tensorboard")}
+    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--eval-only", "--weights", run_dir / "best.pt",
+                    "--data-root", run_clips, "--split", "all", "--out", run_dir)
+    assert code == 2
+    assert err.startswith(f"error: --out {run_dir} holds a training run (last.pt, best.pt); train.py --eval-only would "
+                          "overwrite its metrics.json. A run folder is written by train.py alone: choose another --out")
+    assert {name: (run_dir / name).read_bytes() for name in before} == before and not (run_dir / ".lock").exists()
+    # beside it, the same evaluation writes its own folder
+    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--eval-only", "--weights", run_dir / "best.pt",
+                    "--data-root", run_clips, "--split", "all", "--out", run_dir / "eval")
+    assert code == 0, err
+    assert sorted(p.name for p in (run_dir / "eval").iterdir()) == ["metrics.json"]
+    # and a new training run is not started over another tool's results
+    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--data-root", run_clips, "--out", run_dir / "eval")
+    assert code == 2 and err.startswith(f"error: --out {run_dir / 'eval'} holds results of another tool or mode "
+                                        "(metrics.json) that a run would overwrite; choose another --out")
+
+
+def test_resume_reads_the_data_root_the_run_was_trained_on(tmp_path, capsys, run_clips, monkeypatch):
+    run_dir = finished_run_folder(tmp_path, run_clips)
+    assert json.loads((run_dir / "environment.json").read_text())["data_root"] == str(run_clips.resolve())
+    assert json.loads((run_dir / "config.json").read_text())["data_root"] is None  # not part of the config
+    monkeypatch.setenv("PIXELRNN_DATA_ROOT", str(tmp_path / "elsewhere"))
+    code = train.main(["-r", str(run_dir / "last.pt"), "--set", "train.epochs=2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"data root {run_clips.resolve()} (recorded in {run_dir / 'environment.json'}; --data-root overrides it)" in out
+    assert [line.split(",")[0] for line in (run_dir / "summary.csv").read_text().splitlines()[1:]] == ["1", "2"]
+
+
+def test_noise_draws_are_labelled_on_the_epoch_and_final_lines(tmp_path, capsys, run_clips):
+    code = train.main(["-c", str(tiny_config(tmp_path)), "--data-root", str(run_clips), "--set", "noise.eval=true",
+                       "--set", "noise.selection=true", "--set", "model.encoder.noise_std=0.5",
+                       "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert code == 0
+    (epoch,) = [line for line in out.splitlines() if line.startswith("epoch   1")]
+    assert " % (noise on)  test " in epoch and epoch.count("(noise on)") == 2
+    finals = [line for line in out.splitlines() if "(best.pt, epoch 1" in line]
+    assert len(finals) == 2 and all(line.endswith("(best.pt, epoch 1, noise on: one draw of the sensor noise)")
+                                    for line in finals)
+    code = train.main(["-c", str(tiny_config(tmp_path)), "--data-root", str(run_clips), "--out", str(tmp_path / "quiet")])
+    assert code == 0 and "noise on" not in capsys.readouterr().out
+
+
+def test_print_intermediates_on_a_full_disk_leaves_nothing_and_the_rerun_needs_no_overwrite(tmp_path, capsys, clips,
+                                                                                            monkeypatch):
+    import errno
+
+    from data_utils import scamp_io
+    from training_utils.atomic_files import disk_full_error
+
+    config = sensor_config(tmp_path, "pixelrnn")
+    weights = save_model(tmp_path, config)
+    out = tmp_path / "out"
+    real, written = scamp_io.write_sensor_image, []
+
+    def write_sensor_image(path, pixels):
+        if len(written) == 9:
+            raise disk_full_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        written.append(path)
+        return real(path, pixels)
+
+    monkeypatch.setattr(scamp_io, "write_sensor_image", write_sensor_image)
+    argv = ["-c", config, "--weights", weights, "--data-root", clips, "--split", "all", "-sd", out]
+    code, err = run(capsys, print_intermediates.main, *argv)
+    assert code == 2 and err.startswith(f"error: no space left on the device holding ")
+    assert len(written) == 9 and not out.exists()  # the 9 complete files of the failed run are gone with it
+    monkeypatch.setattr(scamp_io, "write_sensor_image", real)
+    code, err = run(capsys, print_intermediates.main, *argv)
+    assert code == 0, err
+    assert len(files_under(out)) == 4 + 4 * 2 * 9
+
+
+def test_a_folder_holding_another_synthetic_dataset_is_not_replaced(tmp_path, capsys):
+    from data_utils.synthetic import MARKER_NAME, ensure_synthetic
+
+    root = ensure_synthetic("synthetic_lips", tmp_path / "mine", clips_per_class=1)
+    assert (root.stat().st_mode & 0o777) == (0o777 & ~_umask())  # not mkdtemp's 0700
+    marker = (root / MARKER_NAME).read_bytes()
+    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--set", "data.dataset=synthetic_gestures",
+                    "--data-root", root, "--out", tmp_path / "run")
+    assert code == 2
+    assert err.startswith(f"error: data root {root} holds the synthetic dataset synthetic_lips (1 clips per class, "
+                          "seed 0, generator version 2), not the one asked for: synthetic_gestures (100 clips per "
+                          "class, seed 0, generator version 1); it is not replaced.")
+    assert "set data.dataset, data.synthetic.clips_per_class and data.synthetic.seed to what it holds" in err
+    assert (root / MARKER_NAME).read_bytes() == marker and not (tmp_path / "run").exists()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_split_file_naming_clips_not_on_disk_suggests_a_seeded_split(tmp_path, capsys):
+    root = make_cambridge_reorganised(tmp_path / "cam", sets=(1,), classes=(1, 2), clips=range(2), frames=2)
+    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--set", "data.dataset=cambridge", "--set",
+                    "data.split=configs/splits/cambridge_paper.json", "--data-root", root, "--out", tmp_path / "run")
+    assert code == 2 and "clip(s) that are not in the dataset" in err
+    assert ("To train and evaluate on the clips that are on disk, split them by seed instead: --set "
+            "data.split=seeded") in err
+    assert not (tmp_path / "run").exists()
+
+
+def fake_paper_table_run(folder: Path, overrides: list[str]) -> None:
+    """What paper_table stores for (pixelrnn, seed 0) when trained with ``overrides`` (without training)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import paper_table
+
+    cfg = paper_table.run_config(ROOT / "configs/Cambridge/comparison/pixelrnn.json", 0, overrides)
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    (folder / "best.pt").write_bytes(b"")
+    predictions = [{"sequence": "s", "label": 0, "predicted": 0}]
+    (folder / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.75, "confusion_matrix": [[0] * 9] * 9,
+                                                              "predictions": predictions}}))
+
+
+def test_paper_table_reuses_only_runs_of_the_config_asked_for(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import paper_table
+
+    out = tmp_path / "table"
+    stored = ["recipe=project", *paper_table.DATASETS["synthetic_gestures"][1]]
+    fake_paper_table_run(out / "pixelrnn-seed0", stored)
+    argv = ["--dataset", "synthetic_gestures", "--models", "pixelrnn", "--seeds", "0", "--out", out]
+    code, err = run(capsys, paper_table.main, *argv, "--set", "train.lr=0.5")
+    assert code == 2
+    assert err.startswith(f"error: {out / 'pixelrnn-seed0'} holds a run of another config: train.lr: stored 0.003, "
+                          "asked 0.5; choose another --out (or delete that folder) to train this one")
+    assert sorted(p.name for p in out.iterdir()) == ["pixelrnn-seed0"]  # no results.json for the new overrides
+    code, err = run(capsys, paper_table.main, *argv, "--set", "data.num_workers=0")  # result-neutral: reused
+    assert code == 0, err
+    results = json.loads((out / "results.json").read_text())
+    assert results["runs"]["pixelrnn"][0]["test_accuracy"] == 0.75
+
+
+def test_paper_table_on_partial_cambridge_data_does_not_suggest_an_option_it_lacks(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import paper_table
+
+    root = make_cambridge_reorganised(tmp_path / "cam", sets=(1,), classes=(1, 2), clips=range(2), frames=2)
+    code, err = run(capsys, paper_table.main, "--dataset", "cambridge", "--models", "pixelrnn", "--seeds", "0",
+                    "--data-root", root, "--out", tmp_path / "table")
+    assert code == 2 and "--set data.split=seeded (every tool that takes --set)" in err
+    assert not err.rstrip().endswith("--split all (which reads no split file).")
+    assert files_under(tmp_path / "table") == []
+
+
+def scamp_outputs(root: Path, folders, sequences: int = 2) -> Path:
+    for folder in folders:
+        for n in range(sequences):
+            target = root / str(folder) / f"seq{folder}_{n}"
+            target.mkdir(parents=True)
+            pixels = np.full((256, 256), 127, np.uint8)
+            pixels[128:192, 128:192] = (np.arange(64 * 64).reshape(64, 64) * (folder + n)) % 256
+            cv2.imwrite(str(target / "15_output.BMP"), pixels)
+    return root
+
+
+def nine_class_weights(tmp_path) -> tuple[Path, Path]:
+    config = tmp_path / "nine.json"
+    config.write_text(json.dumps({"model": {"num_classes": 9}}))
+    return config, save_model(tmp_path, config, classes=9)
+
+
+def test_scamp_outputs_checks_compare_weights_before_finetuning(tmp_path, capsys):
+    config, weights = nine_class_weights(tmp_path)
+    outputs = scamp_outputs(tmp_path / "outputs", range(9))
+    code, err = run(capsys, test_scamp_outputs.main, "-c", config, "--weights", weights, "-sd", outputs,
+                    "--split-file", "none", "--finetune", "--out", tmp_path / "out")
+    assert code == 2
+    assert err.startswith("error: --finetune trains on the train group of a split file, and --split-file none puts "
+                          "every output in one group 'all': give a split file with a 'train' list")
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [f"seq{c}_{n}" for c in range(9) for n in range(2)]}))
+    for bad, message in ((tmp_path / "missing.pt", f"error: checkpoint not found: {tmp_path / 'missing.pt'} (from "
+                                                   "--compare-weights); pass --compare-weights CHECKPOINT"),
+                         (tmp_path / "garbage.pt", f"error: checkpoint {tmp_path / 'garbage.pt'} cannot be read")):
+        if bad.name == "garbage.pt":
+            bad.write_bytes(b"not a checkpoint")
+        code, err = run(capsys, test_scamp_outputs.main, "-c", config, "--weights", weights, "-sd", outputs,
+                        "--split-file", split, "--finetune", "--epochs", "2", "--compare-weights", bad,
+                        "--out", tmp_path / "out")
+        assert code == 2 and err.startswith(message), err
+        assert not (tmp_path / "out").exists()  # no finetuned.pt, no finetune_history.json
+
+
+@pytest.mark.parametrize("folders,offset,labels", [(range(1, 9), None, None), (range(1, 10), None, [0, 8]),
+                                                   (range(0, 9), None, [0, 8]), (range(1, 9), "1", [0, 7])])
+def test_scamp_outputs_class_offset_is_detected_or_required(tmp_path, capsys, folders, offset, labels):
+    config, weights = nine_class_weights(tmp_path)
+    outputs = scamp_outputs(tmp_path / "outputs", folders, sequences=1)
+    extra = ["--class-offset", offset] if offset else []
+    code, err = run(capsys, test_scamp_outputs.main, "-c", config, "--weights", weights, "-sd", outputs,
+                    "--split-file", "none", "--out", tmp_path / "out", *extra)
+    if labels is None:
+        assert code == 2
+        assert err.startswith(f"error: class folders under {outputs} are numbered 1..8, without 0 and without 9: they "
+                              "may be 0-based with class 0 missing or 1-based (label = number - 1)")
+        assert err.rstrip().endswith("Say which with --class-offset 0 or --class-offset 1")
+        assert not (tmp_path / "out").exists()
+    else:
+        assert code == 0, err
+        got = [p["label"] for p in json.loads((tmp_path / "out" / "metrics.json").read_text())["all"]["predictions"]]
+        assert [min(got), max(got)] == labels

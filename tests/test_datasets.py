@@ -192,7 +192,7 @@ def test_datasets_pickle_and_load_in_worker_processes(tmp_path):
 def test_synthetic_datasets_are_generated_then_read_as_clip_folders(tmp_path, monkeypatch):
     calls = []
 
-    def fake_ensure_synthetic(name, root, clips_per_class, seed):
+    def fake_ensure_synthetic(name, root, clips_per_class, seed, replace=True):
         calls.append((name, Path(root), clips_per_class, seed))
         return make_clip_folder(Path(root), classes=("0", "1", "2"), clips=clips_per_class)
 

@@ -207,3 +207,74 @@ def test_sigkill_between_checkpoint_and_row_then_resume(tmp_path, uninterrupted)
     weights, rows = uninterrupted
     assert all(torch.equal(weights[k], resumed.model.state_dict()[k]) for k in weights)
     assert summary_rows(tmp_path) == rows and not (tmp_path / ".lock").exists()
+
+
+# ---- issue 18 -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """A one-epoch run folder (last.pt, best.pt, metrics.json) of the in-memory tiny config."""
+    folder = tmp_path_factory.mktemp("short")
+    Trainer(tiny_config(epochs=1), tiny_datasets(), folder, CPU).fit()
+    return folder
+
+
+def test_a_lock_file_that_is_a_folder_is_named_not_a_traceback(tmp_path, capsys, short_run):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(short_run, run)
+    (run / ".lock").mkdir()
+    code = train.main(["-r", str(run / "last.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith(f"error: run folder {run}: its lock file {run / '.lock'} is a folder, not a file; nothing "
+                          f"of this project makes it: remove it (rmdir {run / '.lock'}) if no process uses the folder")
+    assert (run / ".lock").is_dir() and sorted(p.name for p in run.iterdir()) == sorted(
+        [p.name for p in short_run.iterdir()] + [".lock"])
+
+
+def test_eval_only_into_a_live_run_is_refused_with_the_holders_pid(tmp_path, capsys):
+    run = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom training_utils.run_folder import hold\n"
+         f"with hold({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code = train.main(["-c", str(ROOT / "configs/Synthetic/pixelrnn.json"), "--eval-only", "--weights", "x.pt",
+                           "--out", str(run)])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert err.startswith(f"error: output folder {run} is in use by process {holder.pid} ")
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def tensorboard_steps(folder: Path) -> dict[str, list[int]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    return {tag: [e.step for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_kill_between_summary_row_and_tensorboard_then_resume_logs_every_epoch_once(tmp_path, monkeypatch):
+    cfg = tiny_config()
+    real = Trainer._log
+
+    def log(self, writer, row):
+        if row["epoch"] == 2:
+            writer.flush()
+            raise Killed
+        return real(self, writer, row)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_log", log)
+        with pytest.raises(Killed):
+            Trainer(cfg, tiny_datasets(), tmp_path, CPU).fit()
+    assert [row["epoch"] for row in summary_rows(tmp_path)] == ["1", "2"]
+    assert tensorboard_steps(tmp_path)["accuracy/val"] == [1]
+    Trainer(cfg, tiny_datasets(), tmp_path, CPU, resume=tmp_path / "last.pt").fit()
+    steps = tensorboard_steps(tmp_path)
+    assert len(steps) == 9 and all(s == [1, 2, 3] for s in steps.values()), steps

@@ -290,17 +290,17 @@ def test_runner_checks_every_frame_before_writing_and_leaves_no_partial_out(scam
 
     scamp_io.write_sensor_image(last, np.zeros((64, 32), dtype=np.uint8))
     code, err = run(tmp_path / "fresh")
-    assert code == 1 and "2.bmp" in err and "64x64" in err
+    assert code == 2 and "2.bmp" in err and "64x64" in err
     assert not (tmp_path / "fresh").exists() and leftovers() == []
     code, err = run(str(tmp_path / "fresh") + "/")  # a trailing slash stages beside it too
-    assert code == 1 and not (tmp_path / "fresh").exists() and leftovers() == []
+    assert code == 2 and not (tmp_path / "fresh").exists() and leftovers() == []
 
     last.write_bytes(b"BM not really a bitmap")
     existing = tmp_path / "existing"
     (existing / "keep").mkdir(parents=True)
     (existing / "keep" / "note.txt").write_text("earlier run")
     code, err = run(existing)
-    assert code == 1 and "2.bmp" in err
+    assert code == 2 and "2.bmp" in err
     assert sorted(p.relative_to(existing).as_posix() for p in existing.rglob("*")) == ["keep", "keep/note.txt"]
     assert leftovers() == []
 

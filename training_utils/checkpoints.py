@@ -15,10 +15,11 @@ import torch
 from torch import nn
 
 from .atomic_files import write_bytes
+from .errors import UserError
 from .text import preview
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     pass
 
 

@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import sys
 
 from .atomic_files import DISK_FULL_ERRNOS, DiskFullError, disk_full_error
 from .checkpoints import CheckpointError
 from .config import ConfigError
+from .errors import UserError
 
 # Errors caused by what the user gave (config, path, file, value) or by the machine (a full disk):
-# their messages say what and where.
-USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, ValueError, DiskFullError)
+# their messages say what and where. New code raises UserError (or a subclass); ValueError and
+# FileNotFoundError stay here for the data loaders' and argparse-free checks' messages.
+USER_ERRORS = (UserError, ConfigError, CheckpointError, FileNotFoundError, ValueError, DiskFullError)
+# OS errors about a path the user named (a folder where a file is expected, no permission, ...): a user
+# error whose message is the OS's reason and the path, never a traceback.
+PATH_ERRNOS = {errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.EEXIST, errno.ENAMETOOLONG}
 
 
 def true_false(text: str) -> bool:
@@ -33,9 +39,13 @@ def reports_user_errors(main):
         except USER_ERRORS as err:
             print(f"error: {err.strerror if isinstance(err, DiskFullError) else err}", file=sys.stderr)
             return 2
-        except OSError as err:  # a full disk met by a writer that is not atomic_files (e.g. TensorBoard's)
-            if err.errno not in DISK_FULL_ERRNOS:
-                raise
-            print(f"error: {disk_full_error(err.filename or '?', err).strerror}", file=sys.stderr)
-            return 2
+        except OSError as err:
+            if err.errno in DISK_FULL_ERRNOS:  # met by a writer that is not atomic_files (e.g. TensorBoard's)
+                print(f"error: {disk_full_error(err.filename or '?', err).strerror}", file=sys.stderr)
+                return 2
+            if err.errno in PATH_ERRNOS and err.filename:
+                print(f"error: {err.filename}: {err.strerror}; check the path given for it (a file where a folder "
+                      "is expected or the other way round, permissions, a read-only disk)", file=sys.stderr)
+                return 2
+            raise
     return wrapper

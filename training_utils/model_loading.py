@@ -11,22 +11,24 @@ from model_utils import build_model
 from .checkpoints import CheckpointError, check_fits, read_checkpoint
 
 
-def weights_path(cfg: dict, weights: str | None) -> Path:
-    """``weights`` if given, else the config's ``weights`` key; a clear error when neither names a file."""
+def weights_path(cfg: dict, weights: str | None, option: str = "--weights") -> Path:
+    """``weights`` if given (by ``option``), else the config's ``weights`` key; a clear error when neither
+    names a file."""
     chosen = weights or cfg.get("weights")
     if not chosen:
         raise CheckpointError("no checkpoint: pass --weights CHECKPOINT or set the config's 'weights' key")
     path = Path(chosen)
     if not path.is_file():
-        origin = "--weights" if weights else "the config's 'weights' key"
-        raise CheckpointError(f"checkpoint not found: {path} (from {origin}); pass --weights CHECKPOINT")
+        origin = option if weights else "the config's 'weights' key"
+        raise CheckpointError(f"checkpoint not found: {path} (from {origin}); pass {option} CHECKPOINT")
     return path
 
 
 def load_model(cfg: dict, weights: str | None = None, device: torch.device | str = "cpu",
-               num_classes: int | None = None):
-    """(model in eval mode on ``device``, checkpoint path, checkpoint dict)."""
-    path = weights_path(cfg, weights)
+               num_classes: int | None = None, option: str = "--weights"):
+    """(model in eval mode on ``device``, checkpoint path, checkpoint dict); ``option`` names where
+    ``weights`` came from in messages."""
+    path = weights_path(cfg, weights, option)
     checkpoint = read_checkpoint(path)
     state = checkpoint["model"]
     if num_classes is None and cfg["model"]["num_classes"] is None:

@@ -1,4 +1,5 @@
-"""A folder that one process at a time writes into (a run folder, a clip-cache folder).
+"""A folder that one process at a time writes into (a run folder, a tool's output folder, a clip-cache
+folder), and whether a run folder may be reused.
 
 ``hold(folder)`` takes an exclusive lock file ``<folder>/.lock`` (``flock``, released by the kernel
 when the process dies, however it dies) and keeps it for the body's life; the file names the holder's
@@ -6,24 +7,53 @@ PID so that a second process is refused with it. Once the lock is held, temporar
 writer left (``atomic_files`` names them ``.<name>.<random>.tmp``) are removed: nobody else can be
 writing them. A folder that ``hold`` created and that is still empty at the end is removed again, so a
 run that fails before writing anything leaves nothing behind.
+
+``claim(folder, tool, option, results)`` is how every tool takes its output folder: the same lock, and a
+folder that holds a training run (``last.pt`` / ``best.pt``) is refused to every other tool and mode, so
+no tool overwrites a run's ``metrics.json``.
+
+``reusable_run(run_dir, cfg)`` says whether a sweep may reuse a run folder: True for a finished run of the
+same config, False where there is nothing finished to reuse; a run of another config raises
+``StoredRunMismatch`` naming each differing key ("train.lr: stored 0.001, asked 0.5"). Keys that do not
+change a run's results (``RESULT_NEUTRAL_KEYS``: where files go, worker counts, the kernel path) are not
+compared.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from .errors import UserError
 
 LOCK_FILE = ".lock"
 TEMPORARY_PATTERN = ".*.tmp"
+TRAINING_RUN_FILES = ("last.pt", "best.pt")  # what makes a folder a training run's
+# Config keys that do not change what a run computes: where files go, how data is fed, which (equivalent)
+# kernel path computes the model. Every other key must match for a stored run to be reused.
+RESULT_NEUTRAL_KEYS = frozenset({
+    "name", "device", "data_root", "out_dir", "log_dir", "weights",
+    "data.num_workers", "data.cache", "data.cache_dir", "data.irregular_clips",
+    "model.kernels", "train.eval_batch_size",
+})
 
 _held: dict[Path, int] = {}  # folders this process holds -> nesting depth (hold is re-entrant)
 
 
-class FolderInUseError(ValueError):
-    """Another process holds the folder's lock."""
+class FolderInUseError(UserError, ValueError):
+    """Another process holds the folder's lock (or the lock file cannot be one)."""
+
+
+class FolderTakenError(UserError, ValueError):
+    """The folder holds another tool's results (a training run) that this tool would overwrite."""
+
+
+class StoredRunMismatch(UserError, ValueError):
+    """A run folder holds a run of another config than the one asked for."""
 
 
 def require_folder_path(folder, option: str) -> Path:
@@ -58,7 +88,12 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 def _lock(lock_path: Path, wait: bool, what: str) -> int:
     """An open descriptor of ``lock_path`` holding its exclusive lock."""
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except IsADirectoryError:
+            raise FolderInUseError(f"{what} {lock_path.parent}: its lock file {lock_path} is a folder, not a file; "
+                                   f"nothing of this project makes it: remove it (rmdir {lock_path}) if no process "
+                                   "uses the folder, then run again") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -106,3 +141,76 @@ def hold(folder, what: str = "run folder", option: str = "--out", wait: bool = F
         if created:
             with contextlib.suppress(OSError):
                 folder.rmdir()  # only if still empty
+
+
+def holds_training_run(folder) -> list[str]:
+    """The files that make ``folder`` a training run's (empty if it is not one)."""
+    folder = Path(folder)
+    return [name for name in TRAINING_RUN_FILES if (folder / name).exists()]
+
+
+@contextlib.contextmanager
+def claim(folder, tool: str, option: str, results: Iterable[str] = ()) -> Iterator[Path]:
+    """Hold ``folder`` as ``tool``'s output folder (given by ``option``; ``tool`` writes ``results``
+    there). The lock is ``hold``'s, the one train runs take; a folder that holds a training run is
+    refused unless ``tool`` is "train" (which decides itself whether it resumes or refuses)."""
+    what = "run folder" if tool == "train" else "output folder"
+    with hold(folder, what=what, option=option) as held:
+        present = holds_training_run(held) if tool != "train" else []
+        if present:
+            results = list(results)
+            writes = f"its {', '.join(results)}" if results else "its files"
+            raise FolderTakenError(
+                f"{option} {held} holds a training run ({', '.join(present)}); {tool} would overwrite {writes}. "
+                f"A run folder is written by train.py alone: choose another {option} (a folder inside it will do)")
+        yield held
+
+
+def _flatten(cfg: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in cfg.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(stored: dict, asked: dict, neutral: Iterable[str] = RESULT_NEUTRAL_KEYS) -> list[str]:
+    """``"key.path: stored A, asked B"`` for each dotted key whose values differ (JSON-normalised, so a
+    tuple equals the list config.json stores), skipping ``neutral`` keys and those below them."""
+    neutral = tuple(neutral)
+    stored, asked = (_flatten(json.loads(json.dumps(c))) for c in (stored, asked))
+    out = []
+    for key in sorted(set(stored) | set(asked)):
+        if any(key == n or key.startswith(n + ".") for n in neutral):
+            continue
+        a, b = stored.get(key, "(absent)"), asked.get(key, "(absent)")
+        if a != b:
+            out.append(f"{key}: stored {a!r}, asked {b!r}")
+    return out
+
+
+def reusable_run(run_dir, cfg: dict) -> bool:
+    """True if ``run_dir`` holds a finished run (``metrics.json``) of ``cfg``; False if it holds nothing
+    finished (absent or empty, or an unfinished run of ``cfg``, which ``train.py -r run_dir/last.pt``
+    continues). Raises StoredRunMismatch if it holds a run of another config, or results without the
+    config they came from."""
+    run_dir = Path(run_dir)
+    stored_file, metrics = run_dir / "config.json", run_dir / "metrics.json"
+    if not stored_file.is_file():
+        if metrics.exists() or holds_training_run(run_dir):
+            raise StoredRunMismatch(f"{run_dir} holds results ({metrics.name if metrics.exists() else 'checkpoints'}) "
+                                    "but no config.json, so they cannot be matched to the config asked for; "
+                                    "choose another --out (or delete that folder)")
+        return False
+    try:
+        stored = json.loads(stored_file.read_text())
+    except (OSError, ValueError) as err:
+        raise StoredRunMismatch(f"{stored_file} cannot be read ({err}); choose another --out "
+                                "(or delete that folder)") from None
+    differences = config_differences(stored, cfg)
+    if differences:
+        raise StoredRunMismatch(f"{run_dir} holds a run of another config: {'; '.join(differences)}; choose another "
+                                "--out (or delete that folder) to train this one")
+    return metrics.is_file() and (run_dir / "best.pt").is_file()

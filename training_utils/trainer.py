@@ -216,9 +216,14 @@ def build_optimizers(model, t: dict):
 
 class Trainer:
     def __init__(self, cfg: dict, datasets: dict, run_dir: Path, device: torch.device, *,
-                 init_weights: str | None = None, resume: str | None = None):
+                 init_weights: str | None = None, resume: str | None = None, environment: dict | None = None):
+        """``environment``: more to record in the run's environment.json (train.py: the data root, which
+        ``-r`` reads back; it is not part of the config, so it never decides whether a run is reused)."""
         self.cfg, self.datasets, self.run_dir, self.device = cfg, datasets, Path(run_dir), device
         self.train_cfg = cfg["train"]
+        self.environment = dict(environment or {})
+        if cfg["log_dir"]:
+            run_folder.require_folder_path(cfg["log_dir"], "log_dir")
         seed_everything(cfg["seed"])
         classes = datasets["train"].classes
         self.classes = list(classes)
@@ -408,10 +413,18 @@ class Trainer:
         main = self.dist.is_main  # under torchrun only rank 0 writes files and prints
         writer = None
         if main:
+            # TensorBoard first (it refuses a log_dir it cannot create before any run file is written).
+            # purge_step 1 hides every event an earlier, killed process of this run logged, and the
+            # checkpointed history is logged again: TensorBoard then holds exactly the epochs that
+            # summary.csv holds, wherever a kill fell.
+            writer = SummaryWriter(self.cfg["log_dir"] or str(self.run_dir / "tensorboard"),
+                                   purge_step=1 if self.history else None)
+            for row in self.history:
+                self._log_scalars(writer, row)
+            writer.flush()
             write_text(self.run_dir / "config.json", dumps(self.cfg))
-            write_json(self.run_dir / "environment.json", environment_info())
+            write_json(self.run_dir / "environment.json", {**environment_info(), **self.environment})
             self._write_summary()  # what the checkpoint recorded, whatever a killed run had written
-            writer = SummaryWriter(self.cfg["log_dir"] or str(self.run_dir / "tensorboard"))
             print(bit_accounting.format_table(self.model))
             print(f"run directory: {self.run_dir}")
         while self.epoch < last_epoch:
@@ -467,8 +480,9 @@ class Trainer:
         results["best_epoch"] = self.best_epoch
         if self.dist.is_main:
             write_json(self.run_dir / "metrics.json", results)
+            noise = ", noise on: one draw of the sensor noise" if self.cfg["noise"]["eval"] else ""
             for split in ("val", "test"):
-                print(format_metrics(results[split]) + f"  (best.pt, epoch {self.best_epoch})")
+                print(format_metrics(results[split]) + f"  (best.pt, epoch {self.best_epoch}{noise})")
         return results
 
     def _write_summary(self) -> None:
@@ -480,16 +494,23 @@ class Trainer:
             w.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in SUMMARY_FIELDS})
         write_text(self.run_dir / "summary.csv", text.getvalue())
 
-    def _log(self, writer, row: dict) -> None:
+    @staticmethod
+    def _log_scalars(writer, row: dict) -> None:
         scalars = {"loss/train": row["train_loss"], "loss/val": row["val_loss"], "loss/test": row["test_loss"],
                    "accuracy/train": row["train_accuracy"], "accuracy/val": row["val_accuracy"],
                    "accuracy/test": row["test_accuracy"], "lr": row["lr"], "flip_ratio/epoch": row["flip_ratio"],
                    "flip_ratio/from_init": row["flip_ratio_from_init"]}
         for key, value in scalars.items():
             writer.add_scalar(key, value, row["epoch"])
+
+    def _log(self, writer, row: dict) -> None:
+        self._log_scalars(writer, row)
         writer.flush()
+        # Where sensor noise is on at evaluation, an accuracy is one noise draw: the line says so.
+        val_noise = " (noise on)" if self.cfg["noise"]["selection"] else ""
+        test_noise = " (noise on)" if self.cfg["noise"]["eval"] else ""
         print(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  train {100 * row['train_accuracy']:.1f} %  "
-              f"val {100 * row['val_accuracy']:.1f} %  test {100 * row['test_accuracy']:.1f} %  "
+              f"val {100 * row['val_accuracy']:.1f} %{val_noise}  test {100 * row['test_accuracy']:.1f} %{test_noise}  "
               f"lr {row['lr']:.2e}  flips {row['flip_ratio']:.4f} (from init {row['flip_ratio_from_init']:.3f})  "
               + (f"verified: kept {self.verified_flips[1]} of {self.verified_flips[0]}  "
                  if self.verification_clips is not None else "")

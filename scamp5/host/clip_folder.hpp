@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,6 +62,25 @@ inline bool is_frame_file(const std::filesystem::path& p) {
     return ext == ".bmp" || ext == ".pgm";
 }
 
+// Frames named by number (0.bmp, 1.bmp, ...) must be numbered without a gap.
+inline void check_frame_numbers(const std::filesystem::path& seq_dir, const std::vector<std::filesystem::path>& frames) {
+    std::vector<long> numbers;
+    for (const auto& f : frames) {
+        const std::string stem = f.stem().string();
+        if (stem.empty() || stem.size() > 9 || !std::all_of(stem.begin(), stem.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }))
+            return;  // not numbered: natural order is all there is
+        numbers.push_back(std::stol(stem));
+    }
+    for (std::size_t k = 1; k < numbers.size(); ++k)
+        if (numbers[k] != numbers[k - 1] + 1) {
+            std::string missing = std::to_string(numbers[k - 1] + 1);
+            if (numbers[k] > numbers[k - 1] + 2) missing += ".." + std::to_string(numbers[k] - 1);
+            throw std::runtime_error("sequence " + seq_dir.string() + " lacks frame " + missing + " (its frames are numbered " +
+                                     std::to_string(numbers.front()) + ".." + std::to_string(numbers.back()) +
+                                     "); add it or remove the clip");
+        }
+}
+
 inline std::vector<ClipFrames> list_clips(const std::filesystem::path& root) {
     const std::string layout = " (expected layout: DIR/<class>/<sequence>/<frame>.bmp|.pgm, 64x64 gray 8-bit)";
     if (!std::filesystem::is_directory(root)) throw std::runtime_error("clips folder " + root.string() + " does not exist" + layout);
@@ -71,6 +91,7 @@ inline std::vector<ClipFrames> list_clips(const std::filesystem::path& root) {
             for (const auto& f : sorted_entries(seq_dir, false))
                 if (is_frame_file(f)) clip.frames.push_back(f);
             if (clip.frames.empty()) throw std::runtime_error("sequence " + seq_dir.string() + " holds no frames" + layout);
+            check_frame_numbers(seq_dir, clip.frames);
             if (clip.frames.size() > 255)
                 throw std::runtime_error("sequence " + seq_dir.string() + " holds " + std::to_string(clip.frames.size()) +
                                          " frames; the sensor program accepts 1..255 per clip");
@@ -79,6 +100,29 @@ inline std::vector<ClipFrames> list_clips(const std::filesystem::path& root) {
     }
     if (clips.empty()) throw std::runtime_error("no clips found under " + root.string() + layout);
     return clips;
+}
+
+// For a run whose outputs are scored together: every clip runs for its own frame count and its output is
+// <count - 1>_output.BMP, so a clip with a frame missing would give an output under another name than the
+// others' (test_scamp_outputs.py reads one name). Refused, naming the odd clips. (The device build's clip
+// list may hold clips of any lengths.)
+inline void check_same_frame_count(const std::filesystem::path& root, const std::vector<ClipFrames>& clips) {
+    std::map<std::size_t, std::vector<std::string>> by_count;
+    for (const ClipFrames& c : clips) by_count[c.frames.size()].push_back(c.class_name + "/" + c.sequence);
+    if (by_count.size() > 1) {
+        auto most = by_count.begin();
+        for (auto it = by_count.begin(); it != by_count.end(); ++it)
+            if (it->second.size() >= most->second.size()) most = it;  // a tie: the longer clips (a frame missing)
+        std::string odd;
+        for (const auto& [count, names] : by_count) {
+            if (count == most->first) continue;
+            for (const std::string& n : names) odd += (odd.empty() ? "" : ", ") + n + " (" + std::to_string(count) + " frames)";
+        }
+        throw std::runtime_error("clips under " + root.string() + " have different frame counts: " +
+                                 std::to_string(most->second.size()) + " clip(s) have " + std::to_string(most->first) +
+                                 " frames; other counts: " + odd + "; a frame is missing or extra. Every clip needs the "
+                                 "same number of frames (its output is <frames - 1>_output.BMP)");
+    }
 }
 
 inline scamp5_emu::GrayImage read_clip_frame(const std::filesystem::path& p) {

@@ -62,6 +62,12 @@ struct Options {
     std::exit(2);
 }
 
+// A user error found before any work: named, exit status 2 (as every error of this runner).
+[[noreturn]] void fail(const std::string& error) {
+    std::cerr << "pixelrnn_emu: error: " << error << "\n";
+    std::exit(2);
+}
+
 int parse_int(const std::string& flag, const std::string& v, int lo, int hi) {
     char* end = nullptr;
     const long x = std::strtol(v.c_str(), &end, 10);
@@ -94,8 +100,24 @@ Options parse(int argc, char** argv) {
         else if (a == "-h" || a == "--help") usage("help requested");
         else usage("unknown argument '" + a + "'");
     }
-    for (fs::path* folder : {&o.out, &o.host_frames})  // "out/" names the folder out
+    for (fs::path* folder : {&o.out, &o.host_frames, &o.dump})  // "out/" names the folder out
         if (!folder->empty() && !folder->has_filename()) *folder = folder->parent_path();
+    // Output folders are checked before any clip runs (a file there would only be met at the end).
+    const std::pair<const char*, const fs::path*> folders[] = {
+        {"--out", &o.out}, {"--write-host-frames", &o.host_frames}, {"--dump-intermediates", &o.dump}};
+    for (const auto& [flag, folder] : folders) {
+        std::error_code ignored;
+        if (!folder->empty() && fs::exists(*folder, ignored) && !fs::is_directory(*folder, ignored))
+            fail(std::string(flag) + " " + folder->string() +
+                 " is a file, not a folder; give the path of a folder (it is created if missing)");
+    }
+    // A training run's folder is written by train.py alone (as the Python tools refuse it too).
+    for (const char* run_file : {"last.pt", "best.pt"}) {
+        std::error_code ignored;
+        if (!o.out.empty() && fs::exists(o.out / run_file, ignored))
+            fail("--out " + o.out.string() + " holds a training run (" + run_file +
+                 "); choose another --out (a folder inside it will do)");
+    }
     if (o.clips.empty()) usage("--clips is required");
     if (!o.host_root.empty() && o.clips_header.empty()) usage("--host-root goes with --write-clips-header");
     if (!o.clips_header.empty() || !o.host_frames.empty()) return o;
@@ -235,6 +257,11 @@ int main(int argc, char** argv) {
             }
             return 0;
         }
+        {
+            std::vector<ClipFrames> listed;
+            for (const LoadedClip& c : clips) listed.push_back(c.files);
+            check_same_frame_count(opt.clips, listed);
+        }
         const SensorWeightsFile initial = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn);
         char invalid[160];
         if (!validate_pixelrnn_weights(initial.weights, invalid, sizeof invalid))
@@ -334,7 +361,7 @@ int main(int argc, char** argv) {
         std::error_code ignored;
         if (!staging.empty()) fs::remove_all(staging, ignored);
         std::cerr << "pixelrnn_emu: error: " << e.what() << "\n";
-        return 1;
+        return 2;  // every error here is about the inputs, the outputs' folder or the disk: named above
     }
     return 0;
 }

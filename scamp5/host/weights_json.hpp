@@ -27,6 +27,11 @@ inline const JsonValue& member(const JsonValue& obj, const std::string& key, con
     if (!obj.has(key)) bad(file, path + key, "is missing");
     return obj.members.at(key);
 }
+inline std::string number_text(double v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+}
 inline int integer(const JsonValue& v, const std::string& file, const std::string& key) {
     if (v.type != JsonValue::Number || std::floor(v.number) != v.number || std::fabs(v.number) > 1e6)
         bad(file, key, "must be an integer");
@@ -79,12 +84,16 @@ inline SensorWeightsFile load_sensor_weights_json(const std::filesystem::path& p
     for (int k = 0; k < 16; ++k)
         kernel(kernels.items[static_cast<std::size_t>(k)], w.cnn_kernels[k], file, "cnn.kernels[" + std::to_string(k) + "]");
     out.cnn_threshold_step = integer(member(cnn, "threshold_step", file, "cnn."), file, "cnn.threshold_step");
-
     const JsonValue& rnn = member(root, "rnn", file, "");
+    if (rnn.has("cell")) {
+        const JsonValue& cell = rnn.members.at("cell");
+        if (cell.type != JsonValue::String || cell.text != "pixelrnn")
+            bad(file, "rnn.cell", "must be \"pixelrnn\", the only cell the sensor program runs" +
+                                      std::string(cell.type == JsonValue::String ? ", found \"" + cell.text + "\"" : ""));
+    }
     const char* names[4] = {"Wfi", "Wfh", "Woi", "Woh"};
     for (int k = 0; k < 4; ++k) kernel(member(rnn, names[k], file, "rnn."), w.rnn_kernels[k], file, std::string("rnn.") + names[k]);
     out.gate_threshold_step = integer(member(rnn, "gate_threshold_step", file, "rnn."), file, "rnn.gate_threshold_step");
-
     // The steps are the exact decisions (+1 iff sum >= step); the file's sensor levels must be
     // step * the file's whites, as the exporter writes them. With --iw/--iw-rnn the levels are
     // recomputed for the new whites below.
@@ -107,6 +116,29 @@ inline SensorWeightsFile load_sensor_weights_json(const std::filesystem::path& p
     if (gate_sensor < -128 || gate_sensor > 127)
         bad(file, "rnn.gate_threshold_step",
             "times input_rnn_white (" + std::to_string(gate_sensor) + ") must be -128..127");
+    // The model-unit threshold (written for reference) must give the step the sensor uses:
+    // +1 iff sum > threshold, i.e. sum >= floor(threshold) + 1 (model_utils/sensor_export.py).
+    if (cnn.has("threshold")) {
+        const JsonValue& t = cnn.members.at("threshold");
+        if (t.type != JsonValue::Number) bad(file, "cnn.threshold", "must be a number (the CNN threshold in model units)");
+        const double step = std::floor(t.number) + 1;
+        if (step != out.cnn_threshold_step)
+            bad(file, "cnn.threshold", "is " + number_text(t.number) + ", whose step is " + std::to_string(static_cast<long>(step)) +
+                                           ", but cnn.threshold_step is " + std::to_string(out.cnn_threshold_step) +
+                                           "; write the file with extract_weights.py --json");
+    }
+
+    // The gate sum is even: +1 iff sum >= the smallest even integer > threshold = 2 * floor(threshold / 2) + 2.
+    if (rnn.has("gate_threshold")) {
+        const JsonValue& t = rnn.members.at("gate_threshold");
+        if (t.type != JsonValue::Number) bad(file, "rnn.gate_threshold", "must be a number (the gate threshold in model units)");
+        const double step = 2 * std::floor(t.number / 2) + 2;
+        if (step != out.gate_threshold_step)
+            bad(file, "rnn.gate_threshold", "is " + number_text(t.number) + ", whose step is " +
+                                                std::to_string(static_cast<long>(step)) + ", but rnn.gate_threshold_step is " +
+                                                std::to_string(out.gate_threshold_step) + "; write the file with extract_weights.py --json");
+    }
+
     w.cnn_threshold_sensor = static_cast<int>(cnn_sensor);
     w.gate_threshold_sensor = static_cast<int>(gate_sensor);
     return out;

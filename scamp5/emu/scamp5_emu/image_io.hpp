@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cctype>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 #include "fail.hpp"
 #include <functional>
@@ -24,16 +26,38 @@ struct GrayImage {
     std::uint8_t at(int r, int c) const { return pixels[static_cast<std::size_t>(r) * cols + c]; }
 };
 
+// Why `path` was not written, from the OS's errno: a full disk (or quota) is named as such.
+inline std::string write_failure(const std::filesystem::path& path, int err) {
+#ifdef EDQUOT
+    const bool full = err == ENOSPC || err == EDQUOT;
+#else
+    const bool full = err == ENOSPC;
+#endif
+    if (full)
+        return "no space left on the device holding " + path.parent_path().string() + ": " + path.filename().string() +
+               " was not written; free some disk space or choose a folder on another device";
+    return "cannot write " + path.string() + ": " + (err ? std::strerror(err) : "unknown error");
+}
+
 // Write bytes to a temp file beside `path`, then rename: no partial file ever has the final name.
+// A failed write (a full disk included: it is met at the write or at the close) removes the temp file.
 inline void write_file_atomically(const std::filesystem::path& path, const std::vector<std::uint8_t>& bytes) {
-    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+    if (path.has_parent_path()) {
+        std::error_code made;
+        std::filesystem::create_directories(path.parent_path(), made);
+        if (made) SCAMP5_EMU_THROW(std::runtime_error(write_failure(path, made.value())));
+    }
     std::filesystem::path tmp = path;
     tmp += ".tmp" + std::to_string(std::hash<std::string>{}(path.string()) % 100000);
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) SCAMP5_EMU_THROW(std::runtime_error("cannot write " + tmp.string()));
-        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        if (!f) SCAMP5_EMU_THROW(std::runtime_error("short write to " + tmp.string()));
+    std::FILE* f = std::fopen(tmp.string().c_str(), "wb");
+    if (!f) SCAMP5_EMU_THROW(std::runtime_error(write_failure(path, errno)));
+    int err = 0;
+    if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) err = errno ? errno : EIO;
+    if (std::fflush(f) != 0 && !err) err = errno;
+    if (std::fclose(f) != 0 && !err) err = errno;
+    if (err) {
+        std::remove(tmp.string().c_str());
+        SCAMP5_EMU_THROW(std::runtime_error(write_failure(path, err)));
     }
     std::filesystem::rename(tmp, path);
 }
