@@ -33,6 +33,7 @@ from model_utils import build_model  # noqa: E402
 from model_utils.binary_layers import binary_weights  # noqa: E402
 from training_utils.atomic_files import atomic_path, write_json, write_text  # noqa: E402
 from training_utils.cli import reports_user_errors  # noqa: E402
+from training_utils import run_folder  # noqa: E402
 from training_utils.config import ConfigError, load_config  # noqa: E402
 
 
@@ -58,31 +59,12 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, [o for o in overrides.split(",") if o]
 
 
-def config_difference(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
-    """The dotted keys whose values differ between two resolved configs."""
-    keys = sorted(set(stored) | set(wanted))
-    out = []
-    for key in keys:
-        a, b = stored.get(key), wanted.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_difference(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key} (stored {a!r}, asked {b!r})")
-    return out
-
-
 def run_seed(config: Path, seed: int, overrides: list[str], run_dir: Path, threads: int) -> dict:
     """Train (or reuse) one run; returns its row of the report."""
     cfg = load_config(config, [*overrides, f"seed={seed}"])
-    wanted = json.loads(json.dumps(cfg))  # as config.json stores it
-    stored_file, metrics_file = run_dir / "config.json", run_dir / "metrics.json"
-    if stored_file.is_file():
-        differences = config_difference(json.loads(stored_file.read_text()), wanted)
-        if differences:
-            raise ConfigError(f"{run_dir} holds a run of another config: {'; '.join(differences)}; "
-                              "choose another --out (or delete that folder)")
+    metrics_file = run_dir / "metrics.json"
     wall = None
-    if not metrics_file.is_file():
+    if not run_folder.reusable_run(run_dir, cfg):  # raises for a run of another config
         if (run_dir / "last.pt").is_file():
             command = [sys.executable, str(REPO_ROOT / "train.py"), "-r", str(run_dir / "last.pt")]
         else:
@@ -197,6 +179,12 @@ def main(argv=None) -> int:
         if cfg["data"] not in prepared:
             build_datasets(cfg)
             prepared.append(cfg["data"])
+    with run_folder.claim(out, "seed_sweep.py", "--out", ["seed_sweep.json", "seed_sweep.md", "seed_sweep.png"]):
+        return sweep(config, args, variants, out, threads)
+
+
+def sweep(config: Path, args, variants: dict, out: Path, threads: int) -> int:
+    """Train or reuse every (variant, seed) run under ``out`` and write the report there."""
     jobs = [(name, seed) for name in variants for seed in args.seeds]
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

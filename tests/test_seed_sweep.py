@@ -53,12 +53,22 @@ def test_sweep_reports_the_runs_statistics_and_reuses_only_the_same_config(tmp_p
     stamp = (out / "a/seed0/last.pt").stat().st_mtime_ns
     assert seed_sweep.main(argv) == 0
     assert (out / "a/seed0/last.pt").stat().st_mtime_ns == stamp
+    # A run stored before a key existed behaved as its default: still reused. At another value: refused.
+    stored_file = out / "a/seed0/config.json"
+    stored = json.loads(stored_file.read_text())
+    del stored["train"]["init_holdout"]
+    stored_file.write_text(json.dumps(stored))
+    assert seed_sweep.main(argv) == 0
+    assert (out / "a/seed0/last.pt").stat().st_mtime_ns == stamp
+    capsys.readouterr()
+    assert seed_sweep.main([*argv, "--set", "train.init_holdout=subjects"]) == 2
+    assert "train.init_holdout: stored 'clips', asked 'subjects'" in capsys.readouterr().err
     # Variant 'a' now asked with another lr: its stored runs are of another config -> refused, named.
     capsys.readouterr()
     code = seed_sweep.main(["-c", str(sweep_config), "--seeds", "0", "--out", str(out), "--variant",
                             "a:train.lr=0.5"])
     err = capsys.readouterr().err
-    assert code == 2 and "holds a run of another config" in err and "train.lr (stored 0.001, asked 0.5)" in err
+    assert code == 2 and "holds a run of another config" in err and "train.lr: stored 0.001, asked 0.5" in err
     assert (out / "a/seed0/last.pt").stat().st_mtime_ns == stamp
 
 

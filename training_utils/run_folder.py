@@ -191,6 +191,17 @@ def config_differences(stored: dict, asked: dict, neutral: Iterable[str] = RESUL
     return out
 
 
+def _with_current_defaults(stored: dict) -> dict:
+    """A stored config with the keys added to the project since it was written, at their defaults: a run
+    made before a key existed behaved as its default does. A config that no longer resolves is compared
+    as it is (its differences are then named key by key)."""
+    from .config import ConfigError, resolve  # config imports the model packages, which import this module
+    try:
+        return resolve(stored)
+    except (ConfigError, ValueError, TypeError):
+        return stored
+
+
 def reusable_run(run_dir, cfg: dict) -> bool:
     """True if ``run_dir`` holds a finished run (``metrics.json``) of ``cfg``; False if it holds nothing
     finished (absent or empty, or an unfinished run of ``cfg``, which ``train.py -r run_dir/last.pt``
@@ -209,7 +220,7 @@ def reusable_run(run_dir, cfg: dict) -> bool:
     except (OSError, ValueError) as err:
         raise StoredRunMismatch(f"{stored_file} cannot be read ({err}); choose another --out "
                                 "(or delete that folder)") from None
-    differences = config_differences(stored, cfg)
+    differences = config_differences(_with_current_defaults(stored), cfg)
     if differences:
         raise StoredRunMismatch(f"{run_dir} holds a run of another config: {'; '.join(differences)}; choose another "
                                 "--out (or delete that folder) to train this one")
