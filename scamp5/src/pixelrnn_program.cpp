@@ -128,7 +128,8 @@ void load_state_valid_mask(int di, int dj) {
 // lowest bit first within each byte). The one place that reads a vs_dotmat.
 bool dotmat_bit(const vs_dotmat& m, int row, int col) {
     const int i = row * m.get_width() + col;
-    return ((m.get_buffer()[i >> 3] >> (i & 7)) & 1) != 0;
+    const auto* bytes = static_cast<const std::uint8_t*>(m.get_buffer());  // the SDK's buffer is a void*
+    return ((bytes[i >> 3] >> (i & 7)) & 1) != 0;
 }
 
 // Plane k of the host image goes to R5 + k (R5..R8 are free until the convolution).

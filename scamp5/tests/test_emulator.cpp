@@ -2,8 +2,16 @@
 #include <scamp5.hpp>
 
 #include <cmath>
+#include <type_traits>
 
 #include "test_support.hpp"
+
+// vs_dotmat's accessors as the SDK declares them: a program that compiles against the emulator must
+// compile against the real headers (a const std::uint8_t* buffer once let pointer arithmetic through).
+static_assert(std::is_same_v<decltype(&vs_dotmat::get_buffer), void* (vs_dotmat::*)(std::size_t*) const>);
+static_assert(std::is_same_v<decltype(&vs_dotmat::get_width), std::uint16_t (vs_dotmat::*)() const>);
+static_assert(std::is_same_v<decltype(&vs_dotmat::get_height), std::uint16_t (vs_dotmat::*)() const>);
+static_assert(std::is_same_v<decltype(&vs_dotmat::get_buffer_size), std::size_t (*)(std::uint16_t, std::uint16_t)>);
 
 using namespace SCAMP5_PE;
 using scamp5_emu::device;
@@ -450,7 +458,7 @@ SCAMP5_TEST(host_image_requests_deliver_bit_planes_of_the_top_bits) {
         EXPECT_EQ(m.get_width(), N);
         for (int col = 0; col < 256; ++col) {  // row 0: pixel value = col
             const int i = col;
-            if ((m.get_buffer()[i >> 3] >> (i & 7)) & 1) levels[col] |= 1 << k;
+            if ((static_cast<const std::uint8_t*>(m.get_buffer())[i >> 3] >> (i & 7)) & 1) levels[col] |= 1 << k;
         }
     };
     EXPECT_EQ(vs_gui_request_image("clips/a.bmp", 4, cb), 0);

@@ -22,15 +22,22 @@
 using vs_handle = int;
 
 // One bit per pixel, row-major, lowest bit first within each byte (the SDK's vs_dotmat layout).
-// The accessors are this emulator's; the program reads bits through pixelrnn_dotmat_bit() only.
+// The accessors are declared as the SDK declares them -- a void* buffer, 16-bit sizes -- so that a program
+// that compiles here compiles against the real headers (tests/test_emulator.cpp checks the signatures).
 class vs_dotmat {
 public:
     vs_dotmat() = default;
     vs_dotmat(int width, int height)
-        : width_(width), height_(height), bits_(static_cast<std::size_t>(width * height + 7) / 8, 0) {}
-    int get_width() const { return width_; }
-    int get_height() const { return height_; }
-    const std::uint8_t* get_buffer() const { return bits_.data(); }
+        : width_(width), height_(height), bits_(get_buffer_size(width, height), 0) {}
+    std::uint16_t get_width() const { return static_cast<std::uint16_t>(width_); }
+    std::uint16_t get_height() const { return static_cast<std::uint16_t>(height_); }
+    void* get_buffer(std::size_t* size = nullptr) const {
+        if (size) *size = bits_.size();
+        return const_cast<std::uint8_t*>(bits_.data());  // the SDK returns a non-const void* from a const object
+    }
+    static std::size_t get_buffer_size(std::uint16_t width, std::uint16_t height) {
+        return (static_cast<std::size_t>(width) * height + 7) / 8;
+    }
     void set(int row, int col) {
         const std::size_t i = static_cast<std::size_t>(row) * width_ + col;
         bits_[i / 8] = static_cast<std::uint8_t>(bits_[i / 8] | (1u << (i % 8)));
