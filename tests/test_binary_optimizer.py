@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from in_memory_data import tiny_datasets
+from model_utils import set_noise
 from training_utils.binary_optimizer import Bop
 from training_utils.config import resolve
 from training_utils.trainer import Trainer
@@ -109,7 +110,7 @@ def test_normalized_threshold_compares_the_gradients_consistency_not_its_size():
 
 def test_flip_verification_keeps_only_flips_that_lower_the_loss(tmp_path, monkeypatch):
     cfg = bop_config(threshold=1e-5)
-    cfg["train"]["flip_verification"] = {"clips": 16, "margin": 0.0}
+    cfg["train"]["flip_verification"].update(clips=16, margin=0.0)
     trainer = Trainer(cfg, tiny_datasets(), tmp_path, torch.device("cpu"))
     assert len(trainer.verification_clips[1]) == 16 and set(trainer.verification_clips[1].tolist()) == {0, 1, 2}
     decisions = []
@@ -164,3 +165,41 @@ def test_interval_updates_m_every_step_and_flips_only_on_its_steps():
     assert bop_steps([0.2], [[1.0]] * 3, threshold=0.5, gamma=1.0, interval=3) == pytest.approx([-0.2])
     # m is averaged over the skipped steps too: 0.5, 0.75 -> at step 2 m = 0.75 > 0.6
     assert bop_steps([0.2], [[1.0]] * 2, threshold=0.6, gamma=0.5, interval=2) == pytest.approx([-0.2])
+
+
+def test_verification_with_batch_statistics_normalises_by_the_clips_and_leaves_running_buffers(tmp_path):
+    cfg = bop_config()
+    cfg["train"]["flip_verification"].update(clips=16, margin=0.0, batchnorm="batch")
+    trainer = Trainer(cfg, tiny_datasets(), tmp_path, torch.device("cpu"))
+    norms = [m for m in trainer.model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    for m in norms:  # running statistics far from the maps', as in the first steps of a run
+        m.running_mean.fill_(5.0)
+        m.running_var.fill_(0.01)
+    buffers = {n: b.clone() for n, b in trainer.model.named_buffers()}
+    clips, labels = trainer.verification_clips
+
+    with torch.no_grad():
+        # By hand: evaluation mode and noise off, each BatchNorm normalising by the 16 clips' own mean and
+        # variance, on copies of the buffers.
+        trainer.model.eval()
+        set_noise(trainer.model, evaluation=False)
+        saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
+        for m in norms:
+            m.train()
+        expected = torch.nn.functional.cross_entropy(trainer.model(clips), labels).item()
+        for m, (mean, var, count) in zip(norms, saved):
+            m.eval()
+            m.running_mean.copy_(mean), m.running_var.copy_(var), m.num_batches_tracked.copy_(count)
+        under_running = torch.nn.functional.cross_entropy(trainer.model(clips), labels).item()
+
+    assert trainer.verification_loss() == pytest.approx(expected, rel=1e-5)
+    assert abs(expected - under_running) > 1e-3  # the two modes differ here, so the check above can fail
+    assert all(torch.equal(b, buffers[n]) for n, b in trainer.model.named_buffers())
+    trainer.train_cfg["flip_verification"]["batchnorm"] = "running"
+    assert trainer.verification_loss() == pytest.approx(under_running, rel=1e-5)
+
+
+def test_flip_verification_batchnorm_accepts_running_or_batch():
+    with pytest.raises(Exception, match="flip_verification.batchnorm"):
+        resolve({"train": {"binary_optimizer": "bop", "flip_verification": {"clips": 8, "batchnorm": "train"}}})

@@ -86,7 +86,7 @@ DEFAULTS = {
         "bop": {"threshold": 1e-6, "gamma": 1e-3, "normalize": False, "max_flips": None, "reset_after_flip": False,
                 "interval": 1},
         # keep a Bop step's flips only if they lower the loss on this many fixed training clips (0: off)
-        "flip_verification": {"clips": 0, "margin": 0.0},
+        "flip_verification": {"clips": 0, "margin": 0.0, "batchnorm": "running"},
         "recalibrate_batchnorm": True,  # BatchNorm statistics from the training clips before each evaluation
         "bound_parameters": True,  # clamp what modules declare in parameter_bounds() after each step
         "weight_decay": 0.0,
@@ -204,6 +204,7 @@ _RULES = {
     "train.bop.interval": _int_at_least(1),
     "train.flip_verification.clips": _int_at_least(0),
     "train.flip_verification.margin": _number(0),
+    "train.flip_verification.batchnorm": _choice("running", "batch"),
     "train.recalibrate_batchnorm": _BOOL,
     "train.bound_parameters": _BOOL,
     "train.weight_decay": _number(0),

@@ -128,6 +128,26 @@ def predict(model, loader, device, desc="eval"):
     return labels, predicted, names, loss_sum / max(len(labels), 1)
 
 
+@contextlib.contextmanager
+def batchnorm_batch_statistics(model):
+    """Within: every tracking BatchNorm normalises with the statistics of the batch it sees, as in training,
+    and its running buffers (mean, variance, batch count) stay untouched; the rest of the model runs as it
+    was set (evaluation, for the callers here)."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats]
+    states = [(m.training, m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    try:
+        for m in norms:
+            m.train()
+            m.momentum = 0.0  # running <- (1 - 0) x running: unchanged
+        yield
+    finally:
+        for m, (training, momentum, count) in zip(norms, states):
+            m.train(training)
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(count)
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model, loader, device) -> None:
     """Set every BatchNorm's running mean and (unbiased) variance to those of its input over all of
@@ -152,21 +172,13 @@ def recalibrate_batchnorm(model, loader, device) -> None:
         acc[2] += x.numel() / x.shape[1]
 
     hooks = [m.register_forward_pre_hook(accumulate) for m in norms]
-    momenta = [m.momentum for m in norms]
-    counts = [m.num_batches_tracked.clone() for m in norms]  # train-mode forwards count batches; these are not
     try:
-        for m in norms:
-            m.train()
-            m.momentum = 0.0  # batch statistics in the forward pass, running buffers untouched
-        for clips, _, _ in loader:
-            model(clips.to(device, non_blocking=True))
+        with batchnorm_batch_statistics(model):
+            for clips, _, _ in loader:
+                model(clips.to(device, non_blocking=True))
     finally:
         for hook in hooks:
             hook.remove()
-        for m, momentum, count in zip(norms, momenta, counts):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(count)
-        model.eval()
     for m in norms:
         total, square, count = sums[m]
         if distributed.current().enabled:
@@ -355,12 +367,18 @@ class Trainer:
 
     @torch.no_grad()
     def verification_loss(self) -> float:
-        """Mean loss on the fixed verification clips: evaluation mode, noise off."""
+        """Mean loss on the fixed verification clips: evaluation mode, noise off. BatchNorm uses its running
+        statistics, or with ``flip_verification.batchnorm: batch`` those of the verification clips (128 at
+        a time): in the first steps of a run the running averages still lag far behind the maps, so a loss
+        under them says little about a flip."""
         self.model.eval()
         set_noise(self.model, evaluation=False)
         clips, labels = self.verification_clips
-        total = sum(F.cross_entropy(self.model(clips[i:i + 128]), labels[i:i + 128], reduction="sum").item()
-                    for i in range(0, len(labels), 128))
+        statistics = batchnorm_batch_statistics(self.model) \
+            if self.train_cfg["flip_verification"]["batchnorm"] == "batch" else contextlib.nullcontext()
+        with statistics:
+            total = sum(F.cross_entropy(self.model(clips[i:i + 128]), labels[i:i + 128], reduction="sum").item()
+                        for i in range(0, len(labels), 128))
         self.model.train()
         return total / len(labels)
 
