@@ -76,8 +76,8 @@ def test_relative_links_resolve_inside_the_repository(doc):
     assert not broken, f"{doc.relative_to(REPO_ROOT)}: " + "; ".join(broken)
 
 
-def test_no_forbidden_text_in_docs():
-    files = _docs()
+def test_no_forbidden_text_in_docs_or_code():
+    files = [*_docs(), *_tracked("*.py")]
     hits = [f"{path.relative_to(REPO_ROOT)}:{number}: {what} ({needle!r})"
             for path in files
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
