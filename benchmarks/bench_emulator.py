@@ -21,8 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-import scamp5_emulator as se  # noqa: E402
+from scamp5 import emulator as se  # noqa: E402
 from data_utils.scamp_io import read_sensor_image  # noqa: E402
 
 

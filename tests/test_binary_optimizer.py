@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from training_utils.binary_optimizer import Bop
 from training_utils.config import resolve
 from training_utils.trainer import Trainer

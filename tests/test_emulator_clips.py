@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 import print_intermediates
-import scamp5_emulator as se
+from scamp5 import emulator as se
 import test_scamp_outputs
 from clip_data_fixtures import make_clip_folder
 from data_utils import build_datasets, scamp_io

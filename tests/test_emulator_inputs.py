@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-import scamp5_emulator as se
+from scamp5 import emulator as se
 from model_utils import build_model, set_noise
 from model_utils.sensor_export import sensor_weights
 from training_utils.atomic_files import write_json

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import train
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from test_trainer import tiny_config
 from training_utils import trainer as trainer_module
 from training_utils.checkpoints import CheckpointError, read_checkpoint
@@ -182,7 +182,7 @@ KILLED_RUN = """
 import os, signal, sys
 sys.path[:0] = [{root!r}, {tests!r}]
 import torch
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from test_trainer import tiny_config
 from training_utils.trainer import Trainer
 real = Trainer._write_summary

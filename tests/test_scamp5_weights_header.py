@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import extract_weights
-import scamp5_emulator as se
+from scamp5 import emulator as se
 
 SCAMP5 = Path(__file__).resolve().parents[1] / "scamp5"
 

@@ -8,7 +8,7 @@ import torch
 
 from benchmarks import seed_sweep
 from clip_data_fixtures import make_clip_folder
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from model_utils import build_model
 from training_utils.config import resolve
 from training_utils.init_selection import choose_initialisation, fit_half, ridge_holdout_score
