@@ -6,23 +6,15 @@ folder is absent. Under ``CI=true`` an absent folder fails the run instead, so C
 testing less. The folder is ``../shared/reference`` beside the checkout (``$PIXELRNN_REFERENCE_DIR``
 overrides it)."""
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from helpers import REFERENCE_DIR  # noqa: E402
+from helpers import REFERENCE_DIR
 
 
 def _ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "reference: needs the release's reference files (../shared/reference); "
-                                       "skipped without them, an error under CI=true")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from data_utils.in_memory import InMemoryClips  # noqa: E402
-from training_utils import distributed  # noqa: E402
-from training_utils.config import resolve  # noqa: E402
-from training_utils.trainer import Trainer  # noqa: E402
+from data_utils.in_memory import InMemoryClips
+from training_utils import distributed
+from training_utils.config import resolve
+from training_utils.trainer import Trainer
 
 TINY = ["data.timesteps=4", "data.frame_size=16", "train.batch_size=6", "train.eval_batch_size=4",
         "train.optimizer=sgd", "train.lr=0.05", "train.epochs=2", "train.scheduler=none", "model.num_classes=3"]

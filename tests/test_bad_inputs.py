@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,9 +19,9 @@ from data_utils import build_datasets
 from data_utils.dataset_builder import IrregularClipsWarning
 from model_utils import build_model
 from training_utils.config import resolve
+from training_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNTHETIC = ROOT / "configs/Synthetic/pixelrnn.json"
+SYNTHETIC = REPO_ROOT / "configs/Synthetic/pixelrnn.json"
 
 
 def run(capsys, main, *argv):
@@ -399,10 +398,9 @@ def test_a_split_file_naming_clips_not_on_disk_suggests_a_seeded_split(tmp_path,
 
 def fake_paper_table_run(folder: Path, overrides: list[str]) -> None:
     """What paper_table stores for (pixelrnn, seed 0) when trained with ``overrides`` (without training)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import paper_table
+    from benchmarks import paper_table
 
-    cfg = paper_table.run_config(ROOT / "configs/Cambridge/comparison/pixelrnn.json", 0, overrides)
+    cfg = paper_table.run_config(REPO_ROOT / "configs/Cambridge/comparison/pixelrnn.json", 0, overrides)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(cfg))
     (folder / "best.pt").write_bytes(b"")
@@ -412,8 +410,7 @@ def fake_paper_table_run(folder: Path, overrides: list[str]) -> None:
 
 
 def test_paper_table_reuses_only_runs_of_the_config_asked_for(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import paper_table
+    from benchmarks import paper_table
 
     out = tmp_path / "table"
     stored = ["recipe=project", *paper_table.DATASETS["synthetic_gestures"][1]]
@@ -431,8 +428,7 @@ def test_paper_table_reuses_only_runs_of_the_config_asked_for(tmp_path, capsys):
 
 
 def test_paper_table_on_partial_cambridge_data_does_not_suggest_an_option_it_lacks(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import paper_table
+    from benchmarks import paper_table
 
     root = make_cambridge_reorganised(tmp_path / "cam", sets=(1,), classes=(1, 2), clips=range(2), frames=2)
     code, err = run(capsys, paper_table.main, "--dataset", "cambridge", "--models", "pixelrnn", "--seeds", "0",

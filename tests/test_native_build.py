@@ -15,8 +15,7 @@ import pytest
 
 from clip_data_fixtures import make_clip_folder
 from model_utils.kernels.native_build import BUILD_ENV, LIBRARY, RECORD, build_folder, load_native_kernels
-
-ROOT = Path(__file__).resolve().parents[1]
+from training_utils.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +43,7 @@ def train(tmp_path, setup, kernels, run="run", **env):
     environment = {**os.environ, BUILD_ENV: str(folder), **env}
     return subprocess.run([sys.executable, "train.py", "-c", str(config), "--data-root", str(clips), "--set",
                            f"model.kernels={kernels}", "--out", str(tmp_path / run)],
-                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+                          cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600)
 
 
 def truncate(library: Path, size: int) -> int:

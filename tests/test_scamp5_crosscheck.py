@@ -28,9 +28,9 @@ from model_utils.sensor_export import sensor_weights
 from training_utils.atomic_files import write_json
 from training_utils.config import load_config, resolve
 from training_utils.model_loading import load_model
+from training_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNTHETIC_RUN = ROOT / "pretrained" / "synthetic_pixelrnn"  # best.pt + config.json, trained by train.py
+SYNTHETIC_RUN = REPO_ROOT / "pretrained" / "synthetic_pixelrnn"  # best.pt + config.json, trained by train.py
 DUMPED_STAGES = ("0_binarized_x", "3_thresholded_quantized", "6_ft_ot", "7_forget_gate_x")
 STATE = slice(128, 192)  # display rows/columns of o_T in 15_output.BMP
 

@@ -12,7 +12,8 @@ from helpers import tiny_datasets
 from model_utils import build_model
 from training_utils.config import resolve
 from training_utils.init_selection import choose_initialisation, fit_half, ridge_holdout_score
-from training_utils.trainer import Trainer, seed_everything
+from training_utils.runtime import seed_everything
+from training_utils.trainer import Trainer
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from clip_data_fixtures import (data_config, make_cambridge_official,
 from data_utils import build_datasets, load_split_file, resolve_split, seeded_split
 from data_utils.make_paper_split import cambridge_names, write_all
 from data_utils.splits import find_split_file, seeded_subject_split, subject_of, write_split_file
+from training_utils.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
-SPLITS = REPO / "configs" / "splits"
+SPLITS = REPO_ROOT / "configs" / "splits"
 ALL_CAMBRIDGE = cambridge_names()
 
 
@@ -169,7 +169,7 @@ def test_split_file_errors(tmp_path):
 def test_split_paths_resolve_relative_to_the_repo_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert find_split_file("configs/splits/cambridge_paper.json") == \
-        REPO / "configs" / "splits" / "cambridge_paper.json"
+        REPO_ROOT / "configs" / "splits" / "cambridge_paper.json"
     (tmp_path / "mine.json").write_text('{"test": []}')
     assert find_split_file("mine.json") == Path("mine.json")
 
