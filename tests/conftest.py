@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REFERENCE_DIR
+from helpers import REFERENCE_DIR, mounted_tmpfs
 
 
 def _ci() -> bool:
@@ -47,3 +47,12 @@ def scamp5_emulator():
         return build_emulator()
     except FileNotFoundError as error:
         pytest.skip(str(error))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 KiB tmpfs at ``tmp_path/small_disk``: a disk that fills up (skipped where it cannot be mounted)."""
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    with mounted_tmpfs(mount):
+        yield mount

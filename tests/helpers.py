@@ -1,7 +1,14 @@
-"""Helpers shared by several test files: where the reference files are, and the tolerance rule for
-comparing gradients of two implementations of the same model."""
+"""Helpers shared by several test files: where the reference files are, the tolerance rule for comparing
+gradients of two implementations of the same model, tiny in-memory datasets, and small tmpfs mounts."""
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
 import torch
 
 from training_utils.paths import REFERENCE_DIR, REPO_ROOT  # noqa: F401  (re-exported for the tests)
@@ -26,3 +33,19 @@ def tiny_datasets() -> dict:
         return InMemoryClips(count, num_classes=3, timesteps=4, size=16, seed=seed, class_shift=0.5)
 
     return {"train": split(48, 0), "val": split(12, 1), "test": split(12, 2)}
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, options: str = "size=64k"):
+    """A tmpfs (``mount -o options``) on the existing ``folder`` for the body's life: a full disk or a
+    read-only folder for root. Skips the test where it cannot be mounted (needs root and mount(8))."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root and mount(8)")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs ({options}) here: {result.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -1,5 +1,6 @@
 """Run folders that cannot be corrupted: kill-and-resume at every point of an epoch, the run-folder
 lock, stale temporary files, and checkpoints that cannot run code."""
+import contextlib
 import csv
 import os
 import subprocess
@@ -121,21 +122,28 @@ def test_training_checkpoints_load_with_weights_only(tmp_path):
         assert isinstance(checkpoint["rng"]["numpy"]["keys"], torch.Tensor)
 
 
-def test_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tmp_path, capsys):
-    run = tmp_path / "run"
+@contextlib.contextmanager
+def folder_held_by_another_process(run: Path):
+    """Another process holds ``run``'s lock (``run_folder.hold``) for the body's life; yields that process."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys\nfrom training_utils.run_folder import hold\n"
          f"with hold({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
         cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tmp_path, capsys):
+    run = tmp_path / "run"
+    with folder_held_by_another_process(run) as holder:
         code = train.main(["-c", str(REPO_ROOT / "configs/Synthetic/pixelrnn.json"), "--out", str(run)])
         err = capsys.readouterr().err
         assert code == 2
         assert err.startswith(f"error: run folder {run} is in use by process {holder.pid} ")
         assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing of the refused run
-    finally:
-        holder.communicate("", timeout=30)
     assert holder.returncode == 0 and not run.exists()  # the holder created it and left it empty
 
 
@@ -235,20 +243,13 @@ def test_a_lock_file_that_is_a_folder_is_named_not_a_traceback(tmp_path, capsys,
 
 def test_eval_only_into_a_live_run_is_refused_with_the_holders_pid(tmp_path, capsys):
     run = tmp_path / "run"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom training_utils.run_folder import hold\n"
-         f"with hold({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
-        cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with folder_held_by_another_process(run) as holder:
         code = train.main(["-c", str(REPO_ROOT / "configs/Synthetic/pixelrnn.json"), "--eval-only", "--weights", "x.pt",
                            "--out", str(run)])
         err = capsys.readouterr().err
         assert code == 2
         assert err.startswith(f"error: output folder {run} is in use by process {holder.pid} ")
         assert sorted(p.name for p in run.iterdir()) == [".lock"]
-    finally:
-        holder.communicate("", timeout=30)
 
 
 def tensorboard_steps(folder: Path) -> dict[str, list[int]]:
