@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from training_utils.quantization import Quantizer
+from training_utils.registry import Registry
 
 from .binary_layers import BinaryConv2d
-from .registry import Registry
 from .sensor_noise import SensorNoise
 from .tracing import Traceable
 

@@ -15,7 +15,7 @@ LAYER_NAMES = ["ground", "models/data", "config", "trainer", "tools"]
 # the trainer with what only training needs.
 TRAINING_UTILS = {
     GROUND: ["errors", "text", "atomic_files", "paths", "quantization", "run_folder", "distributed", "runtime",
-             "metrics", "checkpoints", "binary_optimizer", "recipes", "release_vocabulary"],
+             "metrics", "checkpoints", "binary_optimizer", "recipes", "release_vocabulary", "registry"],
     CONFIG: ["config", "init_selection", "run_reuse", "run_info", "model_loading", "bit_accounting", "evaluation",
              "decoder_finetuning"],
     TRAINER: ["trainer", "cli"],
