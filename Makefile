@@ -1,4 +1,5 @@
-# Quick start: `make train` (main job) and `make test` (whole suite). Both create .venv if absent.
+# Quick start: `make train` (main job) and `make test` (whole suite). Both create .venv if absent
+# (requirements.txt, then this project itself with `pip install -e .`).
 PYTHON ?= python3
 VENV   := .venv
 VPY    := $(VENV)/bin/python
@@ -6,9 +7,10 @@ STAMP  := $(VENV)/.requirements-installed
 
 .PHONY: venv train test cpp-test bench
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	$(VPY) -m pip install --disable-pip-version-check -q --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)

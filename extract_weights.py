@@ -14,12 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from training_utils.cli import reports_user_errors, true_false  # noqa: E402
-from training_utils.config import load_config  # noqa: E402
-
+from training_utils.cli import reports_user_errors, true_false
+from training_utils.config import load_config
 
 
 def parse_args(argv=None):

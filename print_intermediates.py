@@ -27,12 +27,9 @@ from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from training_utils.cli import reports_user_errors, true_false  # noqa: E402
-from training_utils.config import load_config  # noqa: E402
-from training_utils.text import preview  # noqa: E402
+from training_utils.cli import reports_user_errors, true_false
+from training_utils.config import load_config
+from training_utils.text import preview
 
 
 TOP_LEVEL_FILES = ("convweights.BMP", "rnnweights.BMP", "classes.json", "metrics.json",
@@ -215,7 +212,7 @@ def main(argv=None) -> int:
     from training_utils import run_folder
     from training_utils.model_loading import load_model
     from training_utils.run_folder import require_folder_path
-    from training_utils.trainer import make_loader, progress, seed_everything, select_device
+    from training_utils.runtime import make_loader, progress, seed_everything, select_device
 
     out_dir = require_folder_path(args.save_dir, "-sd")
     cfg = load_config(args.config)

@@ -20,11 +20,9 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from training_utils.cli import reports_user_errors  # noqa: E402
-from training_utils.config import load_config  # noqa: E402
+from training_utils.cli import reports_user_errors
+from training_utils.config import load_config
+from training_utils.paths import REPO_ROOT
 
 DEFAULT_SPLIT_FILE = REPO_ROOT / "configs" / "splits" / "cambridge_paper.json"
 
@@ -103,7 +101,7 @@ def evaluate(args, cfg: dict, out_dir: Path) -> int:
     from training_utils.metrics import format_metrics
     from training_utils.model_loading import load_model
     from training_utils.text import preview
-    from training_utils.trainer import select_device
+    from training_utils.runtime import select_device
 
     seed = cfg["seed"] if args.seed is None else args.seed
     device = select_device(args.device or cfg["device"])

@@ -16,11 +16,8 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO_ROOT))
-
-from training_utils.cli import reports_user_errors  # noqa: E402
-from training_utils.config import load_config  # noqa: E402
+from training_utils.cli import reports_user_errors
+from training_utils.config import load_config
 
 
 def parse_args(argv=None):
@@ -65,7 +62,7 @@ def main(argv=None) -> int:
     from training_utils import run_folder
     from training_utils.model_loading import load_model
     from training_utils.run_folder import require_folder_path
-    from training_utils.trainer import select_device
+    from training_utils.runtime import select_device
 
     if any(std < 0 for std in args.read_noise_std):
         raise ValueError(f"--read-noise-std values must be >= 0, got {args.read_noise_std}")

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from training_utils.cli import reports_user_errors
-from training_utils.config import REPO_ROOT, ConfigError, load_config, resolve
+from training_utils.config import ConfigError, load_config, resolve
+from training_utils.paths import REPO_ROOT
 
 
 def parse_args(argv=None):
@@ -48,7 +49,7 @@ def resolve_config(args) -> dict:
     if args.config:
         return load_config(args.config, overrides)
     if args.resume:
-        from training_utils.trainer import checkpoint_config
+        from training_utils.checkpoints import checkpoint_config
         stored = checkpoint_config(args.resume)
         if stored is None:
             raise ConfigError(f"checkpoint {args.resume} carries no config: pass the one it was trained with via -c")
@@ -82,7 +83,9 @@ def main(argv=None) -> int:
     from training_utils.metrics import format_metrics
     from training_utils import distributed, run_folder
     from training_utils.run_folder import require_folder_path
-    from training_utils.trainer import Trainer, evaluate_checkpoint, select_device
+    from training_utils.evaluation import evaluate_checkpoint
+    from training_utils.runtime import select_device
+    from training_utils.trainer import Trainer
 
     device = select_device(cfg["device"])
     if cfg["model"]["kernels"] == "native":
@@ -150,5 +153,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO_ROOT))
     sys.exit(main())

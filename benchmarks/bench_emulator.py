@@ -13,17 +13,13 @@ for several seeds, and reports side by side with the 720 real SCAMP-5 outputs
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-import scamp5_emulator as se  # noqa: E402
-from data_utils.scamp_io import read_sensor_image  # noqa: E402
+from scamp5 import emulator as se
+from data_utils.scamp_io import read_sensor_image
 
 
 def region_stats(images: np.ndarray, content_rows: slice, content_cols: slice) -> dict:

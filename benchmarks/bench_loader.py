@@ -11,7 +11,6 @@ change (the reason the cache stores float32).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,11 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data_utils import build_datasets, list_dataset  # noqa: E402
-from data_utils.frame_reader import read_frame_rgb  # noqa: E402
-from data_utils.transforms import get_preprocessing  # noqa: E402
+from data_utils import build_datasets, list_dataset
+from data_utils.frame_reader import read_frame_rgb
+from data_utils.transforms import get_preprocessing
 
 
 def generate_dataset(root: Path, clips: int, min_frames: int, max_frames: int,

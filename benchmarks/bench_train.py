@@ -34,13 +34,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.in_memory_clips import InMemoryClips  # noqa: E402
-from benchmarks.straightforward_pixelrnn import straightforward_forward  # noqa: E402
-from model_utils import build_model  # noqa: E402
-from training_utils.atomic_files import write_json  # noqa: E402
-from training_utils.config import resolve  # noqa: E402
+from data_utils.in_memory import InMemoryClips
+from model_utils.straightforward import straightforward_forward
+from model_utils import build_model
+from training_utils.atomic_files import write_json
+from training_utils.config import resolve
 
 TIMESTEPS, SIZE, CLASSES = 16, 64, 9
 

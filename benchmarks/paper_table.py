@@ -22,16 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from data_utils import build_datasets  # noqa: E402
-from model_utils import build_model  # noqa: E402
-from training_utils import bit_accounting, run_folder  # noqa: E402
-from training_utils.atomic_files import atomic_path, write_json, write_text  # noqa: E402
-from training_utils.cli import reports_user_errors  # noqa: E402
-from training_utils.config import load_config  # noqa: E402
-from training_utils.trainer import Trainer, select_device  # noqa: E402
+from data_utils import build_datasets
+from model_utils import build_model
+from training_utils import bit_accounting, run_folder, run_reuse
+from training_utils.atomic_files import atomic_path, write_json, write_text
+from training_utils.cli import reports_user_errors
+from training_utils.config import load_config
+from training_utils.paths import REPO_ROOT
+from training_utils.runtime import select_device
+from training_utils.trainer import Trainer
 
 MODELS = {  # config name in the comparison folders -> the paper's name for the model
     "pixelrnn": "PixelRNN",
@@ -83,7 +82,7 @@ def run_config(config: Path, seed: int, overrides: list[str]) -> dict:
 def run_one(config: Path, seed: int, run_dir: Path, overrides: list[str], data_root: str | None) -> dict:
     cfg = run_config(config, seed, overrides)
     metrics_file = run_dir / "metrics.json"
-    if not run_folder.reusable_run(run_dir, cfg):  # raises for a run of another config
+    if not run_reuse.reusable_run(run_dir, cfg):  # raises for a run of another config
         start = time.perf_counter()
         datasets = build_datasets(cfg, data_root)
         last = run_dir / "last.pt"
@@ -178,7 +177,7 @@ def main(argv=None) -> int:
 def tabulate(args, out: Path, folder: str, recipe: str, overrides: list[str]) -> int:
     configs = {name: REPO_ROOT / "configs" / folder / "comparison" / f"{name}.json" for name in args.models}
     # Every stored run is checked against the config asked for before anything trains (hours may pass).
-    finished = {(name, s): run_folder.reusable_run(out / f"{name}-seed{s}", run_config(configs[name], s, overrides))
+    finished = {(name, s): run_reuse.reusable_run(out / f"{name}-seed{s}", run_config(configs[name], s, overrides))
                 for name in args.models for s in args.seeds}
     runs, seeds_of = {}, {}
     for name in args.models:

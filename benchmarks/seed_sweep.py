@@ -25,16 +25,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from data_utils import build_datasets  # noqa: E402
-from model_utils import build_model  # noqa: E402
-from model_utils.binary_layers import binary_weights  # noqa: E402
-from training_utils.atomic_files import atomic_path, write_json, write_text  # noqa: E402
-from training_utils.cli import reports_user_errors  # noqa: E402
-from training_utils import run_folder  # noqa: E402
-from training_utils.config import ConfigError, load_config  # noqa: E402
+from data_utils import build_datasets
+from model_utils import build_model
+from model_utils.binary_layers import binary_weights
+from training_utils.atomic_files import atomic_path, write_json, write_text
+from training_utils.cli import reports_user_errors
+from training_utils import run_folder, run_reuse
+from training_utils.config import ConfigError, load_config
+from training_utils.paths import REPO_ROOT
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -64,7 +62,7 @@ def run_seed(config: Path, seed: int, overrides: list[str], run_dir: Path, threa
     cfg = load_config(config, [*overrides, f"seed={seed}"])
     metrics_file = run_dir / "metrics.json"
     wall = None
-    if not run_folder.reusable_run(run_dir, cfg):  # raises for a run of another config
+    if not run_reuse.reusable_run(run_dir, cfg):  # raises for a run of another config
         if (run_dir / "last.pt").is_file():
             command = [sys.executable, str(REPO_ROOT / "train.py"), "-r", str(run_dir / "last.pt")]
         else:

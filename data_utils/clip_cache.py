@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training_utils.atomic_files import atomic_path, write_text
+from training_utils.paths import REPO_ROOT
 from training_utils.run_folder import hold
 from .frame_reader import read_frame_rgb
 from .layouts import DatasetListing, SequenceRecord
@@ -51,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 def default_cache_dir() -> Path:
     """``<repo root>/.cache/clips`` (the repo root is the folder holding ``data_utils``)."""
-    return Path(__file__).resolve().parents[1] / ".cache" / "clips"
+    return REPO_ROOT / ".cache" / "clips"
 
 
 def _cache_key(listing: DatasetListing, preprocessing: Preprocessing, frame_size: int) -> dict:

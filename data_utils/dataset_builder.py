@@ -21,10 +21,12 @@ from typing import Iterable
 
 from .clip_cache import ClipCache
 from .clip_dataset import ClipDataset
+from training_utils.paths import REPO_ROOT
+from training_utils.registry import Registry
 from training_utils.text import preview
 from .frame_reader import frame_dimensions
 from .layouts import DatasetListing, SequenceRecord, list_dataset
-from .splits import (REPO_ROOT, SPLIT_PARTS, find_split_file, load_split_file, resolve_split,
+from .splits import (SPLIT_PARTS, find_split_file, load_split_file, resolve_split,
                      seeded_split, seeded_subject_split)
 from .transforms import ClipAugmentation, get_preprocessing
 
@@ -38,13 +40,13 @@ class DatasetSource:
     synthetic: bool = False
 
 
-DATASETS: dict[str, DatasetSource] = {
+DATASETS = Registry("dataset", {
     "cambridge": DatasetSource("cambridge"),
     "tulips1": DatasetSource("tulips1"),
     "clip_folder": DatasetSource("clip_folder"),
     "synthetic_gestures": DatasetSource("clip_folder", synthetic=True),
     "synthetic_lips": DatasetSource("clip_folder", synthetic=True),
-}
+})
 
 
 def resolve_data_root(dataset: str, data_root: str | os.PathLike | None = None,

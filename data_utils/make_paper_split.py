@@ -16,7 +16,9 @@ import argparse
 import json
 from pathlib import Path
 
-from .splits import REPO_ROOT, seeded_split, write_split_file
+from training_utils.paths import REFERENCE_DIR, REPO_ROOT
+
+from .splits import seeded_split, write_split_file
 
 CAMBRIDGE_SETS = range(1, 6)
 CAMBRIDGE_CLASS_NUMBERS = range(1, 10)
@@ -99,7 +101,7 @@ def write_all(reference_folder: Path, out_folder: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path,
-                        default=REPO_ROOT / ".." / "shared" / "reference" / "splits",
+                        default=REFERENCE_DIR / "splits",
                         help="folder with the release's cambridge_paper.json and "
                              "tulips_paper_test.json")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "configs" / "splits",

@@ -1,6 +1,6 @@
 """Sensor images: the BMP files SCAMP-5 tools exchange, their value encodings and the per-stage layouts.
 
-Encodings (PIXELRNN_REFERENCE.md section 3), on the sensor's 8-bit readout scale:
+Encodings (docs/file_formats.md), on the sensor's 8-bit readout scale:
 * binary maps: -1 -> 0, +1 -> 255 (0 -> 127);
 * analogue maps: ``clip(trunc(v * iw + 127), 0, 255)`` with ``iw`` the sensor's "input white";
   they saturate for |v| >= 13 at iw = 10.

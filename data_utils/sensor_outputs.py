@@ -19,7 +19,7 @@ import numpy as np
 
 from training_utils.text import preview
 from .scamp_io import decode_readout, read_sensor_image
-from .splits import SPLIT_PARTS as SPLIT_GROUPS, load_split_file
+from .splits import SPLIT_PARTS, load_split_file
 
 SENSOR_OUTPUT_FILE = "15_output.BMP"
 SENSOR_OUTPUT_SHAPE = (256, 256)
@@ -132,7 +132,7 @@ def read_simulated_outputs(root, input_white: float = 10, frame: int = 15, class
 def split_groups(path) -> dict[str, list[str]]:
     """The train/val/test name lists of a split file (``data_utils.splits`` validates it)."""
     content = load_split_file(path)
-    return {group: content[group] for group in SPLIT_GROUPS if group in content}
+    return {group: content[group] for group in SPLIT_PARTS if group in content}
 
 
 def group_readouts(readouts: Readouts, split: dict[str, list[str]]) -> tuple[dict, dict, list[str]]:

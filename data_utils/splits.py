@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Sequence
 
 from training_utils.atomic_files import write_text
+from training_utils.paths import REPO_ROOT
 from training_utils.text import preview
 from .layouts import natural_key
 
@@ -39,7 +40,6 @@ SPLIT_PARTS = ("train", "val", "test")
 # "<subject>_<digits>" (the underscore wins: Subject07_2 -> Subject07), else "<subject><digits>".
 _SUBJECT_AND_REPETITION = re.compile(r"^(?:.*/)?(?:(?P<underscored>[^/]+)_\d+|(?P<plain>[^/]*[^/\d])\d+)$")
 DEFAULT_FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def validate_fractions(fractions: dict | None) -> dict[str, float]:

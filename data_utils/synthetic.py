@@ -11,7 +11,7 @@ same loading path as the real datasets. ``ensure_synthetic(name, root)`` generat
 and records its parameters in ``<root>/synthetic.json``; a later call with the same parameters
 returns immediately, a call with other parameters regenerates.
 
-Design constraints come from what the model sees (docs/PIXELRNN_REFERENCE.md): each frame is
+Design constraints come from what the model sees (README.md, "What runs where"): each frame is
 normalised with the ImageNet mean/std and binarised with ``sign``, i.e. a pixel is "on" when its
 gray value exceeds `BINARISATION_LEVEL` (~117/255); the frame is then resized to 64x64 (so the
 128x96 frame is squeezed 2x horizontally, 1.5x vertically), convolved with 16 binary 5x5 filters

@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from training_utils.quantization import Quantizer
+from training_utils.registry import Registry
 
 from .binary_layers import BinaryConv2d
-from .registry import Registry
 from .sensor_noise import SensorNoise
 from .tracing import Traceable
 
@@ -56,8 +56,8 @@ class InPixelStage(Traceable, nn.Module):
 
 
 class ConvRecurrentCell(InPixelStage):
-    """A recurrent cell: ``kernels`` names its binary 5x5 kernels; ``step`` is one frame's update."""
-    kernels: tuple[str, ...] = ()
+    """A recurrent cell: ``conv_names`` names its binary 5x5 convolutions; ``step`` is one frame's update."""
+    conv_names: tuple[str, ...] = ()
     state_bits = 1
 
     def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
@@ -68,7 +68,7 @@ class ConvRecurrentCell(InPixelStage):
         self.kernel_size = kernel_size
         self.gate_quantizer = gate_quantizer
         self.hidden_quantizer = hidden_quantizer
-        for name in self.kernels:
+        for name in self.conv_names:
             self.add_module(name, BinaryConv2d(1, 1, kernel_size, weight_quantizer))
 
     def conv(self, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -115,9 +115,9 @@ class PixelRNNCell(ConvRecurrentCell):
     The gate sum is an even integer. ``threshold_init`` -1 sits midway between the levels -2 and 0, where the
     surrogate slope is 0.14 for both. At -1e-3 (the plain gate) a zero sum gets the peak slope 2, and the
     gradient through h_t = g h and Wfh * h grows 4-10x per step backwards, 10^7-10^10 over 16 frames, so
-    the gate kernels learn from the first frames' surrogate noise (the README's seed-2 divergence); from
+    the gate kernels learn from the first frames' surrogate noise (docs/training_stability.md, section 1); from
     -1 it grows at most ~10x over the whole clip."""
-    kernels = ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h")
+    conv_names = ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h")
 
     def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
                  kernel_size: int = 5, learned_threshold: bool = False, threshold_init: float = -1.0,
@@ -155,7 +155,7 @@ class PixelRNNInterpolationCell(ConvRecurrentCell):
     """The supplement's interpolation PixelRNN (release ``pixrnn_binarize_hidden``, intended form):
     f = Q_g(Wfi * x + Wfh * h - theta_f); h~ = Q_g(Whi * x + Whh * h - theta_h);
     h_t = (1 - f)/2 h + (1 + f)/2 h~; o_t = Woi * x + Woh * h."""
-    kernels = ("ConvGates_f_i", "ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h", "Conv_out_i", "Conv_out_h")
+    conv_names = ("ConvGates_f_i", "ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h", "Conv_out_i", "Conv_out_h")
 
     def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
                  kernel_size: int = 5, threshold_init: float = 1.0):
@@ -177,7 +177,7 @@ class PixelRNNInterpolationCell(ConvRecurrentCell):
 @CELLS.register("simple_rnn")
 class SimpleRNNCell(ConvRecurrentCell):
     """Simple conv RNN, state read-out (release ``srnn``): s = Wi * x + Wh * h; h_t = Q_h(s); o_t = s."""
-    kernels = ("Conv_i", "Conv_h")
+    conv_names = ("Conv_i", "Conv_h")
 
     def step(self, x, state):
         total = self.conv("Conv_i", x) + self.conv("Conv_h", state["h"])
@@ -188,7 +188,7 @@ class SimpleRNNCell(ConvRecurrentCell):
 class SimpleRNNOutputCell(ConvRecurrentCell):
     """Simple conv RNN with an output convolution (release ``srnno``): s = Wi * x + Wh * h; h_t = Q_h(s);
     o_t = Woi * x + Woh * h."""
-    kernels = ("Conv_i", "Conv_h", "Conv_out_i", "Conv_out_h")
+    conv_names = ("Conv_i", "Conv_h", "Conv_out_i", "Conv_out_h")
 
     def step(self, x, state):
         h = state["h"]
@@ -202,7 +202,7 @@ class ConvGRUCell(ConvRecurrentCell):
     """Conv GRU with +-1 gates (release ``cgru``, intended form), state read-out:
     r = Q_g(Wri * x + Wrh * h); z = Q_g(Wzi * x + Wzh * h); h~ = Q_h(Whi * x + Whh * (r h));
     h_t = (1 - z)/2 h + (1 + z)/2 h~; o_t = h_t (one bit per value)."""
-    kernels = ("ConvGates_r_i", "ConvGates_r_h", "ConvGates_z_i", "ConvGates_z_h", "ConvGates_h_i", "ConvGates_h_h")
+    conv_names = ("ConvGates_r_i", "ConvGates_r_h", "ConvGates_z_i", "ConvGates_z_h", "ConvGates_h_i", "ConvGates_h_h")
     readout_value_bits = 1
 
     def step(self, x, state):
@@ -219,7 +219,7 @@ class ConvGRUCell(ConvRecurrentCell):
 class MinimalGatedUnitCell(ConvRecurrentCell):
     """Minimal gated unit (release ``cmgu``), state read-out: f = Q_g(Wfi * x + Wfh * h);
     h~ = Q_g(Whi * x + Whh * (f h)); h_t = (1 - f)/2 h + (1 + f)/2 h~; o_t = h_t."""
-    kernels = ("ConvGates_f_i", "ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h")
+    conv_names = ("ConvGates_f_i", "ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h")
     readout_value_bits = 1
     candidate_quantizer = "gate_quantizer"
 
@@ -240,7 +240,7 @@ class MinimalGatedUnitCell(ConvRecurrentCell):
 class MinimalGatedUnitV2Cell(MinimalGatedUnitCell):
     """Minimal gated unit, second variant (release ``cmgu_v2``): the gate sees h only, f = Q_g(Wfh * h);
     h~ = Q_h(Whi * x + Whh * (f h)); h_t = (1 - f)/2 h + (1 + f)/2 h~; o_t = h_t."""
-    kernels = ("ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h")
+    conv_names = ("ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h")
     candidate_quantizer = "hidden_quantizer"
 
     def forget_gate(self, x, h):
@@ -252,7 +252,7 @@ class ConvLSTMCell(ConvRecurrentCell):
     """Conv LSTM with +-1 gates (release ``clstm``), state read-out: h_0 = c_0 = +1;
     i, f, o = Q_g(W.i * x + W.h * h); h~ = Q_h(Whi * x + Whh * h); c_t = f c + i h~; h_t = o Q_g(c_t); o_t = h_t.
     c is an integer with |c_t| <= t + 1, kept in an analogue register (8 bits); h is one bit."""
-    kernels = tuple(f"ConvGates_{g}_{s}" for g in ("i", "f", "o", "h") for s in ("i", "h"))
+    conv_names = tuple(f"ConvGates_{g}_{s}" for g in ("i", "f", "o", "h") for s in ("i", "h"))
     state_bits = 1 + ADC_BITS
     readout_value_bits = 1
 
@@ -288,7 +288,7 @@ class ConvLSTMOutputCell(ConvLSTMCell):
 @CELLS.register("single_frame")
 class SingleFrameReadout(ConvRecurrentCell):
     """No recurrence: o = Woi * x_T of the last frame (the single-frame baseline; no state kept)."""
-    kernels = ("Conv_out_i",)
+    conv_names = ("Conv_out_i",)
     state_bits = 0
 
     def forward(self, x):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .registry import Registry
+from training_utils.registry import Registry
 
 DECODERS = Registry("decoder")
 

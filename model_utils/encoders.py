@@ -16,11 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from training_utils.quantization import Quantizer
+from training_utils.registry import Registry
 
 from .binary_layers import BinaryConv2d
 from .cells import ADC_BITS
 from .mosaic import tile
-from .registry import Registry
 from .sensor_noise import SensorNoise
 from .tracing import Traceable
 

@@ -2,9 +2,6 @@
 exit status 2, and nothing partial under a final name (each test checks the files left)."""
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -20,9 +17,9 @@ from data_utils import build_datasets
 from data_utils.dataset_builder import IrregularClipsWarning
 from model_utils import build_model
 from training_utils.config import resolve
+from training_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNTHETIC = ROOT / "configs/Synthetic/pixelrnn.json"
+SYNTHETIC = REPO_ROOT / "configs/Synthetic/pixelrnn.json"
 
 
 def run(capsys, main, *argv):
@@ -208,26 +205,9 @@ def test_killed_cache_build_leaves_a_temporary_file_that_the_next_build_removes(
     assert len(list(folder.glob("frames-*.npy"))) == 1 and dataset[0][0].shape == (4, 1, 16, 16)
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 64 KiB tmpfs (needs root and mount; skipped where the test cannot mount one)."""
-    mount = tmp_path / "small_disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def test_disk_full_is_named_and_leaves_no_partial_file(tiny_tmpfs, tmp_path, capsys):
+def test_disk_full_is_named_and_leaves_no_partial_file(small_disk, tmp_path, capsys):
     clips = make_clip_folder(tmp_path / "clips", clips=4, frames=2)
-    run_dir = tiny_tmpfs / "run"
+    run_dir = small_disk / "run"
     # config.json and environment.json fit; a checkpoint (the 4096 x 2 linear layer and its Adam state) cannot
     code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--data-root", clips, "--set",
                     "data.frame_size=64", "--out", run_dir)
@@ -399,10 +379,9 @@ def test_a_split_file_naming_clips_not_on_disk_suggests_a_seeded_split(tmp_path,
 
 def fake_paper_table_run(folder: Path, overrides: list[str]) -> None:
     """What paper_table stores for (pixelrnn, seed 0) when trained with ``overrides`` (without training)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import paper_table
+    from benchmarks import paper_table
 
-    cfg = paper_table.run_config(ROOT / "configs/Cambridge/comparison/pixelrnn.json", 0, overrides)
+    cfg = paper_table.run_config(REPO_ROOT / "configs/Cambridge/comparison/pixelrnn.json", 0, overrides)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(cfg))
     (folder / "best.pt").write_bytes(b"")
@@ -412,8 +391,7 @@ def fake_paper_table_run(folder: Path, overrides: list[str]) -> None:
 
 
 def test_paper_table_reuses_only_runs_of_the_config_asked_for(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import paper_table
+    from benchmarks import paper_table
 
     out = tmp_path / "table"
     stored = ["recipe=project", *paper_table.DATASETS["synthetic_gestures"][1]]
@@ -431,8 +409,7 @@ def test_paper_table_reuses_only_runs_of_the_config_asked_for(tmp_path, capsys):
 
 
 def test_paper_table_on_partial_cambridge_data_does_not_suggest_an_option_it_lacks(tmp_path, capsys):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import paper_table
+    from benchmarks import paper_table
 
     root = make_cambridge_reorganised(tmp_path / "cam", sets=(1,), classes=(1, 2), clips=range(2), frames=2)
     code, err = run(capsys, paper_table.main, "--dataset", "cambridge", "--models", "pixelrnn", "--seeds", "0",

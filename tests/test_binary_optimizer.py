@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from model_utils import set_noise
 from training_utils.binary_optimizer import Bop
 from training_utils.config import resolve

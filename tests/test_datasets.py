@@ -15,6 +15,7 @@ from clip_data_fixtures import (cambridge_names, data_config, make_cambridge_off
                                 tulips_names, write_sequence)
 from data_utils import build_datasets, list_dataset, resolve_data_root
 from data_utils.dataset_builder import DATA_ROOT_ENV
+from training_utils.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +152,7 @@ def test_data_root_precedence(tmp_path, monkeypatch):
     assert resolve_data_root("tulips1", None, "cfg") == Path("cfg")
     assert resolve_data_root("tulips1") == tmp_path / "env" / "tulips1"
     monkeypatch.delenv(DATA_ROOT_ENV)
-    repo = Path(__file__).resolve().parents[1]
-    assert resolve_data_root("cambridge") == repo / "data" / "cambridge"
+    assert resolve_data_root("cambridge") == REPO_ROOT / "data" / "cambridge"
 
 
 def test_data_root_argument_overrides_config(tmp_path):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from training_utils.distributed import GlobalBatchShardSampler
+from training_utils.paths import REPO_ROOT
 
 LAUNCHER = Path(__file__).resolve().parent / "ddp_train_in_memory.py"
 
@@ -84,7 +85,7 @@ def test_torchrun_train_py_unchanged_matches_one_process_and_resumes(tmp_path):
                  "split_fractions": {"train": 0.5, "val": 0.25, "test": 0.25}},
         "train": {"epochs": 2, "batch_size": 4, "scheduler": "none", "optimizer": "sgd", "lr": 0.05}}))
     # SGD: Adam would turn float-rounding differences of near-zero gradients into full-size steps.
-    train = str(Path(__file__).resolve().parents[1] / "train.py")
+    train = str(REPO_ROOT / "train.py")
     common = ["-c", str(config), "--data-root", str(tmp_path / "clips"), "--device", "cpu"]
     run([sys.executable, train, *common, "--out", str(tmp_path / "one")], tmp_path)
     run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", train, *common,

@@ -8,16 +8,16 @@ import numpy as np
 import torch
 
 import print_intermediates
-import scamp5_emulator as se
+from scamp5 import emulator as se
 import test_scamp_outputs
 from clip_data_fixtures import make_clip_folder
 from data_utils import build_datasets, scamp_io
 from model_utils import set_noise
 from training_utils.config import load_config
 from training_utils.model_loading import load_model
+from training_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-RUN = ROOT / "pretrained" / "synthetic_pixelrnn"
+RUN = REPO_ROOT / "pretrained" / "synthetic_pixelrnn"
 
 
 def clip_folder_config(tmp_path: Path, **data) -> Path:

@@ -5,8 +5,6 @@ known then, and with no output and no staging folder left."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import scamp5_emulator as se
+from scamp5 import emulator as se
 from model_utils import build_model, set_noise
 from model_utils.sensor_export import sensor_weights
 from training_utils.atomic_files import write_json
@@ -98,23 +96,6 @@ def test_an_out_that_holds_a_training_run_is_refused(scamp5_emulator, tmp_path, 
     assert err == (f"pixelrnn_emu: error: --out {tmp_path / 'run'} holds a training run (best.pt); choose another "
                    "--out (a folder inside it will do)\n")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["best.pt"] and leftovers(tmp_path) == []
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs: room for the staging folder, not for a 256 x 256 output image (needs root and mount)."""
-    mount = tmp_path / "small_disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_is_named_as_such(scamp5_emulator, tmp_path, inputs, small_disk):

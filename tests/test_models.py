@@ -96,9 +96,9 @@ def test_every_cell_runs_binary_and_gets_gradients(cell):
     grads = {n: p.grad for n, p in binary_weights(model)}
     if cell not in ("frame_differences", "last_difference"):  # the sign of a difference passes no gradient
         assert grads["cnn_model.conv1.weight"].abs().sum() > 0
-    if getattr(model.rnn_model, "kernels", ()):
-        assert all(grads[f"rnn_model.{k}.weight"] is not None for k in model.rnn_model.kernels)
-        assert any(grads[f"rnn_model.{k}.weight"].abs().sum() > 0 for k in model.rnn_model.kernels)
+    if getattr(model.rnn_model, "conv_names", ()):
+        assert all(grads[f"rnn_model.{k}.weight"] is not None for k in model.rnn_model.conv_names)
+        assert any(grads[f"rnn_model.{k}.weight"].abs().sum() > 0 for k in model.rnn_model.conv_names)
 
 
 def test_pixelrnn_recurrence_matches_the_paper_formulas():

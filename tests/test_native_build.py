@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from clip_data_fixtures import make_clip_folder
+from helpers import mounted_tmpfs
 from model_utils.kernels.native_build import BUILD_ENV, LIBRARY, RECORD, build_folder, load_native_kernels
-
-ROOT = Path(__file__).resolve().parents[1]
+from training_utils.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def train(tmp_path, setup, kernels, run="run", **env):
     environment = {**os.environ, BUILD_ENV: str(folder), **env}
     return subprocess.run([sys.executable, "train.py", "-c", str(config), "--data-root", str(clips), "--set",
                            f"model.kernels={kernels}", "--out", str(tmp_path / run)],
-                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+                          cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600)
 
 
 def truncate(library: Path, size: int) -> int:
@@ -116,16 +116,8 @@ def read_only(tmp_path):
         yield folder
         folder.chmod(0o755)
         return
-    if shutil.which("mount") is None:
-        pytest.skip("as root a read-only folder needs mount(8)")
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {result.stderr.strip()}")
-    try:
+    with mounted_tmpfs(folder, "ro,size=64k"):  # as root, only a read-only mount refuses writes
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_read_only_build_folder_gets_its_own_advice(tmp_path, setup, read_only):

@@ -3,16 +3,15 @@ epoch through train.py in both recipes, on tiny fake datasets in the real on-dis
 follows the recipe (frozen kernels and batch size 1 in the paper's, learning kernels in the project's)."""
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
 import train
 from clip_data_fixtures import TULIPS_SUBJECTS, make_cambridge_official, make_tulips
+from training_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs/Cambridge/comparison").glob("*.json")) + \
-    sorted((ROOT / "configs/Lips/comparison").glob("*.json"))
+CONFIGS = sorted((REPO_ROOT / "configs/Cambridge/comparison").glob("*.json")) + \
+    sorted((REPO_ROOT / "configs/Lips/comparison").glob("*.json"))
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def clip(*frames):
 def cell_with_kernels(name, kernel_values, **kwargs):
     q = TanhMx()
     cell = CELLS.get_class(name)(weight_quantizer=q, gate_quantizer=q, hidden_quantizer=q, kernel_size=1, **kwargs)
-    assert set(kernel_values) == set(cell.kernels), cell.kernels
+    assert set(kernel_values) == set(cell.conv_names), cell.conv_names
     with torch.no_grad():
         for kernel, value in kernel_values.items():
             getattr(cell, kernel).weight.fill_(value)
@@ -214,7 +214,7 @@ def test_a_toy_cell_needs_nothing_but_its_definition():
         @CELLS.register("toy_leaky_sign")
         class ToyCell(ConvRecurrentCell):
             """h_t = sign(W x + leak h): one kernel, one argument of its own."""
-            kernels = ("Conv_i",)
+            conv_names = ("Conv_i",)
 
             def __init__(self, *, weight_quantizer, gate_quantizer, hidden_quantizer, kernel_size: int = 5,
                          leak: float = 0.5):

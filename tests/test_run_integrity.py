@@ -1,5 +1,6 @@
 """Run folders that cannot be corrupted: kill-and-resume at every point of an epoch, the run-folder
 lock, stale temporary files, and checkpoints that cannot run code."""
+import contextlib
 import csv
 import os
 import subprocess
@@ -10,13 +11,13 @@ import pytest
 import torch
 
 import train
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from test_trainer import tiny_config
 from training_utils import trainer as trainer_module
 from training_utils.checkpoints import CheckpointError, read_checkpoint
 from training_utils.trainer import Trainer
+from training_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 
 
@@ -121,21 +122,28 @@ def test_training_checkpoints_load_with_weights_only(tmp_path):
         assert isinstance(checkpoint["rng"]["numpy"]["keys"], torch.Tensor)
 
 
-def test_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tmp_path, capsys):
-    run = tmp_path / "run"
+@contextlib.contextmanager
+def folder_held_by_another_process(run: Path):
+    """Another process holds ``run``'s lock (``run_folder.hold``) for the body's life; yields that process."""
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys\nfrom training_utils.run_folder import hold\n"
          f"with hold({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        code = train.main(["-c", str(ROOT / "configs/Synthetic/pixelrnn.json"), "--out", str(run)])
+        yield holder
+    finally:
+        holder.communicate("", timeout=30)
+
+
+def test_second_run_on_a_locked_folder_is_refused_with_the_holders_pid(tmp_path, capsys):
+    run = tmp_path / "run"
+    with folder_held_by_another_process(run) as holder:
+        code = train.main(["-c", str(REPO_ROOT / "configs/Synthetic/pixelrnn.json"), "--out", str(run)])
         err = capsys.readouterr().err
         assert code == 2
         assert err.startswith(f"error: run folder {run} is in use by process {holder.pid} ")
         assert sorted(p.name for p in run.iterdir()) == [".lock"]  # nothing of the refused run
-    finally:
-        holder.communicate("", timeout=30)
     assert holder.returncode == 0 and not run.exists()  # the holder created it and left it empty
 
 
@@ -161,12 +169,12 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path, 
         code = train.main(["-r", str(payload)])
     elif tool == "train --eval-only":
         root = make_clip_folder(tmp_path / "clips", clips=2, frames=2)
-        code = train.main(["-c", str(ROOT / "configs/Synthetic/pixelrnn.json"), "--eval-only", "--weights",
+        code = train.main(["-c", str(REPO_ROOT / "configs/Synthetic/pixelrnn.json"), "--eval-only", "--weights",
                            str(payload), "--data-root", str(root), "--set", "data.dataset=clip_folder",
                            "--set", "data.timesteps=2",
                            "--set", "data.cache=false", "--split", "all", "--out", str(tmp_path / "out")])
     else:
-        code = extract_weights.main(["-c", str(ROOT / "configs/Synthetic/pixelrnn.json"), "--weights", str(payload),
+        code = extract_weights.main(["-c", str(REPO_ROOT / "configs/Synthetic/pixelrnn.json"), "--weights", str(payload),
                                      "--json", str(tmp_path / "out" / "w.json")])
     err = capsys.readouterr().err
     assert code == 2
@@ -182,7 +190,7 @@ KILLED_RUN = """
 import os, signal, sys
 sys.path[:0] = [{root!r}, {tests!r}]
 import torch
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from test_trainer import tiny_config
 from training_utils.trainer import Trainer
 real = Trainer._write_summary
@@ -196,7 +204,7 @@ Trainer(tiny_config(), tiny_datasets(), {run!r}, torch.device("cpu")).fit()
 
 
 def test_sigkill_between_checkpoint_and_row_then_resume(tmp_path, uninterrupted):
-    code = KILLED_RUN.format(root=str(ROOT), tests=str(ROOT / "tests"), run=str(tmp_path))
+    code = KILLED_RUN.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), run=str(tmp_path))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == -9, done.stderr
     assert (tmp_path / ".lock").is_file()  # left by the dead process, no longer locked by anyone
@@ -235,20 +243,13 @@ def test_a_lock_file_that_is_a_folder_is_named_not_a_traceback(tmp_path, capsys,
 
 def test_eval_only_into_a_live_run_is_refused_with_the_holders_pid(tmp_path, capsys):
     run = tmp_path / "run"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nfrom training_utils.run_folder import hold\n"
-         f"with hold({str(run)!r}):\n    print('held', flush=True)\n    sys.stdin.read()"],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        code = train.main(["-c", str(ROOT / "configs/Synthetic/pixelrnn.json"), "--eval-only", "--weights", "x.pt",
+    with folder_held_by_another_process(run) as holder:
+        code = train.main(["-c", str(REPO_ROOT / "configs/Synthetic/pixelrnn.json"), "--eval-only", "--weights", "x.pt",
                            "--out", str(run)])
         err = capsys.readouterr().err
         assert code == 2
         assert err.startswith(f"error: output folder {run} is in use by process {holder.pid} ")
         assert sorted(p.name for p in run.iterdir()) == [".lock"]
-    finally:
-        holder.communicate("", timeout=30)
 
 
 def tensorboard_steps(folder: Path) -> dict[str, list[int]]:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-import scamp5_emulator as se
+from scamp5 import emulator as se
 import test_scamp_outputs
 from data_utils import scamp_io
 from data_utils.sensor_outputs import read_sensor_outputs
@@ -28,9 +28,9 @@ from model_utils.sensor_export import sensor_weights
 from training_utils.atomic_files import write_json
 from training_utils.config import load_config, resolve
 from training_utils.model_loading import load_model
+from training_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-SYNTHETIC_RUN = ROOT / "pretrained" / "synthetic_pixelrnn"  # best.pt + config.json, trained by train.py
+SYNTHETIC_RUN = REPO_ROOT / "pretrained" / "synthetic_pixelrnn"  # best.pt + config.json, trained by train.py
 DUMPED_STAGES = ("0_binarized_x", "3_thresholded_quantized", "6_ft_ot", "7_forget_gate_x")
 STATE = slice(128, 192)  # display rows/columns of o_T in 15_output.BMP
 
@@ -91,11 +91,8 @@ def run_and_compare(work: Path, model, weights: dict, clips: dict) -> dict:
 # The release's noise-trained checkpoint
 # ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def cam_run(scamp5_emulator, tmp_path_factory):
+def cam_run(scamp5_emulator, reference, tmp_path_factory):
     """cam_noise.pt exported by extract_weights.py, run on the 3 released clips + 3 generated ones."""
-    reference = se.REFERENCE_DIR
-    if not reference.is_dir():
-        pytest.skip("../shared/reference is not present")
     config, checkpoint = reference / se.CAM_CONFIG, reference / "checkpoints" / "cam_noise.pt"
     work = tmp_path_factory.mktemp("cam_noise")
     weights = se.export_weights(config, checkpoint, work / "exported.json")

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 import extract_weights
-import scamp5_emulator as se
+from scamp5 import emulator as se
+from training_utils.paths import REPO_ROOT
 
-SCAMP5 = Path(__file__).resolve().parents[1] / "scamp5"
+SCAMP5 = REPO_ROOT / "scamp5"
 
 # Prints the structure pixelrnn_weights_from_header fills, as JSON in the weights JSON's vocabulary.
 DUMP_PROGRAM = r"""

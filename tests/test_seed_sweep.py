@@ -8,11 +8,12 @@ import torch
 
 from benchmarks import seed_sweep
 from clip_data_fixtures import make_clip_folder
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from model_utils import build_model
 from training_utils.config import resolve
 from training_utils.init_selection import choose_initialisation, fit_half, ridge_holdout_score
-from training_utils.trainer import Trainer, seed_everything
+from training_utils.runtime import seed_everything
+from training_utils.trainer import Trainer
 
 
 @pytest.fixture

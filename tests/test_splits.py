@@ -12,10 +12,9 @@ from clip_data_fixtures import (data_config, make_cambridge_official,
 from data_utils import build_datasets, load_split_file, resolve_split, seeded_split
 from data_utils.make_paper_split import cambridge_names, write_all
 from data_utils.splits import find_split_file, seeded_subject_split, subject_of, write_split_file
+from training_utils.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / ".." / "shared" / "reference"
-SPLITS = REPO / "configs" / "splits"
+SPLITS = REPO_ROOT / "configs" / "splits"
 ALL_CAMBRIDGE = cambridge_names()
 
 
@@ -105,19 +104,17 @@ def test_paper_split_reproduces_720_90_90_from_all_900_names():
     assert "Set1_1_0002" in split["test"] and "Set1_1_0000" in split["train"]
 
 
-def test_shipped_files_are_regenerated_from_the_reference(tmp_path):
-    if not REFERENCE.is_dir():
-        pytest.skip("../shared/reference is not available")
-    write_all(REFERENCE / "splits", tmp_path)
+def test_shipped_files_are_regenerated_from_the_reference(reference, tmp_path):
+    write_all(reference / "splits", tmp_path)
     for name in ("cambridge_paper.json", "cambridge_classic.json", "tulips_paper.json"):
         assert (tmp_path / name).read_bytes() == (SPLITS / name).read_bytes(), name
-    reference = json.loads((REFERENCE / "splits" / "cambridge_paper.json").read_text())
+    released = json.loads((reference / "splits" / "cambridge_paper.json").read_text())
     shipped = json.loads((SPLITS / "cambridge_paper.json").read_text())
     for part in ("train", "test"):
-        assert sorted(shipped[part]) == sorted(reference[part])
+        assert sorted(shipped[part]) == sorted(released[part])
     assert (SPLITS / "cambridge_paper.json").read_bytes() != \
-        (REFERENCE / "splits" / "cambridge_paper.json").read_bytes()
-    tulips = json.loads((REFERENCE / "splits" / "tulips_paper_test.json").read_text())
+        (reference / "splits" / "cambridge_paper.json").read_bytes()
+    tulips = json.loads((reference / "splits" / "tulips_paper_test.json").read_text())
     assert json.loads((SPLITS / "tulips_paper.json").read_text())["test"] == tulips["test"]
 
 
@@ -172,7 +169,7 @@ def test_split_file_errors(tmp_path):
 def test_split_paths_resolve_relative_to_the_repo_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert find_split_file("configs/splits/cambridge_paper.json") == \
-        REPO / "configs" / "splits" / "cambridge_paper.json"
+        REPO_ROOT / "configs" / "splits" / "cambridge_paper.json"
     (tmp_path / "mine.json").write_text('{"test": []}')
     assert find_split_file("mine.json") == Path("mine.json")
 

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from in_memory_data import tiny_datasets
+from helpers import tiny_datasets
 from model_utils import build_model
 from model_utils.encoders import POOLED_THRESHOLD_MARGIN
 from training_utils.config import resolve

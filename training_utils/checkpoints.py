@@ -82,3 +82,8 @@ def load_weights(model: nn.Module, path) -> dict:
     check_fits(model, checkpoint["model"], path)
     model.load_state_dict(checkpoint["model"], strict=True)
     return checkpoint
+
+
+def checkpoint_config(path) -> dict | None:
+    """The resolved config stored in one of this project's checkpoints (None for the release's)."""
+    return read_checkpoint(path).get("config")

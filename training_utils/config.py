@@ -30,7 +30,6 @@ from .quantization import parse_quantizer_spec
 from .recipes import RECIPES, preset
 from .release_vocabulary import is_release_config, migrate_release_config
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 QUANTIZER_SITES = ("cnn_weights", "cnn_output", "rnn_weights", "hidden", "gate", "final_conv", "linear")
 COMPONENTS = {f"model.{section}": section for section in REGISTRIES}  # dotted key -> registry section

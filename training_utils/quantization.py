@@ -16,16 +16,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-QUANTIZERS: dict[str, type["Quantizer"]] = {}
+from .registry import Registry
 
-
-def register_quantizer(name: str, *aliases: str):
-    def wrap(cls):
-        cls.name = name
-        for key in (name, *aliases):
-            QUANTIZERS[key] = cls
-        return cls
-    return wrap
+QUANTIZERS = Registry("quantizer")  # name (and the release's aliases) -> Quantizer class
 
 
 class _SurrogateSign(torch.autograd.Function):
@@ -48,15 +41,20 @@ def _heaviside(x):
 
 
 class Quantizer(nn.Module):
-    name = "quantizer"
+    registry_name = "quantizer"
     bits: float = 1
     levels: tuple = (-1.0, 1.0)
+
+    @property
+    def name(self) -> str:
+        """The name it is registered under."""
+        return self.registry_name
 
     def extra_repr(self):
         return f"bits={self.bits}"
 
 
-@register_quantizer("full")
+@QUANTIZERS.register("full")
 class Full(Quantizer):
     """No quantisation (float32)."""
     bits = 32
@@ -66,7 +64,7 @@ class Full(Quantizer):
         return x
 
 
-@register_quantizer("binary", "ste")
+@QUANTIZERS.register("binary", "ste")
 class BinarySTE(Quantizer):
     """sign(x), straight-through (identity) gradient."""
 
@@ -74,7 +72,7 @@ class BinarySTE(Quantizer):
         return _SurrogateSign.apply(x, torch.sign, torch.ones_like)
 
 
-@register_quantizer("tanh_mx")
+@QUANTIZERS.register("tanh_mx")
 class TanhMx(Quantizer):
     """sign(x), gradient m * (1 - tanh(m x)^2): the paper's choice with m = 2."""
     default_m = 2.0
@@ -93,13 +91,13 @@ class TanhMx(Quantizer):
         return f"m={self.m}, bits={self.bits}"
 
 
-@register_quantizer("tanh_x")
+@QUANTIZERS.register("tanh_x")
 class TanhX(TanhMx):
     """tanh_mx with m = 5 (the release's name)."""
     default_m = 5.0
 
 
-@register_quantizer("sigmoid_mx")
+@QUANTIZERS.register("sigmoid_mx")
 class SigmoidMx(Quantizer):
     """Heaviside {0, 1}, gradient of sigmoid(m x) (m = 6)."""
     levels = (0.0, 1.0)
@@ -117,7 +115,7 @@ class SigmoidMx(Quantizer):
         return _SurrogateSign.apply(x, _heaviside, grad)
 
 
-@register_quantizer("ternary_ste")
+@QUANTIZERS.register("ternary_ste")
 class TernarySTE(Quantizer):
     """{-1, 0, +1}: 0 where |x| <= threshold; identity gradient."""
     bits = 2
@@ -145,13 +143,13 @@ class _Stochastic(Quantizer):
         return x + (torch.rand_like(x) * 2 - 1) * self.scale
 
 
-@register_quantizer("stochastic_binary", "laurie_insp_binary")
+@QUANTIZERS.register("stochastic_binary", "laurie_insp_binary")
 class StochasticBinary(_Stochastic):
     def forward(self, x):
         return _SurrogateSign.apply(self.noisy(x), torch.sign, torch.ones_like)
 
 
-@register_quantizer("stochastic_ternary", "laurie_ternary")
+@QUANTIZERS.register("stochastic_ternary", "laurie_ternary")
 class StochasticTernary(_Stochastic):
     bits = 2
     levels = (-1.0, 0.0, 1.0)
@@ -186,12 +184,12 @@ class _Gumbel(Quantizer):
         return value_soft + (value_hard - value_soft).detach()
 
 
-@register_quantizer("gumbel_binary", "suyeon_gumbel_binary")
+@QUANTIZERS.register("gumbel_binary", "suyeon_gumbel_binary")
 class GumbelBinary(_Gumbel):
     levels = (-1.0, 1.0)
 
 
-@register_quantizer("gumbel_ternary", "suyeon_gumbel_ternary")
+@QUANTIZERS.register("gumbel_ternary", "suyeon_gumbel_ternary")
 class GumbelTernary(_Gumbel):
     bits = 2
     levels = (-1.0, 0.0, 1.0)
@@ -210,7 +208,7 @@ def parse_quantizer_spec(spec) -> tuple[str, dict]:
         kwargs = {}
         if arg:
             cls = QUANTIZERS.get(name)
-            param = _PARAM_NAMES.get(cls.name) if cls else None
+            param = _PARAM_NAMES.get(cls.registry_name) if cls else None
             if param is None:
                 raise ValueError(f"quantizer {spec!r}: {name!r} takes no parameter; accepted: {accepted}")
             try:
@@ -226,7 +224,7 @@ def parse_quantizer_spec(spec) -> tuple[str, dict]:
     if name not in QUANTIZERS:
         raise ValueError(f"unknown quantizer {name!r}; accepted: {accepted}")
     cls = QUANTIZERS[name]
-    allowed = {_PARAM_NAMES.get(cls.name)} - {None}
+    allowed = {_PARAM_NAMES.get(cls.registry_name)} - {None}
     bad = set(kwargs) - allowed
     if bad:
         raise ValueError(f"quantizer {name!r} does not take {sorted(bad)}; it takes {sorted(allowed) or 'nothing'}")

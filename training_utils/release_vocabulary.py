@@ -1,5 +1,5 @@
 """The release's config vocabulary (``cnn_type``, ``rnn_type``, ``model_type``, ``train_params``, ...) mapped
-onto this project's keys -- the one place that knows the release's names (see ../shared/docs/RELEASE_MODELS.md).
+onto this project's keys -- the one place that knows the release's names (docs/release_vocabulary.md lists them).
 
 ``migrate_release_config`` turns a release config into a partial config of this project; the config
 loader merges it with the defaults and validates it like any other.

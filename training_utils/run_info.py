@@ -6,7 +6,7 @@ import subprocess
 import sys
 from importlib import metadata
 
-from .config import REPO_ROOT
+from .paths import REPO_ROOT
 
 PACKAGES = ("torch", "torchvision", "numpy", "opencv-python-headless", "tqdm", "tensorboard")
 

@@ -1,20 +1,15 @@
 """One trainer for every in-pixel model: fit with train/val/test each epoch, best/last checkpoints, exact
-resume, TensorBoard scalars and a per-epoch summary.csv, evaluation of a checkpoint on any split."""
+resume, TensorBoard scalars and a per-epoch summary.csv (``--eval-only`` of a checkpoint: ``evaluation``)."""
 from __future__ import annotations
 
 import contextlib
 import csv
 import io
-import random
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from model_utils import build_model, set_noise
 from model_utils.binary_layers import binary_weights
@@ -23,77 +18,15 @@ from . import bit_accounting, distributed, run_folder
 from .atomic_files import write_json, write_text
 from .binary_optimizer import Bop
 from .init_selection import choose_initialisation, training_clips
-from .checkpoints import atomic_save, load_weights, read_checkpoint
+from .checkpoints import atomic_save, load_weights
 from .config import dumps
+from .evaluation import predict
 from .metrics import classification_metrics, format_metrics
 from .run_info import environment_info
-
+from .runtime import make_loader, progress, rng_state, seed_everything, set_rng_state
 
 SUMMARY_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
                   "test_accuracy", "lr", "flip_ratio", "flip_ratio_from_init", "seconds")
-
-
-def select_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine; use 'cpu' or 'auto'")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict:
-    """Every generator's state as tensors and plain values (checkpoints hold nothing else)."""
-    version, internal, gauss = random.getstate()
-    kind, keys, position, has_gauss, cached = np.random.get_state()
-    state = {"python": [version, list(internal), gauss],
-             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    numpy_state = state["numpy"]
-    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["position"],
-                         numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def progress(iterable, **kwargs):
-    return tqdm(iterable, disable=not sys.stderr.isatty(), leave=False, **kwargs)
-
-
-def make_loader(dataset, batch_size: int, *, shuffle: bool, num_workers: int, seed: int = 0, epoch: int = 0,
-                device: torch.device | None = None) -> DataLoader:
-    """Batches of ``batch_size`` clips (the global batch); under torchrun, this rank's share of each."""
-    pin = device is not None and device.type == "cuda"
-    ctx = distributed.current()
-    if shuffle:
-        # The order depends on (seed, epoch) only, so a resumed run sees the same batches, and every
-        # number of processes the same global batches.
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        order = torch.randperm(len(dataset), generator=generator).tolist()
-        sampler = distributed.GlobalBatchShardSampler(order, batch_size, ctx.rank, ctx.world_size)
-        return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, pin_memory=pin)
-    shard = distributed.ContiguousShardSampler(len(dataset), ctx.rank, ctx.world_size) if ctx.enabled else None
-    return DataLoader(dataset, batch_size=batch_size, sampler=shard, num_workers=num_workers, pin_memory=pin)
 
 
 def flip_ratio(before: dict[str, torch.Tensor], model) -> float:
@@ -108,24 +41,6 @@ def flip_ratio(before: dict[str, torch.Tensor], model) -> float:
 
 def binary_signs(model) -> dict[str, torch.Tensor]:
     return {name: torch.sign(p.detach()).cpu().clone() for name, p in binary_weights(model)}
-
-
-@torch.no_grad()
-def predict(model, loader, device, desc="eval"):
-    """Logits-free pass over a loader: (labels, predictions, names, mean loss)."""
-    model.eval()
-    labels, predicted, names, loss_sum = [], [], [], 0.0
-    for clips, target, name in progress(loader, desc=desc):
-        clips, target = clips.to(device, non_blocking=True), target.to(device)
-        logits = model(clips)
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
-        labels += target.tolist()
-        predicted += logits.argmax(1).tolist()
-        names += list(name)
-    # Under torchrun each rank saw a contiguous slice: gather them in rank order, sum the losses.
-    (loss_sum,) = distributed.all_reduce_sum([loss_sum], device)
-    labels, predicted, names = (distributed.gather_lists(v) for v in (labels, predicted, names))
-    return labels, predicted, names, loss_sum / max(len(labels), 1)
 
 
 @contextlib.contextmanager
@@ -535,22 +450,4 @@ class Trainer:
               + f"{row['seconds']:.1f} s", flush=True)
 
 
-def evaluate_checkpoint(cfg: dict, dataset, weights: str, device: torch.device, noise_eval: bool,
-                        split: str) -> dict:
-    """--eval-only: the metrics of ``weights`` on one dataset split."""
-    model = build_model(cfg, len(dataset.classes)).to(device)
-    load_weights(model, weights)
-    set_noise(model, evaluation=noise_eval)
-    loader = make_loader(dataset, cfg["train"]["eval_batch_size"], shuffle=False,
-                         num_workers=cfg["data"]["num_workers"], device=device)
-    labels, predicted, names, loss = predict(model, loader, device, desc=split)
-    return classification_metrics(split, labels, predicted, names, len(dataset.classes), dataset.classes,
-                                  loss=loss, weights=str(weights), noise=noise_eval)
-
-
-def checkpoint_config(path) -> dict | None:
-    """The resolved config stored in one of this project's checkpoints (None for the release's)."""
-    return read_checkpoint(path).get("config")
-
-
-__all__ = ["Trainer", "evaluate_checkpoint", "project_to_bounds", "recalibrate_batchnorm", "select_device", "seed_everything", "checkpoint_config", "make_loader"]
+__all__ = ["Trainer", "project_to_bounds", "recalibrate_batchnorm"]

@@ -26,9 +26,10 @@ from pathlib import Path
 import torch
 
 from training_utils.errors import UserError
+from training_utils.paths import REPO_ROOT
 
 SOURCE = Path(__file__).with_name("binary_kernels.cpp")
-BUILD_ROOT = Path(__file__).resolve().parents[2] / "build" / "native_kernels"
+BUILD_ROOT = REPO_ROOT / "build" / "native_kernels"
 BUILD_ENV = "PIXELRNN_NATIVE_BUILD"  # the build folder itself (default: BUILD_ROOT/<cpu>)
 NAME = "pixelrnn_native"
 LIBRARY = f"{NAME}.so"

@@ -1,4 +1,4 @@
-// Emulator semantics of docs/SCAMP5.md section 6.
+// Emulator semantics: the SDK's documented behaviour, as listed in scamp5/README.md (SDK conformance).
 #include <scamp5.hpp>
 
 #include <cmath>

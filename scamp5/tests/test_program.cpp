@@ -33,7 +33,7 @@ Map conv5x5(const Map& x, const int w[5][5]) {
     return out;
 }
 
-// o_T of the noise-free model (docs/PIXELRNN_REFERENCE.md) for binary frames.
+// o_T of the noise-free model (README.md, "What runs where") for binary frames.
 Map model_output(const std::vector<Map>& frames, const PixelRNNWeights& w) {
     const int cnn_step = (w.cnn_threshold_sensor + w.input_white - 1) / w.input_white;
     const int gate_step = (w.gate_threshold_sensor + w.input_rnn_white - 1) / w.input_rnn_white;

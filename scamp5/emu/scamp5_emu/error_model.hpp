@@ -1,5 +1,6 @@
 // Analogue error model of the emulated SCAMP-5 array: off by default (exact integer arithmetic),
-// plus a preset fitted to the hardware statistics in docs/SCAMP5.md section 2.
+// plus a preset fitted to published hardware measurements and to real SCAMP-5 read-outs
+// (benchmarks/bench_emulator.py).
 #pragma once
 
 #include <cmath>
@@ -36,7 +37,8 @@ struct ErrorModel {
     static ErrorModel off() { return ErrorModel{}; }
 
     // Fitted so that (a) a chain of 9 macros drifts a mid-range value by a few units with a spread
-    // of a few units (SCAMP5.md: -4.5 .. -8.8, sigma 1-3), and (b) a zero plane read out through
+    // of a few units (published hardware measurements of noise accumulation in CNNs on focal-plane
+    // sensor-processors: -4.5 .. -8.8 per 9 bus steps, sigma 1-3), and (b) a zero plane read out through
     // the PixelRNN program reads median 130 with sigma ~3.1, mostly fixed pattern: the released
     // outputs vary by only ~0.8 per pixel across sequences. See benchmarks/bench_emulator.py.
     static ErrorModel hardware() {

@@ -2,8 +2,8 @@
 way: a loop over frames, every stage a separate op, weights quantised again for every frame.
 
 It reads the parameters of an ``InPixelClassifier`` and computes the same function as its forward
-pass, so the benchmark can time it against the project's model and the tests can compare logits and
-gradients of the two. It is a yardstick, not part of the model package.
+pass, so ``benchmarks/bench_train.py`` can time it against the project's model and the tests can compare
+logits and gradients of the two. It is a yardstick: the model never calls it.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SCAMP-5 emulator runner for tests and benchmarks.
+"""The SCAMP-5 emulator runner (``host/pixelrnn_emu.cpp``) driven from Python, for tests and benchmarks.
 
 * ``build_emulator`` / ``run_emulator``: build ``build/scamp5/pixelrnn_emu`` (incrementally) and run it.
 * ``export_weights``: the weights JSON the runner loads, written by the one exporter
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = REPO_ROOT / ".." / "shared" / "reference"
+from training_utils.paths import REFERENCE_DIR, REPO_ROOT  # noqa: F401  (REFERENCE_DIR for the callers)
+
 BUILD_DIR = REPO_ROOT / "build" / "scamp5"
 RUNNER = BUILD_DIR / "pixelrnn_emu"
 CAM_CONFIG = Path("configs") / "Cambridge" / "1cnnPixelRNN" / "test_cam.json"  # relative to the reference folder
