@@ -1,0 +1,92 @@
+"""pixelrnn_emu --chip-model (issue 20): the release's chip program on the emulator equals the independent
+numpy rendering (benchmarks/release_chip_reference.py) pixel for pixel with no analogue effects, a chip
+model's read-out offset shows in the saved file, and a bad chip model ends in exit status 2 naming the key."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import scamp5_emulator as se
+from model_utils import build_model, set_noise
+from model_utils.sensor_export import sensor_weights
+from training_utils.atomic_files import write_json
+from training_utils.config import resolve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import release_chip_reference as ref  # noqa: E402
+
+HEAD = {"format": "pixelrnn-chip-model", "version": 1}
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    """weights.json of a random paper model; two 3-frame gray clips (values across the 4-bit levels)."""
+    torch.manual_seed(0)
+    model = build_model(resolve({"model": {"num_classes": 3}}))
+    set_noise(model, evaluation=False)
+    write_json(tmp_path / "w.json", sensor_weights(model.eval()))
+    rng = np.random.default_rng(1)
+    clips = {}
+    for cls, seq in (("0", "first"), ("1", "second")):
+        # Smooth blobs so that the binarised frames have structure, not salt and pepper.
+        base = rng.random((3, 8, 8)) * 255
+        frames = np.kron(base, np.ones((8, 8))).astype(np.uint8)
+        se.write_clip(tmp_path / "clips", cls, seq, frames)
+        clips[f"{cls}/{seq}"] = frames
+    return clips
+
+
+def run(emulator, tmp_path, model: dict | None, out="out", extra=()):
+    cmd = [str(emulator), "--weights", str(tmp_path / "w.json"), "--clips", str(tmp_path / "clips"),
+           "--out", str(tmp_path / out), *extra]
+    if model is not None:
+        (tmp_path / "chip.json").write_text(json.dumps(model))
+        cmd += ["--chip-model", str(tmp_path / "chip.json")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    return done.returncode, done.stderr
+
+
+def test_release_program_equals_the_numpy_rendering(scamp5_emulator, tmp_path, inputs):
+    code, err = run(scamp5_emulator, tmp_path, dict(HEAD, program="release"))
+    assert code == 0, err
+    cnn_cells, rnn_cells = ref.load_weights(tmp_path / "w.json")
+    for name, frames in inputs.items():
+        emulated = ref.read_bmp_green(tmp_path / "out" / name / "2_output.BMP")
+        expected = ref.run_clip(list(frames), cnn_cells, rnn_cells)
+        assert int((emulated != expected).sum()) == 0, name
+        assert len(np.unique(expected[127:191, 128:192])) > 3  # the read-out carries structure
+    stats = json.loads((tmp_path / "out" / "emulator_stats.json").read_text())
+    assert stats["program"] == "release"
+
+
+def test_chip_model_readout_offset_reaches_the_saved_file(scamp5_emulator, tmp_path, inputs):
+    assert run(scamp5_emulator, tmp_path, dict(HEAD, program="release"), out="exact")[0] == 0
+    assert run(scamp5_emulator, tmp_path, dict(HEAD, program="release", readout={"offset": 2}), out="offset")[0] == 0
+    for name in inputs:
+        exact = ref.read_bmp_green(tmp_path / "exact" / name / "2_output.BMP").astype(int)
+        shifted = ref.read_bmp_green(tmp_path / "offset" / name / "2_output.BMP").astype(int)
+        assert np.array_equal(shifted, np.clip(exact + 2, 0, 255))
+
+
+@pytest.mark.parametrize("model,message", [
+    (dict(HEAD, program="paper"), "'program' must be \"project\" (the project's program, exact to PyTorch) or "
+                                  "\"release\" (the authors' chip program)"),
+    (dict(HEAD, program="release", error={"bus_sigma": -1}), "'error.bus_sigma' must be a number 0..50"),
+    (dict(HEAD, program="release", analogue_limit="high"), "'analogue_limit' must be a number 1..128"),
+])
+def test_a_bad_chip_model_is_refused_naming_the_key(scamp5_emulator, tmp_path, inputs, model, message):
+    code, err = run(scamp5_emulator, tmp_path, model)
+    assert code == 2
+    assert err.startswith(f"pixelrnn_emu: error: chip model {tmp_path / 'chip.json'}: " + message), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_chip_model_does_not_combine_with_hardware_noise(scamp5_emulator, tmp_path, inputs):
+    code, err = run(scamp5_emulator, tmp_path, dict(HEAD, program="release"), extra=("--noise", "hardware"))
+    assert code == 2 and "--chip-model sets the chip's errors" in err
