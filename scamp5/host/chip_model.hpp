@@ -7,7 +7,7 @@
 //    "error": {"bus_sigma": 0.35, ...}, // per-operation error, the error model's fields (all >= 0 but
 //                                       //   bus_offset, any sign); any non-zero value switches errors on
 //    "readout": {"offset": 2.0, "sigma": 0.3, "fixed_sigma": 0,
-//                "offset_map": [[...256...], ...256 rows],   // per-pixel offset, display orientation
+//                "offset_map": [[...256...], ...256 rows],   // per-pixel offset (-255..255), display orientation
 //                "gain_map": [[...256...], ...256 rows]}}    // per-pixel gain on the value (default 1)
 //
 // Every key is optional except format, version and program. A value out of range or of the wrong kind,
@@ -128,7 +128,7 @@ inline ChipModel parse_chip_model(const std::string& text, const std::string& fi
         if (r.has("fixed_sigma"))
             m.error.readout_fixed_sigma = number(r.members.at("fixed_sigma"), file, "readout.fixed_sigma", 0, 50, "must be a number 0..50 (pixel units)");
         any = any || m.error.readout_offset != 0.0 || m.error.readout_sigma != 0.0 || m.error.readout_fixed_sigma != 0.0;
-        if (r.has("offset_map")) m.readout_offset_map = map256(r.members.at("offset_map"), file, "readout.offset_map", -128, 128);
+        if (r.has("offset_map")) m.readout_offset_map = map256(r.members.at("offset_map"), file, "readout.offset_map", -255, 255);
         if (r.has("gain_map")) m.readout_gain_map = map256(r.members.at("gain_map"), file, "readout.gain_map", 0, 4);
     }
     m.error.enabled = any;

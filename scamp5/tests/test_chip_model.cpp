@@ -69,7 +69,9 @@ SCAMP5_TEST(chip_model_rejects_bad_values_naming_the_key_and_what_it_accepts) {
     e = parse_error(kHead + R"("program": "release", "error": {"bus_sigmaa": 1}})");
     EXPECT_TRUE(contains(e, "'error.bus_sigmaa'") && contains(e, "bus_sigma"));
     e = parse_error(kHead + R"("program": "release", "readout": {"offset_map": [[1, 2]]}})");
-    EXPECT_TRUE(contains(e, "'readout.offset_map'") && contains(e, "256 rows of 256"));
+    EXPECT_TRUE(contains(e, "'readout.offset_map'") && contains(e, "256 rows of 256") && contains(e, "-255..255"));
+    e = parse_error(kHead + R"("program": "release", "readout": {"offset_map": )" + map_json(0, 5, 6, 300) + "}}");
+    EXPECT_TRUE(contains(e, "'readout.offset_map[5][6]'"));
     e = parse_error(kHead + R"("program": "release", "speed": 3})");
     EXPECT_TRUE(contains(e, "'speed'") && contains(e, "analogue_limit"));
     e = parse_error(R"({"format": "other", "version": 1, "program": "release"})");
