@@ -128,14 +128,20 @@ def rnn_step(mosaic, h, rnn_cells):
     return total, f == h                                   # XNOR(f, h)
 
 
-def run_clip(frames, cnn_cells, rnn_cells):
+def run_clip_values(frames, cnn_cells, rnn_cells):
+    """The read-out register after the clip (analogue values -128..128, 0 outside rows 127..190, cols 128..191)."""
     h = np.ones((64, 64), bool)
     for frame in frames:
         total, new_h = rnn_step(cnn_mosaic(frame, cnn_cells), h, rnn_cells)
         h = new_h
     out = np.zeros((256, 256), np.int32)
     out[127:191, 128:192] = total[127:191, 128:192]
-    return np.clip(out + 128, 0, 255).astype(np.uint8)
+    return out
+
+
+def run_clip(frames, cnn_cells, rnn_cells):
+    """15_output.BMP as the emulator writes it: value + 128 through the 8-bit ADC."""
+    return np.clip(run_clip_values(frames, cnn_cells, rnn_cells) + 128, 0, 255).astype(np.uint8)
 
 
 def read_pgm(path):

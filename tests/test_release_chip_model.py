@@ -90,3 +90,39 @@ def test_a_bad_chip_model_is_refused_naming_the_key(scamp5_emulator, tmp_path, i
 def test_chip_model_does_not_combine_with_hardware_noise(scamp5_emulator, tmp_path, inputs):
     code, err = run(scamp5_emulator, tmp_path, dict(HEAD, program="release"), extra=("--noise", "hardware"))
     assert code == 2 and "--chip-model sets the chip's errors" in err
+
+
+def test_the_fitter_recovers_the_read_out_offsets_the_emulator_was_given(scamp5_emulator, tmp_path, inputs):
+    """Synthetic pairs made by the emulator with a known chip model (offset 3 plus an offset map): the
+    fitter's offset stage recovers 3, its offset-map stage recovers 3 + map wherever no clip saturates."""
+    import fit_chip_model
+
+    rng = np.random.default_rng(7)
+    pairs = tmp_path / "pairs"
+    for k in range(6):
+        base = rng.random((16, 8, 8)) * 255
+        frames = np.kron(base, np.ones((8, 8))).astype(np.uint8)
+        folder = pairs / "clips" / str(k % 3) / f"s{k}"
+        folder.mkdir(parents=True)
+        for t, f in enumerate(frames):
+            (folder / f"frame_{t:02d}.pgm").write_bytes(b"P5\n64 64\n255\n" + f.tobytes())
+    known = np.zeros((256, 256))
+    known[130:160, 140:180] = 5.0
+    known[170:190, 130:150] = -4.0
+    model = dict(HEAD, program="release", readout={"offset": 3, "offset_map": known.tolist()})
+    (tmp_path / "known.json").write_text(json.dumps(model))
+    done = subprocess.run([str(scamp5_emulator), "--weights", str(tmp_path / "w.json"), "--clips",
+                           str(pairs / "clips"), "--out", str(pairs / "chip"), "--chip-model",
+                           str(tmp_path / "known.json")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    for stage in ("offset", "offset_map"):
+        assert fit_chip_model.main(["--pairs", str(pairs), "--out", str(tmp_path / f"{stage}.json"), "--weights",
+                                    str(tmp_path / "w.json"), "--folds", "3", "--stage", stage]) == 0
+    assert json.loads((tmp_path / "offset.json").read_text())["readout"]["offset"] == 3.0
+    fitted = np.array(json.loads((tmp_path / "offset_map.json").read_text())["readout"]["offset_map"])
+    names, frames, _ = fit_chip_model.load_pairs(pairs)
+    cnn_cells, rnn_cells = ref.load_weights(tmp_path / "w.json")
+    sim = np.stack([ref.run_clip_values(f, cnn_cells, rnn_cells) for f in frames]).astype(float) + 128
+    unsaturated = ((sim + 3 + known >= 0.5) & (sim + 3 + known <= 254.5)).all(0)
+    assert unsaturated.mean() > 0.9
+    assert np.abs(fitted - (3 + known))[unsaturated].max() < 1e-6
