@@ -5,7 +5,9 @@
 
 Reads ``DIR/<class>/<sequence>/15_output.BMP`` (class folders 0..8 = labels 0..8, or the release's 1..9 =
 labels 0..8; numbers that could be either, such as 1..8, need ``--class-offset``), decodes
-``(p - 127) / iw`` on the crop (rows and columns 128:192 by default), groups the sequences by the split
+``(p - 127) / iw`` on the crop (rows and columns 128:192 by default: the release's crop; the authors' chip
+program wrote o_T one row higher, at rows 127..190, so on real read-outs the crop misses that row and its
+last row 191 is the empty plane -- scamp5/README.md, "The release's chip program"), groups the sequences by the split
 file and reports the accuracy of every group that has outputs on disk; sequences of the split file that
 are not on disk are listed. ``--finetune`` trains the decoder alone (BatchNorm, thresh3, linear layer)
 on the train group minus a seeded, stratified validation part to find the epoch count with the best

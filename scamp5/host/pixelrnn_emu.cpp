@@ -2,7 +2,7 @@
 // writes <out>/<class>/<sequence>/<T-1>_output.BMP as the real sensor's host does.
 //
 //   pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]
-//                [--noise off|hardware] [--seed N] [--dump-intermediates DIR]
+//                [--noise off|hardware] [--seed N] [--dump-intermediates DIR] [--chip-model FILE]
 //   pixelrnn_emu --clips DIR [--write-clips-header FILE] [--host-root PATH] [--write-host-frames DIR]
 //
 // The program runs exactly as on the chip with host-fed input: it requests every frame by path
@@ -16,6 +16,11 @@
 // the host PC serves, DIR/<class>/<sequence>/<t>.bmp: 256 x 256, the frame tiled 16 times, each pixel
 // 17 * (pixel >> 4), so that its top and bottom 4 bits are both the level the program expects
 // (whichever nibble the host sends).
+//
+// --chip-model FILE (chip_model.hpp; scamp5/README.md, "Chip model") names the program that runs
+// ("project": this project's, exact to PyTorch; "release": the authors' chip program) and the chip's
+// analogue effects; --seed N draws its random errors. Without it nothing changes (project program,
+// --noise as given). It cannot be combined with --noise hardware or --iw/--iw-rnn.
 //
 // --dump-intermediates writes, per clip and frame t, the stages the sensor program shows in the
 // release's print_intermediates layout and encodings (data_utils/scamp_io.py reads them):
@@ -40,6 +45,8 @@
 #include <scamp5.hpp>
 
 #include "../src/pixelrnn_program.hpp"
+#include "../src/release_chip_program.hpp"
+#include "chip_model.hpp"
 #include "clip_folder.hpp"
 #include "weights_json.hpp"
 
@@ -48,16 +55,17 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Options {
-    fs::path weights, clips, out, dump, clips_header, host_root, host_frames;
+    fs::path weights, clips, out, dump, clips_header, host_root, host_frames, chip_model;
     int iw = 0, iw_rnn = 0;
     std::string noise = "off";
+    bool noise_given = false;
     unsigned long long seed = 0;
 };
 
 [[noreturn]] void usage(const std::string& error) {
     std::cerr << "error: " << error << "\n"
               << "usage: pixelrnn_emu --weights FILE --clips DIR --out DIR [--iw 10] [--iw-rnn 10]\n"
-              << "                    [--noise off|hardware] [--seed N] [--dump-intermediates DIR]\n"
+              << "                    [--noise off|hardware] [--seed N] [--dump-intermediates DIR] [--chip-model FILE]\n"
               << "       pixelrnn_emu --clips DIR [--write-clips-header FILE] [--host-root PATH] [--write-host-frames DIR]\n";
     std::exit(2);
 }
@@ -91,9 +99,11 @@ Options parse(int argc, char** argv) {
         else if (a == "--iw-rnn") o.iw_rnn = parse_int(a, value(), 1, 127);
         else if (a == "--noise") {
             o.noise = value();
+            o.noise_given = true;
             if (o.noise != "off" && o.noise != "hardware") usage("--noise accepts off or hardware, got '" + o.noise + "'");
         } else if (a == "--seed") o.seed = static_cast<unsigned long long>(parse_int(a, value(), 0, 2147483647));
         else if (a == "--dump-intermediates") o.dump = value();
+        else if (a == "--chip-model") o.chip_model = value();
         else if (a == "--write-clips-header") o.clips_header = value();
         else if (a == "--host-root") o.host_root = value();
         else if (a == "--write-host-frames") o.host_frames = value();
@@ -122,8 +132,20 @@ Options parse(int argc, char** argv) {
     if (!o.host_root.empty() && o.clips_header.empty()) usage("--host-root goes with --write-clips-header");
     if (!o.clips_header.empty() || !o.host_frames.empty()) return o;
     if (o.weights.empty()) usage("--weights is required");
+    if (!o.chip_model.empty() && ((o.noise_given && o.noise != "off") || o.iw != 0 || o.iw_rnn != 0))
+        usage("--chip-model sets the chip's errors and the program's whites itself; drop --noise " + o.noise +
+              " and --iw/--iw-rnn");
     if (o.out.empty()) usage("--out is required");
     return o;
+}
+
+std::string json_escaped(const std::string& s) {
+    std::string out;
+    for (char ch : s) {
+        if (ch == '"' || ch == '\\') out += '\\';
+        if (static_cast<unsigned char>(ch) >= 32) out += ch;
+    }
+    return out;
 }
 
 scamp5_emu::GrayImage tile_16(const scamp5_emu::GrayImage& frame) {
@@ -262,6 +284,13 @@ int main(int argc, char** argv) {
             for (const LoadedClip& c : clips) listed.push_back(c.files);
             check_same_frame_count(opt.clips, listed);
         }
+        ChipModel chip;  // default: the project's program, --noise as given
+        if (!opt.chip_model.empty()) {
+            chip = load_chip_model(opt.chip_model.string());
+            if (chip.program == "release" && !opt.dump.empty())
+                throw std::runtime_error("--dump-intermediates is not available for the release program (chip model " +
+                                         opt.chip_model.string() + ")");
+        }
         const SensorWeightsFile initial = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn);
         char invalid[160];
         if (!validate_pixelrnn_weights(initial.weights, invalid, sizeof invalid))
@@ -292,7 +321,8 @@ int main(int argc, char** argv) {
         fs::create_directories(staging);
 
         scamp5_emu::host::reset();
-        scamp5_emu::device().set_error_model(scamp5_emu::ErrorModel::by_name(opt.noise));
+        if (!opt.chip_model.empty()) apply_chip_model(chip);
+        else scamp5_emu::device().set_error_model(scamp5_emu::ErrorModel::by_name(opt.noise));
         scamp5_emu::device().seed(opt.seed);
         scamp5_emu::host::set_save_directory(staging);
         scamp5_emu::host::set_image_server([&](const std::string& path, scamp5_emu::GrayImage& image) {
@@ -302,17 +332,18 @@ int main(int argc, char** argv) {
             return true;
         });
 
-        PixelRNNSensorProgram program(
-            [&](PixelRNNWeights& w, char* error, std::size_t size) {
-                try {
-                    w = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn).weights;
-                    return true;
-                } catch (const std::exception& e) {
-                    std::snprintf(error, size, "%s", e.what());
-                    return false;
-                }
-            },
-            PixelRNNClipList{root.c_str(), list.data(), static_cast<int>(list.size())});
+        const PixelRNNSensorProgram::WeightsLoader loader = [&](PixelRNNWeights& w, char* error, std::size_t size) {
+            try {
+                w = load_sensor_weights_json(opt.weights, opt.iw, opt.iw_rnn).weights;
+                return true;
+            } catch (const std::exception& e) {
+                std::snprintf(error, size, "%s", e.what());
+                return false;
+            }
+        };
+        const PixelRNNClipList clip_list{root.c_str(), list.data(), static_cast<int>(list.size())};
+        PixelRNNSensorProgram program(loader, clip_list);
+        ReleaseChipProgram release_program(loader, clip_list);
         // The GUI exists once run() starts; the operator's actions are queued for the first frame.
         scamp5_emu::host::set_frame_hook([&](int n) {
             if (n == 0) {
@@ -330,7 +361,8 @@ int main(int argc, char** argv) {
         });
         const auto start = std::chrono::steady_clock::now();
         try {
-            program.run();
+            if (chip.program == "release") release_program.run();
+            else program.run();
         } catch (const scamp5_emu::FrameLoopStopped&) {
         }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -342,15 +374,16 @@ int main(int argc, char** argv) {
                                      " of the " + std::to_string(total) + " frames: " + log);
         const auto& dev = scamp5_emu::device();
         const double fps = seconds > 0 ? total / seconds : 0.0;
-        char stats[1024];
+        char stats[4096];
         std::snprintf(stats, sizeof stats,
                       "{\n  \"clips\": %zu,\n  \"frames\": %d,\n  \"host_frames_served\": %d,\n  \"seconds\": %.3f,\n  \"frames_per_second\": %.3f,\n"
                       "  \"static_kernel_words\": %d,\n  \"static_kernels\": %d,\n  \"static_store_words\": %d,\n"
                       "  \"max_dynamic_kernel_words\": %d,\n  \"instructions_executed\": %llu,\n"
-                      "  \"noise\": \"%s\",\n  \"seed\": %llu,\n  \"input_white\": %d,\n  \"input_rnn_white\": %d\n}\n",
+                      "  \"program\": \"%s\",\n  \"chip_model\": \"%s\",\n  \"noise\": \"%s\",\n  \"seed\": %llu,\n  \"input_white\": %d,\n  \"input_rnn_white\": %d\n}\n",
                       clips.size(), total, scamp5_emu::host::image_requests_served(), seconds, fps, dev.static_words(), dev.static_kernels(),
                       scamp5_emu::kStaticStoreWords, dev.max_dynamic_words(),
-                      static_cast<unsigned long long>(dev.executed_instructions()), opt.noise.c_str(), opt.seed,
+                      static_cast<unsigned long long>(dev.executed_instructions()), chip.program.c_str(),
+                      json_escaped(opt.chip_model.generic_string()).c_str(), opt.chip_model.empty() ? opt.noise.c_str() : "chip model", opt.seed,
                       initial.weights.input_white, initial.weights.input_rnn_white);
         const std::string text(stats);
         scamp5_emu::write_file_atomically(staging / "emulator_stats.json", std::vector<std::uint8_t>(text.begin(), text.end()));

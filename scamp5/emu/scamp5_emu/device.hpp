@@ -91,6 +91,15 @@ public:
         dynamic_recording_ = nullptr;
     }
     void set_error_model(const ErrorModel& m) { error_ = m; }
+    // Saturation of every analogue write, +-limit (a chip model's "analogue_limit"; default 128).
+    void set_analogue_limit(float limit) { limit_ = limit; }
+    float analogue_limit() const { return limit_; }
+    // Per-PE read-out maps of a chip model (device orientation, kPlane values each; empty = none):
+    // pixel = round(gain(PE) * v + 128 + offset(PE) + the error model's ADC terms), clipped to 0..255.
+    void set_readout_maps(std::vector<float> offset, std::vector<float> gain) {
+        readout_offset_map_ = std::move(offset);
+        readout_gain_map_ = std::move(gain);
+    }
     const ErrorModel& error_model() const { return error_; }
     void seed(std::uint64_t s) { noise_.reseed(s); }
     // Value read by XN/XE/XS/XW beyond the array edge.
@@ -209,13 +218,14 @@ public:
         float* d = analogue_plane(id);
         const std::uint8_t* flag = digital_[kFLAG].data();
         for (int i = 0; i < kPlane; ++i) {
-            float v = std::min(kAnalogueLimit, std::max(-kAnalogueLimit, value[i]));
+            float v = std::min(limit_, std::max(-limit_, value[i]));
             d[i] = flag[i] ? v : d[i];
         }
     }
     // 8-bit ADC of one analogue value at PE index i.
     std::uint8_t adc(float v, int i, const float* temporal) {
-        double x = v + 128.0;
+        double x = (readout_gain_map_.empty() ? 1.0 : readout_gain_map_[static_cast<std::size_t>(i)]) * v + 128.0;
+        if (!readout_offset_map_.empty()) x += readout_offset_map_[static_cast<std::size_t>(i)];
         if (error_.enabled)
             x += error_.readout_offset + error_.readout_fixed_sigma * noise_.readout_fixed_pattern()[i] +
                  error_.readout_sigma * temporal[i];
@@ -334,7 +344,7 @@ private:
                 for (int c = 0; c < kSize; ++c) {
                     const int tc = c + dc, i = r * kSize + c;
                     if (tc < 0 || tc >= kSize || !flag[i]) continue;
-                    news[tr * kSize + tc] = std::min(kAnalogueLimit, std::max(-kAnalogueLimit, v[i]));
+                    news[tr * kSize + tc] = std::min(limit_, std::max(-limit_, v[i]));
                 }
             }
         }
@@ -397,6 +407,8 @@ private:
     std::vector<std::uint8_t> padded_;
     float in_value_ = 0.0f;
     float news_edge_ = 0.0f;
+    float limit_ = kAnalogueLimit;
+    std::vector<float> readout_offset_map_, readout_gain_map_;
     ErrorModel error_;
     NoiseSource noise_;
     std::uint64_t generation_ = 0;
