@@ -25,7 +25,7 @@ from pathlib import Path
 from data_utils import build_datasets
 from model_utils import build_model
 from training_utils import bit_accounting, run_folder, run_reuse
-from training_utils.atomic_files import atomic_path, write_json, write_text
+from training_utils.atomic_files import write_json, write_png, write_text
 from training_utils.cli import reports_user_errors
 from training_utils.config import load_config
 from training_utils.paths import REPO_ROOT
@@ -146,10 +146,7 @@ def plot(rows: dict, title: str, path: Path) -> None:
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    write_png(fig, path)
 
 
 @reports_user_errors

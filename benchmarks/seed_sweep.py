@@ -28,7 +28,7 @@ from pathlib import Path
 from data_utils import build_datasets
 from model_utils import build_model
 from model_utils.binary_layers import binary_weights
-from training_utils.atomic_files import atomic_path, write_json, write_text
+from training_utils.atomic_files import write_json, write_png, write_text
 from training_utils.cli import reports_user_errors
 from training_utils import run_folder, run_reuse
 from training_utils.config import ConfigError, load_config
@@ -140,10 +140,7 @@ def plot(report: dict, path: Path) -> None:
     ax.set_title(Path(report["config"]).name)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: never over a marker
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    write_png(fig, path)
 
 
 @reports_user_errors

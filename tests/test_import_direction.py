@@ -123,6 +123,6 @@ def test_tests_and_benchmarks_do_not_share_code_through_each_other():
 
 def test_no_sys_path_changes():
     files = [p for p in REPO_ROOT.rglob("*.py") if not {".venv", "build", ".git"} & set(p.parts)]
-    needle = "sys.path." + "insert"
-    wrong = [f"{p.relative_to(REPO_ROOT)}" for p in files if needle in p.read_text(encoding="utf-8")]
-    assert not wrong, f"{needle} in {wrong}: the project is installed with `pip install -e .` (make venv)"
+    needles = ["sys.path." + "insert", "sys.path." + "append", "sys.path" + "[", "sys.path" + " ="]
+    wrong = [f"{p.relative_to(REPO_ROOT)}: {n}" for p in files for n in needles if n in p.read_text(encoding="utf-8")]
+    assert not wrong, f"sys.path changed in {wrong}: the project is installed with `pip install -e .` (make venv)"

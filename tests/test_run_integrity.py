@@ -187,8 +187,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path, 
 
 
 KILLED_RUN = """
-import os, signal, sys
-sys.path[:0] = [{root!r}, {tests!r}]
+import os, signal
 import torch
 from helpers import tiny_datasets
 from test_trainer import tiny_config
@@ -204,8 +203,9 @@ Trainer(tiny_config(), tiny_datasets(), {run!r}, torch.device("cpu")).fit()
 
 
 def test_sigkill_between_checkpoint_and_row_then_resume(tmp_path, uninterrupted):
-    code = KILLED_RUN.format(root=str(REPO_ROOT), tests=str(REPO_ROOT / "tests"), run=str(tmp_path))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    code = KILLED_RUN.format(run=str(tmp_path))
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "tests")}  # the test helpers; the project is installed
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == -9, done.stderr
     assert (tmp_path / ".lock").is_file()  # left by the dead process, no longer locked by anyone
     assert [row["epoch"] for row in summary_rows(tmp_path)] == ["1"]

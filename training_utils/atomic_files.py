@@ -79,3 +79,13 @@ def write_text(path, text: str) -> None:
 
 def write_json(path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def write_png(fig, destination: str | os.PathLike) -> None:
+    """A matplotlib figure as a PNG at ``destination``, written atomically (laid out first, closed after)."""
+    import matplotlib.pyplot as plt  # only the report tools draw figures
+
+    fig.tight_layout()
+    with atomic_path(destination) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
