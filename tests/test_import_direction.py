@@ -21,7 +21,7 @@ TRAINING_UTILS = {
     TRAINER: ["trainer", "cli"],
 }
 TOOL_SCRIPTS = ["train", "print_intermediates", "extract_weights", "test_simulated_scamp", "test_scamp_outputs"]
-BENCHMARK_TOOLS_TESTS_RUN = {"benchmarks.seed_sweep", "benchmarks.paper_table"}
+BENCHMARK_TOOLS_TESTS_RUN = {"benchmarks.seed_sweep", "benchmarks.paper_table", "benchmarks.fit_chip_model"}
 
 
 def module_name(path: Path) -> str:

@@ -94,7 +94,7 @@ def test_chip_model_does_not_combine_with_hardware_noise(scamp5_emulator, tmp_pa
 def test_the_fitter_recovers_the_read_out_offsets_the_emulator_was_given(scamp5_emulator, tmp_path, inputs):
     """Synthetic pairs made by the emulator with a known chip model (offset 3 plus an offset map): the
     fitter's offset stage recovers 3, its offset-map stage recovers 3 + map wherever no clip saturates."""
-    import fit_chip_model
+    from benchmarks import fit_chip_model
 
     rng = np.random.default_rng(7)
     pairs = tmp_path / "pairs"
