@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     from training_utils.trainer import Trainer
 
     device = select_device(cfg["device"])
-    if cfg["model"]["kernels"] == "native":
+    if cfg["model"]["compute"] == "native":
         from model_utils.kernels import load_native_kernels
 
         load_native_kernels()  # built, verified or refused before any folder is made
