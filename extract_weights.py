@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training_utils.cli import reports_user_errors, true_false
+from training_utils.cli import add_input_white, reports_user_errors, true_false
 from training_utils.config import load_config
 
 
@@ -28,8 +28,8 @@ def parse_args(argv=None):
     p.add_argument("-stf", "--save-text-file", metavar="OUT.txt", help="the release's text format")
     p.add_argument("--header", metavar="OUT.hpp", help="C++ header for the scamp5/ sensor program")
     p.add_argument("--json", metavar="OUT.json", help="weights JSON (read by the emulator runner)")
-    p.add_argument("-iw", "--input-white", type=int, default=10, help="sensor units per CNN step (default 10)")
-    p.add_argument("--input-rnn-white", type=int, help="sensor units per RNN step (default: --input-white)")
+    add_input_white(p, "sensor units per CNN step, a whole number in 1..127 (default 10)",
+                    "sensor units per RNN step (default: --input-white)")
     return p.parse_args(argv)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from training_utils.cli import reports_user_errors, true_false
+from training_utils.cli import add_input_white, reports_user_errors, true_false
 from training_utils.config import load_config
 from training_utils.text import preview
 
@@ -169,17 +169,11 @@ def write_intermediates(model, batches, classes, out_dir, input_white: float = 1
     return metrics
 
 
-def sensor_unit(white: float | None) -> int | float | None:
-    """-iw as the sensor's integer unit where it is a whole number (the exporter refuses any other)."""
-    return int(white) if white is not None and float(white).is_integer() else white
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-c", "--config", required=True, help="JSON config the checkpoint was trained with")
     p.add_argument("-sd", "--save-dir", required=True, metavar="DIR", help="output folder")
-    p.add_argument("-iw", "--input-white", type=float, default=10, help="sensor units per step (default 10)")
-    p.add_argument("--input-rnn-white", type=float, help="units of the recurrent maps (default: -iw)")
+    add_input_white(p, "sensor units per step (default 10)", "units of the recurrent maps (default: -iw)")
     p.add_argument("-si", "--save-images", type=true_false, default=True, metavar="{true,false}",
                    help="write the images (false: only the accuracy)")
     p.add_argument("--weights", metavar="CHECKPOINT", help="checkpoint (default: the config's 'weights')")
@@ -199,8 +193,6 @@ def parse_args(argv=None):
 @reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.input_white <= 0:
-        raise ValueError(f"-iw must be > 0, got {args.input_white}")
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.emulator_clips and not args.save_images:
@@ -231,7 +223,7 @@ def main(argv=None) -> int:
     # Computed before anything is written: a model the sensor cannot run leaves no file.
     emulator_weights = None
     if args.emulator_clips:
-        emulator_weights = sensor_weights(model, sensor_unit(args.input_white), sensor_unit(args.input_rnn_white),
+        emulator_weights = sensor_weights(model, args.input_white, args.input_rnn_white,
                                           source={"config": str(args.config), "checkpoint": str(path)})
     with run_folder.claim(out_dir, "print_intermediates.py", "-sd", TOP_LEVEL_FILES):
         prepare_output_folder(out_dir, args.overwrite)

@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training_utils.cli import reports_user_errors
+from training_utils.cli import add_input_white, reports_user_errors
 from training_utils.config import load_config
 from training_utils.paths import REPO_ROOT
 
@@ -33,7 +33,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-c", "--config", required=True, help="JSON config of the checkpoint")
     p.add_argument("-sd", "--scamp-dir", required=True, metavar="DIR", help="<DIR>/<class>/<sequence>/15_output.BMP")
-    p.add_argument("-iw", "--input-white", type=float, default=10, help="sensor units per model unit (default 10)")
+    add_input_white(p, "sensor units per model unit (default 10)")
     p.add_argument("--weights", metavar="CHECKPOINT", help="checkpoint (default: the config's 'weights')")
     p.add_argument("--split-file", default=str(DEFAULT_SPLIT_FILE),
                    help="JSON with train/val/test sequence lists (default configs/splits/cambridge_paper.json); "

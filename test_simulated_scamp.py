@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from training_utils.cli import reports_user_errors
+from training_utils.cli import add_input_white, reports_user_errors
 from training_utils.config import load_config
 
 
@@ -25,7 +25,7 @@ def parse_args(argv=None):
     p.add_argument("-c", "--config", required=True, help="JSON config of the checkpoint")
     p.add_argument("-sdd", "--saved-data-dir", required=True, metavar="DIR",
                    help="print_intermediates output: DIR/<class>/<sequence>/<frame>/6_ft_ot.BMP")
-    p.add_argument("-iw", "--input-white", type=float, default=10, help="sensor units per model unit (default 10)")
+    add_input_white(p, "sensor units per model unit (default 10)")
     p.add_argument("--weights", metavar="CHECKPOINT", help="checkpoint (default: the config's 'weights')")
     p.add_argument("--frame", type=int, help="frame whose o_t is read (default: the config's timesteps - 1)")
     p.add_argument("--class-offset", type=int, default=1, help="label = class folder number - offset (default 1)")

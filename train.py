@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     from training_utils.trainer import Trainer
 
     device = select_device(cfg["device"])
-    if cfg["model"]["kernels"] == "native":
+    if cfg["model"]["compute"] == "native":
         from model_utils.kernels import load_native_kernels
 
         load_native_kernels()  # built, verified or refused before any folder is made
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         # The output folder is claimed (locked, and refused if it holds a training run) before any work.
         with run_folder.claim(out, "train.py --eval-only", "--out", ["metrics.json"]):
             dataset = build_datasets(cfg, args.data_root, splits=(split,))[split]
-            metrics = evaluate_checkpoint(cfg, dataset, weights, device, noise, split)
+            metrics = evaluate_checkpoint(cfg, dataset, args.weights, device, noise, split)
             write_json(out / "metrics.json", metrics)
         print(format_metrics(metrics) + f"  (noise {'on' if noise else 'off'}; {weights})")
         print(f"wrote {out / 'metrics.json'}")

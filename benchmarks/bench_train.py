@@ -3,8 +3,8 @@
 
 Mode ``throughput`` (default): ms per clip of a train step (forward, loss, backward) and of evaluation, at
 each batch size, for three paths computing the same function with the same parameters and input:
-``native`` (the model with model.kernels = "native": the C++ kernels of model_utils/kernels), ``torch``
-(model.kernels = "torch": the model's plain-PyTorch reference) and ``straightforward``
+``native`` (the model with model.compute = "native": the C++ kernels of model_utils/kernels), ``torch``
+(model.compute = "torch": the model's plain-PyTorch reference) and ``straightforward``
 (benchmarks/straightforward_pixelrnn.py: a per-frame loop, every stage a separate op; a fair stand-in for
 the authors' release). ``train_speedup`` / ``eval_speedup``: best native vs best straightforward (each at
 its best batch size). Every figure is the best of ``--repeats`` timed runs after one warm-up run.
@@ -15,7 +15,7 @@ and warns if the load was above 0.5 at the start. ``--device cuda`` times the to
 paths on a GPU (the native kernels are CPU-only).
 
 Mode ``epoch``: one training epoch of a Cambridge-sized workload (720 train clips, then evaluation of
-90 val clips, in memory) through the Trainer (model.kernels "auto").
+90 val clips, in memory) through the Trainer (model.compute "auto").
 
   python benchmarks/bench_train.py --out bench.json
   python benchmarks/bench_train.py --mode epoch
@@ -93,7 +93,7 @@ def throughput(args) -> dict:
 
     def with_kernels(kernels):
         def forward(x):
-            model.kernels = kernels
+            model.compute = kernels
             return model(x)
         return forward
     paths = {"native": with_kernels("native"), "torch": with_kernels("torch"),

@@ -31,6 +31,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from training_utils.atomic_files import write_text
 from training_utils.paths import REPO_ROOT
 from training_utils.text import preview
@@ -78,6 +80,54 @@ def _canonical_order(names: Sequence[str], labels_by_name: dict[str, int]) -> li
     return sorted(names, key=lambda name: (labels_by_name[name], natural_key(name)))
 
 
+STRATIFIED_DRAWS = ("name_rank", "permutation")
+
+
+def _class_count(size: int, fraction: float, draw: str) -> int:
+    if draw == "name_rank":
+        return _round_half_up(size * fraction)
+    return min(max(int(round(size * fraction)), 1), size - 1) if size >= 2 else 0
+
+
+def stratified_split(labels: Sequence[int], drawn: dict[str, float], seed: int, rest: str,
+                     names: Sequence[str] | None = None, draw: str = "name_rank") -> dict[str, list[int]]:
+    """The one stratified splitter: the indices of ``labels`` in each part, drawn class by class.
+
+    ``drawn`` maps parts to fractions in drawing order: each class's members, in the draw's order, fill
+    the drawn parts in turn (each count capped by what is left) and the rest goes to part ``rest``.
+    Every list comes back sorted. ``draw`` is one of the two draws the project has always made:
+
+    - ``"name_rank"`` (``data.split`` "seeded", via ``seeded_split``): a class's members ordered by
+      ``sha256("<seed>:<name>")`` (needs ``names``), counts rounded half up; independent of the input
+      order and of the NumPy version.
+    - ``"permutation"`` (the decoder finetuning's held-out part, via ``stratified_holdout``): each class,
+      in label order, permuted by one ``numpy.random.default_rng(seed)``; counts by ``round`` (half to
+      even), at least one and never all of a class of two or more, none of a class of one.
+    """
+    if draw not in STRATIFIED_DRAWS:
+        raise ValueError(f"unknown stratified draw {draw!r}; accepted: {list(STRATIFIED_DRAWS)}")
+    if draw == "name_rank" and (names is None or len(names) != len(labels)):
+        raise ValueError("the 'name_rank' draw orders clips by name: give one name per label")
+    by_class: dict[int, list[int]] = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_class[label].append(index)
+    rng = np.random.default_rng(seed) if draw == "permutation" else None
+    parts: dict[str, list[int]] = {part: [] for part in (*drawn, rest)}
+    for label in sorted(by_class):
+        members = by_class[label]
+        if rng is None:
+            members = sorted(members, key=lambda index: _seeded_rank(seed, names[index]))
+        else:
+            members = rng.permutation(np.asarray(members)).tolist()
+        start = 0
+        for part, fraction in drawn.items():
+            count = min(_class_count(len(members), fraction, draw), len(members) - start)
+            parts[part] += members[start:start + count]
+            start += count
+        parts[rest] += members[start:]
+    return {part: sorted(indices) for part, indices in parts.items()}
+
+
 def seeded_split(names: Sequence[str], labels: Sequence[int], fractions: dict | None = None,
                  seed: int = 0) -> dict[str, list[str]]:
     """Stratified split of ``names`` (one label each) into train / val / test; see module doc."""
@@ -89,19 +139,9 @@ def seeded_split(names: Sequence[str], labels: Sequence[int], fractions: dict | 
         raise ValueError(f"split_seed must be an integer, got {seed!r}.")
     fractions = validate_fractions(fractions)
     labels_by_name = dict(zip(names, labels))
-    by_class: dict[int, list[str]] = defaultdict(list)
-    for name, label in zip(names, labels):
-        by_class[label].append(name)
-    parts: dict[str, list[str]] = {part: [] for part in SPLIT_PARTS}
-    for label in sorted(by_class):
-        members = sorted(by_class[label], key=lambda name: _seeded_rank(seed, name))
-        test_count = _round_half_up(len(members) * fractions["test"])
-        val_count = min(_round_half_up(len(members) * fractions["val"]),
-                        len(members) - test_count)
-        parts["test"] += members[:test_count]
-        parts["val"] += members[test_count:test_count + val_count]
-        parts["train"] += members[test_count + val_count:]
-    return {part: _canonical_order(members, labels_by_name) for part, members in parts.items()}
+    indices = stratified_split(labels, {"test": fractions["test"], "val": fractions["val"]}, seed, "train",
+                               names=names, draw="name_rank")
+    return {part: _canonical_order([names[i] for i in indices[part]], labels_by_name) for part in SPLIT_PARTS}
 
 
 def subject_of(name: str) -> str:

@@ -18,7 +18,7 @@ from .binary_layers import BinaryConv2d, QuantizedLinear, binary_weights
 from .cells import CELLS
 from .decoders import DECODERS
 from .encoders import ENCODERS
-from .kernels import KERNEL_CHOICES, load_native_kernels, native_coverage, native_encode, uses_native_kernels
+from .kernels import COMPUTE_CHOICES, load_native_kernels, native_coverage, native_encode, uses_native_kernels
 from .tracing import Traceable, tracing
 
 
@@ -37,7 +37,7 @@ class InPixelClassifier(Traceable, nn.Module):
         self.map_size = map_size
         self.timesteps = timesteps
         self.num_classes = num_classes
-        self.kernels = "auto"  # model.kernels: which path computes encode() (model_utils/kernels)
+        self.compute = "auto"  # model.compute: which path computes encode() (the native kernels of model_utils/kernels or PyTorch)
 
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
         """The on-sensor part: clips (B, T, 1, S, S) -> read-out (B, K, M, M), the maps read off the sensor."""
@@ -104,13 +104,13 @@ def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
     decoder = build_component("decoder", model_cfg["decoder"], q, map_size=map_size)
     model = InPixelClassifier(encoder, cell, decoder, classes, map_size, cfg["data"]["timesteps"],
                               build_quantizer(q["final_conv"]), build_quantizer(q["linear"]))
-    model.kernels = model_cfg["kernels"]
-    if model.kernels == "native":  # asked for explicitly: say now, not at the first batch, if it cannot be
+    model.compute = model_cfg["compute"]
+    if model.compute == "native":  # asked for explicitly: say now, not at the first batch, if it cannot be
         reason = native_coverage(model)
         if reason is not None:
-            raise ValueError(f"model.kernels is 'native' but {reason}; accepted: {', '.join(KERNEL_CHOICES)}")
+            raise ValueError(f"model.compute is 'native' but {reason}; accepted: {', '.join(COMPUTE_CHOICES)}")
         load_native_kernels()
-    if model_cfg["freeze_binary_kernels"]:
+    if model_cfg["freeze_binary_weights"]:
         # The release's de-facto behaviour (its kernels stayed at the signs of their initialisation).
         for _, param in binary_weights(model):
             param.requires_grad_(False)

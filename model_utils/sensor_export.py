@@ -93,9 +93,12 @@ def sensor_level(step: int, input_white: int, name: str) -> int:
 
 
 def _check_white(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 127:
+    """The sensor's analogue unit as an int: a whole number in 1..127, given as int or float (the tools' -iw
+    is a float, so ``-iw 10`` arrives as 10.0)."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 1 <= value <= 127:
         raise SensorExportError(f"{name} must be an integer in 1..127 (the sensor's analogue unit), got {value!r}")
-    return value
+    return int(value)
 
 
 def _scalar(param) -> float:

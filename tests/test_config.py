@@ -109,7 +109,7 @@ def test_paper_recipe_presets_every_key_and_explicit_keys_win(tmp_path):
     assert cfg["train"]["batch_size"] == 4 and cfg["noise"]["eval"] is False  # given in the file / by --set
     assert (cfg["data"]["augment"]["per_frame"], cfg["data"]["augment"]["translate"], cfg["data"]["frame_sampling"]) \
         == (True, 6, "release")  # tulips1: the release's +-10 % of 64 px, drawn per frame
-    assert (cfg["model"]["freeze_binary_kernels"], cfg["model"]["encoder"]["threshold_init"],
+    assert (cfg["model"]["freeze_binary_weights"], cfg["model"]["encoder"]["threshold_init"],
             cfg["model"]["cell"]["threshold_init"]) == (True, None, 1.0)
     assert (cfg["train"]["scheduler"], cfg["train"]["plateau_monitor"], cfg["train"]["loss_reduction"],
             cfg["noise"]["selection"]) == ("plateau", "min val_loss", "sum", True)

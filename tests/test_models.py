@@ -139,7 +139,7 @@ def test_latent_weights_train_and_flip_signs():
 
 
 def test_frozen_kernels_keep_their_initial_signs():
-    model = build_model(small_config(freeze_binary_kernels=True), 3)
+    model = build_model(small_config(freeze_binary_weights=True), 3)
     assert all(not p.requires_grad for _, p in binary_weights(model))
     assert model.thresh3.requires_grad and model.cnn_model.thresh1.requires_grad
 

@@ -43,7 +43,7 @@ def train(tmp_path, setup, kernels, run="run", **env):
     folder, clips, config = setup
     environment = {**os.environ, BUILD_ENV: str(folder), **env}
     return subprocess.run([sys.executable, "train.py", "-c", str(config), "--data-root", str(clips), "--set",
-                           f"model.kernels={kernels}", "--out", str(tmp_path / run)],
+                           f"model.compute={kernels}", "--out", str(tmp_path / run)],
                           cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=600)
 
 
@@ -89,7 +89,7 @@ def test_a_damaged_library_that_cannot_be_rebuilt_is_refused_naming_the_file(tmp
     assert done.stderr.startswith(f"error: {library} is 5000 bytes, but {built_size} bytes were built (truncated), "
                                   "so it is not loaded; it cannot be rebuilt: no C++ compiler: ")
     assert f"or delete {library} yourself." in done.stderr and "Traceback" not in done.stderr
-    assert "set model.kernels to 'torch'" in done.stderr
+    assert "set model.compute to 'torch'" in done.stderr
     assert not (tmp_path / "run").exists() and library.stat().st_size == 5000
 
 

@@ -23,7 +23,7 @@ def paper_model(*, noise=False, learned=False, timesteps=16, frame_size=64, enco
                    "model": {"encoder": {"noise_std": 0.6 if noise else 0.0, "threshold_init": 1.5, **dict(encoder)},
                              "cell": {"learned_threshold": learned, "gate_noise_std": 0.6 if noise else 0.0,
                                       "output_noise_std": 1.0 if noise else 0.0},
-                             "quantizers": dict(quantizers), "kernels": kernels}})
+                             "quantizers": dict(quantizers), "compute": kernels}})
     torch.manual_seed(0)
     return build_model(cfg, 9).train()
 
@@ -40,7 +40,7 @@ def sample_clips(batch, timesteps, size=64, seed=1):
 
 
 def run(model, kernels, clips, target, seed=7):
-    model.kernels = kernels
+    model.compute = kernels
     assert uses_native_kernels(model, clips) == (kernels == "native")
     model.zero_grad(set_to_none=True)
     torch.manual_seed(seed)  # the same noise tensors on both paths
@@ -71,7 +71,7 @@ def test_native_model_matches_the_reference(noise, learned, batch, timesteps):
     with torch.no_grad():
         logits = {}
         for kernels in ("native", "torch"):
-            model.kernels = kernels
+            model.compute = kernels
             logits[kernels] = model(sample_clips(batch, timesteps))
         assert (logits["native"] - logits["torch"]).abs().max() <= 1e-5
 
@@ -135,15 +135,15 @@ def test_kernels_choice_covers_only_exact_configurations():
     gru = build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}}}), 3)
     assert "'conv_gru', not 'pixelrnn'" in native_coverage(gru)
     assert not uses_native_kernels(gru, torch.zeros(1, 2, 1, 16, 16))  # auto: the reference path
-    with pytest.raises(ValueError, match=r"model.kernels is 'native' but the cell is 'conv_gru'"):
-        build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}, "kernels": "native"}}), 3)
+    with pytest.raises(ValueError, match=r"model.compute is 'native' but the cell is 'conv_gru'"):
+        build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}, "compute": "native"}}), 3)
     with pytest.raises(ValueError, match=r"quantizer 'gumbel_binary' does not give exact"):
-        build_model(resolve({**cfg, "model": {"quantizers": {"cnn_output": "gumbel_binary"}, "kernels": "native"}}), 3)
+        build_model(resolve({**cfg, "model": {"quantizers": {"cnn_output": "gumbel_binary"}, "compute": "native"}}), 3)
     model = build_model(resolve(cfg), 3)
     assert uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
-    model.kernels = "torch"
+    model.compute = "torch"
     assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
-    model.kernels = "native"
+    model.compute = "native"
     with model.tracing():  # tracing records every stage: always the reference path
         assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
 
@@ -156,7 +156,7 @@ def test_a_failed_build_is_an_error_for_native_and_a_warning_for_auto(monkeypatc
     monkeypatch.setattr(dispatch, "_warned_unavailable", False)
     cfg = {"data": {"timesteps": 2, "frame_size": 16}}
     with pytest.raises(NativeKernelsUnavailable, match="no compiler"):
-        build_model(resolve({**cfg, "model": {"kernels": "native"}}), 3)
+        build_model(resolve({**cfg, "model": {"compute": "native"}}), 3)
     model = build_model(resolve(cfg), 3)
     with pytest.warns(RuntimeWarning, match="using the PyTorch path.*no compiler"):
         assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))

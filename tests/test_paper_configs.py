@@ -43,7 +43,7 @@ def test_paper_config_trains_one_epoch(config, recipe, fake_roots, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert cfg["recipe"] == recipe and metrics["test"]["total"] > 0
     paper = recipe == "paper"
-    assert cfg["model"]["freeze_binary_kernels"] is paper and cfg["train"]["batch_size"] == (1 if paper else 32)
+    assert cfg["model"]["freeze_binary_weights"] is paper and cfg["train"]["batch_size"] == (1 if paper else 32)
     assert cfg["train"]["loss_reduction"] == ("sum" if paper else "mean") and cfg["noise"]["eval"] is paper
     (row,) = csv.DictReader((out / "summary.csv").open())
     if paper:

@@ -52,13 +52,15 @@ def kill_at(monkeypatch, point: str, epoch: int):
             return real(before, model)
         monkeypatch.setattr(trainer_module, "flip_ratio", flip_ratio)
     elif point == "during evaluation":
-        real = trainer_module.predict
+        from training_utils import evaluation  # the trainer evaluates through evaluation.evaluate_model
+
+        real = evaluation.predict
 
         def predict(model, loader, device, desc="eval"):
             if desc == "test" and current["trainer"].epoch == epoch - 1:
                 raise Killed
             return real(model, loader, device, desc)
-        monkeypatch.setattr(trainer_module, "predict", predict)
+        monkeypatch.setattr(evaluation, "predict", predict)
     elif point in ("before best.pt", "between best.pt and last.pt"):
         name = "best.pt" if point == "before best.pt" else "last.pt"
         real = trainer_module.atomic_save

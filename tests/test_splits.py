@@ -210,3 +210,18 @@ def test_split_files_are_written_atomically(tmp_path):
     write_split_file(path, "d", {"train": ["x"]})
     assert json.loads(path.read_text()) == {"description": "d", "train": ["x"]}
     assert os.listdir(tmp_path) == ["out.json"]
+
+
+def test_the_one_stratified_splitter_reproduces_both_former_draws():
+    """data_utils.splits.stratified_split replaced two splitters (issue 19); these are the draws the former
+    seeded_split and decoder_finetuning.stratified_holdout made on the same input (computed with them)."""
+    from training_utils.decoder_finetuning import stratified_holdout
+
+    labels = [0] * 7 + [1] * 10 + [2] * 3 + [3] * 1 + [4] * 2
+    names = [f"{label}/s{i}" for i, label in enumerate(labels)]
+    assert seeded_split(names, labels, {"train": 0.5, "val": 0.25, "test": 0.25}, seed=7) == {
+        "train": ["0/s0", "0/s3", "0/s6", "1/s11", "1/s12", "1/s14", "1/s16", "2/s19", "3/s20"],
+        "val": ["0/s1", "0/s5", "1/s7", "1/s10", "1/s13", "2/s18", "4/s21"],
+        "test": ["0/s2", "0/s4", "1/s8", "1/s9", "1/s15", "2/s17", "4/s22"]}
+    assert stratified_holdout(labels, 0.25, seed=7) == ([1, 2, 3, 4, 6, 7, 8, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21],
+                                                         [0, 5, 9, 10, 19, 22])

@@ -1,4 +1,4 @@
-"""Both paths of the model (the PyTorch reference and the native kernels, ``model.kernels``) compute what the
+"""Both paths of the model (the PyTorch reference and the native kernels, ``model.compute``) compute what the
 straightforward per-frame implementation of the benchmark computes: logits to 1e-5, gradients to 1e-4
 (relative to each gradient's largest entry)."""
 import pytest
@@ -28,7 +28,7 @@ def test_model_matches_straightforward_logits_and_gradients(encoder, learned_thr
                              "cell": {"learned_threshold": learned_threshold}}}, ["data.timesteps=6"])
     torch.manual_seed(0)
     model = build_model(cfg, 9).train()
-    model.kernels = kernels
+    model.compute = kernels
     clips = torch.randn(batch, 6, 1, 64, 64)
     clips[:, :, :, :24, :24] = 1.0  # flat regions: ties in the pooling windows, also along the borders
     target = torch.tensor([0, 4, 8])[:batch]

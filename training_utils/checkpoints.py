@@ -76,9 +76,13 @@ def check_fits(model: nn.Module, state: dict, path) -> None:
                               f"({'; '.join(parts)}). Use the config the checkpoint was trained with.")
 
 
-def load_weights(model: nn.Module, path) -> dict:
-    """Load a checkpoint's weights into ``model`` strictly; returns the whole checkpoint dict."""
-    checkpoint = read_checkpoint(path)
+def load_weights(model: nn.Module, path, checkpoint: dict | None = None) -> dict:
+    """Load a checkpoint's weights into ``model`` strictly; returns the whole checkpoint dict.
+
+    The one place where checkpoint weights enter a model: ``model_loading.load_model`` (a new model from a
+    config) and the trainer (its own model: resume, --weights, best.pt) both load through it.
+    ``checkpoint``: the dict ``read_checkpoint(path)`` already returned, so the file is read once."""
+    checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
     check_fits(model, checkpoint["model"], path)
     model.load_state_dict(checkpoint["model"], strict=True)
     return checkpoint

@@ -1,9 +1,11 @@
-"""What the command-line tools share: the release's true/false flags and one way to report user errors."""
+"""What the command-line tools share: the release's true/false flags, the sensor unit (-iw) and one way to
+report user errors."""
 from __future__ import annotations
 
 import argparse
 import errno
 import functools
+import math
 import sys
 
 from .atomic_files import DISK_FULL_ERRNOS, DiskFullError, disk_full_error
@@ -28,6 +30,29 @@ def true_false(text: str) -> bool:
     if lowered in ("false", "0", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def sensor_white(text: str) -> float:
+    """argparse type of -iw / --input-rnn-white in every tool: sensor units per model unit, a number > 0.
+
+    One type for all tools (a float, so ``-iw 10`` and ``-iw 10.0`` mean the same everywhere); where the
+    unit goes to the sensor (the weight exporter, the emulator's clips) it must further be a whole number
+    in 1..127, which ``model_utils.sensor_export`` checks and reports.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def add_input_white(parser: argparse.ArgumentParser, help: str, rnn_help: str | None = None) -> None:
+    """The tools' -iw (default 10) and, given ``rnn_help``, --input-rnn-white (default: -iw)."""
+    parser.add_argument("-iw", "--input-white", type=sensor_white, default=10.0, help=help)
+    if rnn_help is not None:
+        parser.add_argument("--input-rnn-white", type=sensor_white, help=rnn_help)
 
 
 def reports_user_errors(main):

@@ -16,6 +16,7 @@ import json
 import math
 import types
 import typing
+import warnings
 from pathlib import Path
 
 import torch
@@ -28,7 +29,7 @@ from .errors import ConfigError
 from .init_selection import HOLDOUTS
 from .quantization import parse_quantizer_spec
 from .recipes import RECIPES, preset
-from .release_vocabulary import is_release_config, migrate_release_config
+from .release_vocabulary import is_release_config, migrate_release_config, migrate_renamed_keys, renamed_key
 
 
 QUANTIZER_SITES = ("cnn_weights", "cnn_output", "rnn_weights", "hidden", "gate", "final_conv", "linear")
@@ -67,9 +68,9 @@ DEFAULTS = {
             "cnn_weights": "tanh_mx", "cnn_output": "tanh_mx", "rnn_weights": "tanh_mx",
             "hidden": "tanh_mx", "gate": "tanh_mx", "final_conv": "tanh_mx", "linear": "full",
         },
-        "freeze_binary_kernels": False,
+        "freeze_binary_weights": False,
         "num_classes": None,
-        "kernels": "auto",      # "native" (CPU kernels of model_utils/kernels), "torch", or native where it applies
+        "compute": "auto",      # "native" (the C++ kernels of model_utils/kernels), "torch", or native where it applies
     },
     "noise": {"eval": False, "selection": False},
     "train": {
@@ -78,10 +79,10 @@ DEFAULTS = {
         "eval_batch_size": 64,
         "optimizer": "adam",
         "lr": 1e-3,
-        "binary_lr_scale": 1.0,  # the binary kernels' latent weights learn at lr x this
+        "binary_lr_scale": 1.0,  # the binary weights' latent values learn at lr x this
         "init_candidates": 1,  # train the best of this many initialisations (training_utils/init_selection.py)
         "init_holdout": "clips",  # or "subjects": score candidates on subjects their read-out fit never saw
-        "binary_optimizer": "latent",  # or "bop": the binary kernels flipped by Bop (training_utils/binary_optimizer.py)
+        "binary_optimizer": "latent",  # or "bop": the binary weights flipped by Bop (training_utils/binary_optimizer.py)
         "bop": {"threshold": 1e-6, "gamma": 1e-3, "normalize": False, "max_flips": None, "reset_after_flip": False,
                 "interval": 1},
         # keep a Bop step's flips only if they lower the loss on this many fixed training clips (0: off)
@@ -181,8 +182,8 @@ _RULES = {
     "data.synthetic.clips_per_class": _int_at_least(1),
     "data.synthetic.seed": _int_at_least(0),
     **{f"model.quantizers.{site}": _QUANT for site in QUANTIZER_SITES},
-    "model.freeze_binary_kernels": _BOOL,
-    "model.kernels": _choice("auto", "native", "torch"),
+    "model.freeze_binary_weights": _BOOL,
+    "model.compute": _choice("auto", "native", "torch"),
     "model.num_classes": _rule(lambda v: v is None or (_is_int(v) and v >= 2), "null (from the dataset) or an integer >= 2"),
     "noise.eval": _BOOL,
     "noise.selection": _BOOL,
@@ -420,8 +421,13 @@ def resolve(raw: dict, overrides: list[str] = (), source: str = "") -> dict:
     if not isinstance(raw, dict):
         raise ConfigError(f"config{_where(source)} must be a JSON object, got {type(raw).__name__}")
     given = migrate_release_config(raw, source) if is_release_config(raw) else copy.deepcopy(raw)
+    migrate_renamed_keys(given, source)
     for text in overrides:
-        _set_given(given, *parse_override(text), source="--set")
+        key, value = parse_override(text)
+        if renamed_key(key) != key:
+            warnings.warn(f"--set {key}: {key} is now {renamed_key(key)} (the old name still works; rename it)",
+                          FutureWarning, stacklevel=2)
+        _set_given(given, renamed_key(key), value, source="--set")
     cfg = _merge(DEFAULTS, given, "", source)
     if cfg["recipe"] not in RECIPES:
         raise ConfigError(f"config key 'recipe'{_where(source)} must be one of "

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data_utils.splits import stratified_split
+
 
 @torch.no_grad()
 def decoder_logits(model, values: np.ndarray, device="cpu", batch_size: int = 256) -> torch.Tensor:
@@ -24,23 +26,12 @@ def decoder_logits(model, values: np.ndarray, device="cpu", batch_size: int = 25
 
 def stratified_holdout(labels, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """(kept indices, held-out indices): ``fraction`` of every class held out (at least one where a class
-    has two or more items), drawn by ``seed``; both lists sorted."""
+    has two or more items), drawn by ``seed``; both lists sorted. The draw is the one stratified splitter's
+    ``"permutation"`` draw (``data_utils.splits.stratified_split``)."""
     if not 0 < fraction < 1:
         raise ValueError(f"validation fraction must be between 0 and 1 (exclusive), got {fraction}")
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    held = []
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        count = int(round(len(members) * fraction))
-        if len(members) >= 2:
-            count = min(max(count, 1), len(members) - 1)
-        else:
-            count = 0
-        held += rng.permutation(members)[:count].tolist()
-    held = sorted(held)
-    kept = sorted(set(range(len(labels))) - set(held))
-    return kept, held
+    parts = stratified_split(labels, {"held": fraction}, seed, "kept", draw="permutation")
+    return parts["kept"], parts["held"]
 
 
 def _accuracy_and_loss(model, values, labels, device) -> tuple[float, float]:

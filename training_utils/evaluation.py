@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from model_utils import build_model, set_noise
+from model_utils import set_noise
 
 from . import distributed
-from .checkpoints import load_weights
 from .metrics import classification_metrics
+from .model_loading import load_model
 from .runtime import make_loader, progress
 
 
@@ -31,14 +31,24 @@ def predict(model, loader, device, desc="eval"):
     return labels, predicted, names, loss_sum / max(len(labels), 1)
 
 
-def evaluate_checkpoint(cfg: dict, dataset, weights: str, device: torch.device, noise_eval: bool,
-                        split: str) -> dict:
-    """--eval-only: the metrics of ``weights`` on one dataset split."""
-    model = build_model(cfg, len(dataset.classes)).to(device)
-    load_weights(model, weights)
-    set_noise(model, evaluation=noise_eval)
+def evaluate_model(model, dataset, cfg: dict, device: torch.device, split: str, with_noise: bool,
+                   classes=None, with_loss: bool = False, **extra) -> tuple[dict, float]:
+    """(metrics, mean loss) of ``model`` on ``dataset`` with sensor noise on or off: the trainer's
+    evaluation and ``--eval-only``'s. ``classes``: the class names (default the dataset's);
+    ``with_loss`` also records the loss in the metrics; ``extra``: further fields of the metrics."""
+    classes = dataset.classes if classes is None else classes
+    set_noise(model, evaluation=with_noise)
     loader = make_loader(dataset, cfg["train"]["eval_batch_size"], shuffle=False,
                          num_workers=cfg["data"]["num_workers"], device=device)
     labels, predicted, names, loss = predict(model, loader, device, desc=split)
-    return classification_metrics(split, labels, predicted, names, len(dataset.classes), dataset.classes,
-                                  loss=loss, weights=str(weights), noise=noise_eval)
+    fields = {"loss": loss, **extra} if with_loss else extra
+    return classification_metrics(split, labels, predicted, names, len(classes), classes, **fields), loss
+
+
+def evaluate_checkpoint(cfg: dict, dataset, weights: str | None, device: torch.device, noise_eval: bool,
+                        split: str) -> dict:
+    """--eval-only: the metrics of ``weights`` (default: the config's ``weights`` key) on one dataset split."""
+    model, path, _ = load_model(cfg, weights, device, num_classes=len(dataset.classes))
+    metrics, _ = evaluate_model(model, dataset, cfg, device, split, noise_eval, with_loss=True,
+                                weights=str(path), noise=noise_eval)
+    return metrics

@@ -1,5 +1,7 @@
-"""The model a sensor tool works with: built from the config, weights from ``--weights`` or the config's
-``weights`` key, the number of classes from the config or, if it leaves it open, from the checkpoint."""
+"""The one way to load a model: built from the config, weights from ``--weights`` or the config's
+``weights`` key, the number of classes given, or from the config or, if it leaves it open, from the
+checkpoint. The sensor tools and ``train.py --eval-only`` (``evaluation.evaluate_checkpoint``) use
+``load_model``; the trainer, which owns its model, loads into it with the same ``checkpoints.load_weights``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +10,7 @@ import torch
 
 from model_utils import build_model
 
-from .checkpoints import CheckpointError, check_fits, read_checkpoint
+from .checkpoints import CheckpointError, load_weights, read_checkpoint
 
 
 def weights_path(cfg: dict, weights: str | None, option: str = "--weights") -> Path:
@@ -36,6 +38,5 @@ def load_model(cfg: dict, weights: str | None = None, device: torch.device | str
             raise CheckpointError(f"checkpoint {path} has no 'fc.weight'; set model.num_classes in the config")
         num_classes = int(state["fc.weight"].shape[0])
     model = build_model(cfg, num_classes)
-    check_fits(model, state, path)
-    model.load_state_dict(state, strict=True)
+    load_weights(model, path, checkpoint)
     return model.to(device).eval(), path, checkpoint

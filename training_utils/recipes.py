@@ -42,7 +42,7 @@ RECIPE_KEYS = [
      "the gate sum is an even integer: -1 opens the gate at 0 as the plain gate does, midway between the "
      "levels -2 and 0 where the surrogate gradient through time does not explode (1.0 is midway too, "
      "but closes the gate at 0)"),
-    ("model.freeze_binary_kernels", True,
+    ("model.freeze_binary_weights", True,
      "the release overwrote each kernel with its sign in the forward pass, so its kernels never changed sign "
      "(the paper's numbers were obtained that way); the project trains latent real weights"),
     ("train.recalibrate_batchnorm", False,

@@ -77,6 +77,42 @@ _RELEASE_FIXED = {
 _PIXELRNN_INIT_SCALES = ("out_weight_init_scale", "hidden_weight_init_scale")
 
 
+# This project's own config keys that were renamed (issue 19: "kernels" meant four things): old -> new.
+# Configs and stored run configs (config.json) with an old key still load, with a deprecation note.
+RENAMED_KEYS = {
+    "model.kernels": "model.compute",                                # the compute path: auto | native | torch
+    "model.freeze_binary_kernels": "model.freeze_binary_weights",    # the binary weights keep their signs
+}
+
+
+def renamed_key(key: str) -> str:
+    """The current name of a dotted config key (``key`` itself where it was never renamed)."""
+    return RENAMED_KEYS.get(key, key)
+
+
+def migrate_renamed_keys(given: dict, source: str = "") -> dict:
+    """``given`` (a partial config, changed in place and returned) with each old key of ``RENAMED_KEYS``
+    moved to its new name, with a FutureWarning naming both; both names given with different values is an error."""
+    import warnings
+
+    for old, new in RENAMED_KEYS.items():
+        *path, old_name = old.split(".")
+        new_name = new.split(".")[-1]
+        node = given
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or old_name not in node:
+            continue
+        value = node.pop(old_name)
+        if new_name in node and node[new_name] != value:
+            raise ConfigError(f"config{_where(source)} gives both {old} ({value!r}, the old name) and {new} "
+                              f"({node[new_name]!r}); keep {new} only")
+        node[new_name] = value
+        warnings.warn(f"config{_where(source)}: {old} is now {new} (the old name still loads; rename it)",
+                      FutureWarning, stacklevel=2)
+    return given
+
+
 def is_release_config(raw: dict) -> bool:
     return "train_params" in raw or "cnn_type" in raw.get("model", {}) or "rnn_type" in raw.get("model", {})
 

@@ -8,6 +8,7 @@ where files go, worker counts, the kernel path) are not compared.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -20,7 +21,7 @@ from .run_folder import holds_training_run
 RESULT_NEUTRAL_KEYS = frozenset({
     "name", "device", "data_root", "out_dir", "log_dir", "weights",
     "data.num_workers", "data.cache", "data.cache_dir", "data.irregular_clips",
-    "model.kernels", "train.eval_batch_size",
+    "model.compute", "model.kernels", "train.eval_batch_size",  # model.kernels: model.compute's old name
 })
 
 
@@ -58,7 +59,9 @@ def _with_current_defaults(stored: dict) -> dict:
     made before a key existed behaved as its default does. A config that no longer resolves is compared
     as it is (its differences are then named key by key)."""
     try:
-        return resolve(stored)
+        with warnings.catch_warnings():  # an old key name in a stored run is not the user's to rename
+            warnings.simplefilter("ignore", FutureWarning)
+            return resolve(stored)
     except (ConfigError, ValueError, TypeError):
         return stored
 

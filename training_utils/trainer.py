@@ -20,8 +20,8 @@ from .binary_optimizer import Bop
 from .init_selection import choose_initialisation, training_clips
 from .checkpoints import atomic_save, load_weights
 from .config import dumps
-from .evaluation import predict
-from .metrics import classification_metrics, format_metrics
+from .evaluation import evaluate_model
+from .metrics import format_metrics
 from .run_info import environment_info
 from .runtime import make_loader, progress, rng_state, seed_everything, set_rng_state
 
@@ -324,12 +324,8 @@ class Trainer:
 
     def evaluate(self, split: str, noise: bool | None = None) -> tuple[dict, float]:
         """Metrics and mean loss on ``split``, sensor noise on or off (default: config ``noise.eval``)."""
-        set_noise(self.model, evaluation=self.cfg["noise"]["eval"] if noise is None else noise)
-        dataset = self.datasets[split]
-        loader = make_loader(dataset, self.train_cfg["eval_batch_size"], shuffle=False,
-                             num_workers=self.cfg["data"]["num_workers"], device=self.device)
-        labels, predicted, names, loss = predict(self.model, loader, self.device, desc=split)
-        return classification_metrics(split, labels, predicted, names, len(self.classes), self.classes), loss
+        return evaluate_model(self.model, self.datasets[split], self.cfg, self.device, split,
+                              self.cfg["noise"]["eval"] if noise is None else noise, classes=self.classes)
 
     # -- the run -------------------------------------------------------------------------------
     def fit(self, until_epoch: int | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""Which path computes the on-sensor part of a model (``model.kernels``: "auto" | "native" | "torch"), and
+"""Which path computes the on-sensor part of a model (``model.compute``: "auto" | "native" | "torch"), and
 the native path itself.
 
 The model's own forward (encoders.py, cells.py) is the plain-PyTorch statement of the paper's equations:
@@ -23,7 +23,7 @@ from ..mosaic import tile
 from .native_build import NativeKernelsUnavailable, load_native_kernels
 from .native_ops import conv_relu_maxpool, pixelrnn_time_loop
 
-KERNEL_CHOICES = ("auto", "native", "torch")
+COMPUTE_CHOICES = ("auto", "native", "torch")
 # Quantizers whose forward values are exactly their levels (all within {-1, 0, +1}).
 EXACT_LEVEL_QUANTIZERS = (BinarySTE, TanhMx, TernarySTE, SigmoidMx, StochasticBinary, StochasticTernary)
 
@@ -71,22 +71,22 @@ def uses_native_kernels(model, clips: torch.Tensor) -> bool:
     """Whether ``model.encode(clips)`` runs on the native kernels. "native" raises if they cannot be used;
     tracing always uses the reference path (it records every intermediate stage)."""
     global _warned_unavailable
-    if model.kernels == "torch" or model._trace is not None:
+    if model.compute == "torch" or model._trace is not None:
         return False
     obstacle = native_coverage(model) or _runtime_obstacle(model, clips)
     if obstacle is not None:
-        if model.kernels == "native":
-            raise ValueError(f"model.kernels is 'native' but {obstacle}; accepted: 'auto' (native where it "
+        if model.compute == "native":
+            raise ValueError(f"model.compute is 'native' but {obstacle}; accepted: 'auto' (native where it "
                              f"applies) or 'torch'")
         return False
-    if model.kernels == "native":
+    if model.compute == "native":
         load_native_kernels()  # raises NativeKernelsUnavailable with the build error
         return True
     try:
         load_native_kernels()
     except NativeKernelsUnavailable as error:
         if not _warned_unavailable:
-            warnings.warn(f"model.kernels 'auto': using the PyTorch path. {error}", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"model.compute 'auto': using the PyTorch path. {error}", RuntimeWarning, stacklevel=3)
             _warned_unavailable = True
         return False
     return True

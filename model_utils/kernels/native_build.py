@@ -37,7 +37,7 @@ RECORD = f"{LIBRARY}.built.json"
 # -fopenmp: at::parallel_for runs on OpenMP threads (the torch wheel's libgomp) only when compiled with it.
 CFLAGS = ["-O3", "-march=native", "-fopenmp"]
 LDFLAGS = ["-fopenmp"]
-TORCH_PATH = "set model.kernels to 'torch' to use the PyTorch path (the same function, slower on CPU)"
+TORCH_PATH = "set model.compute to 'torch' to use the PyTorch path (the same function, slower on CPU)"
 
 
 class NativeKernelsUnavailable(UserError, RuntimeError):
