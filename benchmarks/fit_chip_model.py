@@ -20,8 +20,9 @@ Pearson r on the decoder's crop (rows 128:192, columns 128:192), its median and 
 r (each image minus the mean image of the fitting clips, for the real and the modelled read-outs alike);
 with --decoder, the decoder's accuracy on the modelled read-outs (test_scamp_outputs.py) next to its
 accuracy on the real ones. The stage with the best decoder score (with --decoder; else the best median r),
-fitted on all pairs, is written to --out; --report DIR gets report.json and report.md. The decoder is only
-scored, never trained.
+fitted on all pairs, is written to --out; --report DIR gets report.json, report.md and report.png (three clips:
+real | chosen stage | exact program, on the crop; the per-clip r of both; median r per stage). The decoder is
+only scored, never trained.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from scamp5 import release_reference as ref
+from training_utils.atomic_files import write_json, write_png, write_text
 from training_utils.paths import REFERENCE_DIR, REPO_ROOT
 
 CROP = (slice(128, 192), slice(128, 192))
@@ -115,6 +117,39 @@ def decoder_accuracy(decoder: Path, images: np.ndarray | None, names: list[str],
     return line[0].split()[1] if line else "?"
 
 
+def write_figure(path: Path, names: list[str], real: np.ndarray, preds: dict, report: dict, best: str) -> None:
+    """Three clips (the best, median and worst r of the chosen stage): real | chosen stage | exact program on the
+    decoder's crop; the per-clip r of the chosen stage and of the exact program; median r per stage."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = np.array([report["stages"][best]["per_clip_r"][n] for n in names])
+    order = np.argsort(r)
+    shown = [order[-1], order[len(order) // 2], order[0]]
+    fig = plt.figure(figsize=(10, 9))
+    grid = fig.add_gridspec(4, 3, height_ratios=[1, 1, 1, 1.3])
+    for row, i in enumerate(shown):
+        for col, (title, image) in enumerate((("real chip", real[i]), (f"chip model ({best})", preds[best][i]),
+                                              ("exact program", preds["exact"][i]))):
+            ax = fig.add_subplot(grid[row, col])
+            ax.imshow(np.clip(image[CROP], 0, 255), cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{names[i]}: {title}" + (f", r {r[i]:.2f}" if col == 1 else ""), fontsize=8)
+    ax = fig.add_subplot(grid[3, :2])
+    bins = np.linspace(-0.2, 1.0, 25)
+    for stage in dict.fromkeys(("exact", best)):
+        ax.hist([report["stages"][stage]["per_clip_r"][n] for n in names], bins=bins, alpha=0.6, label=stage)
+    ax.set_xlabel("per-clip Pearson r on the crop (cross-validated)")
+    ax.set_ylabel("clips")
+    ax.legend(fontsize=8)
+    ax = fig.add_subplot(grid[3, 2])
+    ax.bar(range(len(STAGES)), [report["stages"][s]["median_r"] for s in STAGES])
+    ax.set_xticks(range(len(STAGES)), STAGES, rotation=30, fontsize=8)
+    ax.set_ylabel("median r")
+    write_png(fig, path)
+
+
 def chip_model_json(model: dict, folds: int, stage: str) -> dict:
     doc = {"format": "pixelrnn-chip-model", "version": 1, "program": "release",
            "notes": f"fitted by benchmarks/fit_chip_model.py ({folds}-fold cross-validated; stage {stage})",
@@ -153,6 +188,7 @@ def main(argv=None) -> int:
         n = len(names)
         fold_of = np.arange(n) % a.folds
         report = {"pairs": n, "folds": a.folds, "crop": "rows 128:192, cols 128:192", "stages": {}}
+        preds = {}
         for stage in STAGES:
             pred = np.zeros_like(sim)
             mean_pred = np.zeros_like(sim)
@@ -163,6 +199,7 @@ def main(argv=None) -> int:
                 pred[test] = apply(model, sim[test])
                 mean_pred[test] = apply(model, sim[train]).mean(0)
                 mean_real[test] = real[train].mean(0)
+            preds[stage] = pred
             r, rc = scores(pred, real, mean_pred, mean_real)
             entry = {"median_r": float(np.median(r)), "mean_r": float(np.mean(r)),
                      "median_clip_specific_r": float(np.median(rc)), "per_clip_r": dict(zip(names, map(float, r)))}
@@ -183,17 +220,18 @@ def main(argv=None) -> int:
         best = a.stage or max(STAGES, key=merit)
         final = fit(best, sim, real, a.shrink)
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(chip_model_json(final, a.folds, best)) + "\n")
+        write_text(a.out, json.dumps(chip_model_json(final, a.folds, best)) + "\n")
         print(f"wrote {a.out} (stage {best}, fitted on all {n} pairs)")
         if a.report:
             a.report.mkdir(parents=True, exist_ok=True)
-            (a.report / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+            write_json(a.report / "report.json", report)
             lines = ["| stage | median r | mean r | clip-specific median r | decoder |", "|---|---|---|---|---|"]
             for s in STAGES:
                 e = report["stages"][s]
                 lines.append(f"| {s} | {e['median_r']:.3f} | {e['mean_r']:.3f} | {e['median_clip_specific_r']:.3f} | "
                              f"{e.get('decoder', '-')} |")
-            (a.report / "report.md").write_text("\n".join(lines) + "\n")
+            write_text(a.report / "report.md", "\n".join(lines) + "\n")
+            write_figure(a.report / "report.png", names, real, preds, report, best)
     return 0
 
 

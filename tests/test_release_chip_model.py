@@ -116,7 +116,15 @@ def test_the_fitter_recovers_the_read_out_offsets_the_emulator_was_given(scamp5_
     assert done.returncode == 0, done.stderr
     for stage in ("offset", "offset_map"):
         assert fit_chip_model.main(["--pairs", str(pairs), "--out", str(tmp_path / f"{stage}.json"), "--weights",
-                                    str(tmp_path / "w.json"), "--folds", "3", "--stage", stage]) == 0
+                                    str(tmp_path / "w.json"), "--folds", "3", "--stage", stage,
+                                    "--report", str(tmp_path / f"report_{stage}")]) == 0
+    report = json.loads((tmp_path / "report_offset_map" / "report.json").read_text())
+    assert list(report["stages"]) == ["exact", "offset", "offset_map", "gain_map"] and report["pairs"] == 6
+    assert sorted(report["stages"]["exact"]["per_clip_r"]) == sorted(
+        f"{k % 3}/s{k}" for k in range(6))
+    assert (tmp_path / "report_offset_map" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (tmp_path / "report_offset_map").iterdir()) == ["report.json", "report.md",
+                                                                                  "report.png"]
     assert json.loads((tmp_path / "offset.json").read_text())["readout"]["offset"] == 3.0
     fitted = np.array(json.loads((tmp_path / "offset_map.json").read_text())["readout"]["offset_map"])
     names, frames, _ = fit_chip_model.load_pairs(pairs)
