@@ -156,14 +156,29 @@ void add_unit_where_plane(int k) {
 
 // ---- input ----------------------------------------------------------------------------------------
 
-void PixelRNNSensorProgram::on_host_plane(const vs_dotmat& plane, int bit) {
+void HostFrameRequest::on_plane(const vs_dotmat& plane, int bit) {
     if (bit < 0) {
-        request_timed_out_ = true;
+        timed_out_ = true;
         return;
     }
     if (bit >= kHostImageBits || plane.get_width() != 256 || plane.get_height() != 256) return;
     draw_plane(kPlaneRegister[bit], plane);
     planes_received_ |= 1u << bit;
+}
+
+bool HostFrameRequest::fetch(const char* path) {
+    planes_received_ = 0;
+    timed_out_ = false;
+    scamp5_kernel_begin(); CLR(R5, R6, R7); CLR(R8); scamp5_kernel_end();
+    // Completion is judged by the callbacks (all planes, or a timeout), not by the return value.
+    vs_gui_request_image(path, kHostImageBits, [this](vs_dotmat const& m, int k) { on_plane(m, k); });
+    while (!vs_gui_request_done()) vs_process_message();
+    if (timed_out_ || planes_received_ != (1u << kHostImageBits) - 1) {
+        vs_post_text("frame request failed: %s (planes received 0x%x of 0x%x); stopped\n", path, planes_received_,
+                     (1u << kHostImageBits) - 1);
+        return false;
+    }
+    return true;
 }
 
 // Requests frame frame_in_clip_ of the current clip, waits for its 4 planes, rebuilds the level in A
@@ -172,15 +187,7 @@ bool PixelRNNSensorProgram::receive_host_frame() {
     const PixelRNNClip& clip = clips_.clips[clip_index_];
     char path[256];
     pixelrnn_frame_path(path, sizeof path, clips_.root, clip.name, frame_in_clip_);
-    planes_received_ = 0;
-    request_timed_out_ = false;
-    scamp5_kernel_begin(); CLR(R5, R6, R7); CLR(R8); scamp5_kernel_end();
-    // Completion is judged by the callbacks (all planes, or a timeout), not by the return value.
-    vs_gui_request_image(path, kHostImageBits, [this](vs_dotmat const& m, int k) { on_host_plane(m, k); });
-    while (!vs_gui_request_done()) vs_process_message();
-    if (request_timed_out_ || planes_received_ != (1u << kHostImageBits) - 1) {
-        vs_post_text("frame request failed: %s (planes received 0x%x of 0x%x); stopped\n", path, planes_received_,
-                     (1u << kHostImageBits) - 1);
+    if (!host_frame_.fetch(path)) {
         running_ = false;
         return false;
     }

@@ -40,6 +40,21 @@ inline int pixelrnn_frame_path(char* out, std::size_t size, const char* root, co
 constexpr int kHostImageBits = 4;
 constexpr int kLevelUnit = 8;  // 15 levels * 8 = 120 fits the analogue range
 
+// A frame requested from the host as kHostImageBits bit planes drawn into R5..R8 (the paper's hardware
+// input), shared by the project's program and the release's.
+class HostFrameRequest {
+public:
+    // Requests `path` and waits for its planes. False, with a message to the host, when the host does not
+    // send them all.
+    bool fetch(const char* path);
+
+private:
+    void on_plane(const vs_dotmat& plane, int bit);
+
+    unsigned planes_received_ = 0;  // bit k set when plane k of the requested frame arrived
+    bool timed_out_ = false;
+};
+
 class PixelRNNSensorProgram {
 public:
     // Fills the weights; returns false with what is wrong in `error` (size bytes) when they cannot be loaded.
@@ -76,7 +91,6 @@ private:
     void process_frame();
     bool take_input();
     bool receive_host_frame();
-    void on_host_plane(const vs_dotmat& plane, int bit);
     void capture_live();
     void finish_clip();
     void cnn_convolution();
@@ -104,8 +118,7 @@ private:
     int clip_index_ = 0;     // host-fed: the clip being run
     int live_clips_ = 0;     // live camera: clips finished so far (names the saved outputs)
     int frame_in_clip_ = 0;
-    unsigned planes_received_ = 0;  // bit k set when plane k of the requested frame arrived
-    bool request_timed_out_ = false;
+    HostFrameRequest host_frame_;
     // Displays.
     int display_input_ = -1, display_encoded_ = -1, display_hidden_ = -1, display_gate_ = -1, display_ot_ = -1,
         display_output_ = -1;

@@ -44,20 +44,6 @@ void load_display_rect(dreg_t r, int row0, int dcol0, int row1, int dcol1) {
     scamp5_load_rect(r, row0, device_col(dcol1), row1, device_col(dcol0));
 }
 
-bool dotmat_bit(const vs_dotmat& m, int row, int col) {
-    const int i = row * m.get_width() + col;
-    const auto* bytes = static_cast<const std::uint8_t*>(m.get_buffer());  // the SDK's buffer is a void*
-    return ((bytes[i >> 3] >> (i & 7)) & 1) != 0;
-}
-
-void draw_plane(dreg_t target, const vs_dotmat& m) {
-    scamp5_draw_begin(target);
-    for (int row = 0; row < 256; ++row)
-        for (int col = 0; col < 256; ++col)
-            if (dotmat_bit(m, row, col)) scamp5_draw_pixel(row, device_col(col));
-    scamp5_draw_end();
-}
-const dreg_t kPlaneRegister[kHostImageBits] = {R5, R6, R7, R8};
 // The release's rebuild of the 4-bit load: v = -120 + sum of these where bit k is set.
 constexpr int kPlaneValue[kHostImageBits] = {15, 31, 63, 127};
 
@@ -142,28 +128,11 @@ void copy_from_south_where_r8() {
 
 }  // namespace
 
-void ReleaseChipProgram::on_host_plane(const vs_dotmat& plane, int bit) {
-    if (bit < 0) {
-        request_timed_out_ = true;
-        return;
-    }
-    if (bit >= kHostImageBits || plane.get_width() != 256 || plane.get_height() != 256) return;
-    draw_plane(kPlaneRegister[bit], plane);
-    planes_received_ |= 1u << bit;
-}
-
 bool ReleaseChipProgram::receive_host_frame() {
     const PixelRNNClip& clip = clips_.clips[clip_index_];
     char path[256];
     pixelrnn_frame_path(path, sizeof path, clips_.root, clip.name, frame_in_clip_);
-    planes_received_ = 0;
-    request_timed_out_ = false;
-    scamp5_kernel_begin(); CLR(R5, R6, R7); CLR(R8); scamp5_kernel_end();
-    vs_gui_request_image(path, kHostImageBits, [this](vs_dotmat const& m, int k) { on_host_plane(m, k); });
-    while (!vs_gui_request_done()) vs_process_message();
-    if (request_timed_out_ || planes_received_ != (1u << kHostImageBits) - 1) {
-        vs_post_text("frame request failed: %s (planes received 0x%x of 0x%x); stopped\n", path, planes_received_,
-                     (1u << kHostImageBits) - 1);
+    if (!host_frame_.fetch(path)) {
         running_ = false;
         return false;
     }

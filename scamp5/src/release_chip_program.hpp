@@ -46,7 +46,6 @@ private:
     void load_weights();
     void process_frame();
     bool receive_host_frame();
-    void on_host_plane(const vs_dotmat& plane, int bit);
     void binarise_input();
     void conv_layer();
     void relu_pool_block_move();
@@ -62,7 +61,6 @@ private:
     bool running_ = false;
     int clip_index_ = 0;
     int frame_in_clip_ = 0;
-    unsigned planes_received_ = 0;
-    bool request_timed_out_ = false;
+    HostFrameRequest host_frame_;
     int display_input_ = -1, display_output_ = -1, display_encoded_ = -1, display_hidden_ = -1;
 };
