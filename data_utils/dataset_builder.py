@@ -82,6 +82,9 @@ def _split_parts(settings: dict, listing: DatasetListing) -> dict[str, list[str]
     return resolve_split(load_split_file(path), names, labels, source=str(path))
 
 
+IRREGULAR_CLIP_POLICIES = ("warn", "refuse")  # data.irregular_clips: what check_clips does with them
+
+
 class IrregularClipsWarning(UserWarning):
     """Clips the loader pads or stretches (see ``check_clips``)."""
 

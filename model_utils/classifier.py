@@ -9,6 +9,8 @@ of each map are summed and divided by the stage's ``readout_divisor``, as the re
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -72,43 +74,76 @@ class InPixelClassifier(Traceable, nn.Module):
         return [*norm, *self.decoder.parameters(), *self.fc.parameters()]
 
 
-QUANTIZER_ROLES = {  # constructor argument -> config site (model.quantizers.<site>)
+QUANTIZER_ROLES = {  # who gets which quantizer: constructor argument -> config site (model.quantizers.<site>)
     "encoder": {"weight_quantizer": "cnn_weights", "output_quantizer": "cnn_output"},
-    "cell": {"weight_quantizer": "rnn_weights", "gate_quantizer": "gate", "hidden_quantizer": "hidden"},
+    "cell": {"weight_quantizer": "rnn_weights", "hidden_quantizer": "hidden", "gate_quantizer": "gate"},
     "decoder": {},
+    "classifier": {"final_conv_quantizer": "final_conv", "linear_quantizer": "linear"},
 }
 REGISTRIES = {"encoder": ENCODERS, "cell": CELLS, "decoder": DECODERS}
+
+
+class ModelConfigError(ValueError):
+    """The config describes a model that cannot be built; ``keys`` are the config keys at fault (the config
+    loader reports the error under them)."""
+
+    def __init__(self, message: str, keys: tuple[str, ...]):
+        super().__init__(message)
+        self.keys = keys
+
+
+@contextlib.contextmanager
+def _fault_of(*keys: str):
+    """A ValueError raised within is the fault of these config keys."""
+    try:
+        yield
+    except ModelConfigError:
+        raise
+    except ValueError as err:
+        raise ModelConfigError(str(err), keys) from err
+
+
+def _quantizers(owner: str, quantizers: dict) -> dict:
+    """{constructor argument: quantizer} of ``owner`` from the config's ``model.quantizers``."""
+    return {arg: build_quantizer(quantizers[site]) for arg, site in QUANTIZER_ROLES[owner].items()}
 
 
 def build_component(section: str, settings: dict, quantizers: dict, **injected):
     """The encoder, cell or decoder a resolved config section describes."""
     settings = dict(settings)
     cls = REGISTRIES[section].get_class(settings.pop("type"))
-    roles = {arg: build_quantizer(quantizers[site]) for arg, site in QUANTIZER_ROLES[section].items()}
-    return cls(**roles, **injected, **settings)
+    return cls(**_quantizers(section, quantizers), **injected, **settings)
 
 
 def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
     """Build the classifier a resolved config describes (``num_classes`` from the dataset if the config
-    leaves it null)."""
+    leaves it null). The one place that wires the components; the config loader builds the model once with
+    it, so a config that loads builds. A ValueError it raises is a ``ModelConfigError`` naming the keys."""
     model_cfg = cfg["model"]
     classes = model_cfg["num_classes"] or num_classes
     if classes is None:
-        raise ValueError("the number of classes is unknown: set model.num_classes or build the model from a dataset")
+        raise ModelConfigError("the number of classes is unknown: set model.num_classes or build the model from a "
+                               "dataset", ("model.num_classes",))
     if model_cfg["num_classes"] and num_classes and model_cfg["num_classes"] != num_classes:
-        raise ValueError(f"config model.num_classes = {model_cfg['num_classes']} but the dataset has {num_classes} classes")
+        raise ModelConfigError(f"config model.num_classes = {model_cfg['num_classes']} but the dataset has "
+                               f"{num_classes} classes", ("model.num_classes",))
     q = model_cfg["quantizers"]
-    encoder = build_component("encoder", model_cfg["encoder"], q)
-    cell = build_component("cell", model_cfg["cell"], q)
-    map_size = encoder.output_size(cfg["data"]["frame_size"])
-    decoder = build_component("decoder", model_cfg["decoder"], q, map_size=map_size)
+    with _fault_of("model.encoder"):
+        encoder = build_component("encoder", model_cfg["encoder"], q)
+    with _fault_of("model.cell"):
+        cell = build_component("cell", model_cfg["cell"], q)
+    with _fault_of("data.frame_size", "model.encoder.pool"):  # max pooling would silently drop a remainder
+        map_size = encoder.output_size(cfg["data"]["frame_size"])
+    with _fault_of("model.decoder"):
+        decoder = build_component("decoder", model_cfg["decoder"], q, map_size=map_size)
     model = InPixelClassifier(encoder, cell, decoder, classes, map_size, cfg["data"]["timesteps"],
-                              build_quantizer(q["final_conv"]), build_quantizer(q["linear"]))
+                              **_quantizers("classifier", q))
     model.compute = model_cfg["compute"]
     if model.compute == "native":  # asked for explicitly: say now, not at the first batch, if it cannot be
         reason = native_coverage(model)
         if reason is not None:
-            raise ValueError(f"model.compute is 'native' but {reason}; accepted: {', '.join(COMPUTE_CHOICES)}")
+            raise ModelConfigError(f"model.compute is 'native' but {reason}; accepted: {', '.join(COMPUTE_CHOICES)}",
+                                   ("model.compute",))
         load_native_kernels()
     if model_cfg["freeze_binary_weights"]:
         # The release's de-facto behaviour (its kernels stayed at the signs of their initialisation).

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from model_utils import build_model
-from training_utils.config import ConfigError, load_config, resolve
+from training_utils.config import KEYS, ConfigError, get, load_config, markdown_table, resolve
+from training_utils.paths import REPO_ROOT
 
 
 def test_release_configs_load_and_map_vocabulary(reference):
@@ -42,6 +43,11 @@ def test_overrides_parse_json_and_bare_strings(tmp_path):
     ({"model": {"quantizers": {"gate": "tanh"}}}, r"'model.quantizers.gate'.*unknown quantizer 'tanh'"),
     ({"data": {"split_fractions": {"train": 0.5, "val": 0.1, "test": 0.1}}}, r"sum to 1"),
     ({"model": {"encoder": {"layers": 2}}}, r"one pool size per layer; got layers 2, pool \[4\]"),
+    ({"data": {"frame_size": 30}}, r"config keys 'data.frame_size' 30 and 'model.encoder.pool' \[4\] \(in x.json\) do not "
+                                   r"fit: .*max-pools 30 x 30 maps by 4"),
+    ({"model": {"decoder": {"type": "mlp", "hidden": 0}}}, r"config key 'model.decoder' \(in x.json\): hidden must be >= 1"),
+    ({"model": {"cell": {"type": "conv_gru"}, "compute": "native"}},  # refused at load time, not at the first batch
+     r"config key 'model.compute' \(in x.json\): .*'native' but the cell is 'conv_gru'"),
     ({"model": {"cnn_type": "CNN_big"}, "train_params": {}}, r"'model.cnn_type'.*'CNN_big' is not supported"),
     ({"train_params": {"lr_schedular": 1}}, r"unknown release config key.*lr_schedular"),
 ])
@@ -121,3 +127,24 @@ def test_paper_recipe_presets_every_key_and_explicit_keys_win(tmp_path):
                    "model": {"encoder": {"noise_std": 0.6}, "cell": {"type": "mgu"}}})
     assert "threshold_init" not in mgu["model"]["cell"] and mgu["model"]["encoder"]["threshold_init"] == 1.0
     assert mgu["data"]["augment"]["translate"] == 0  # the release gave the noise-trained Cambridge CNN no shift
+
+
+def test_every_fixed_key_is_declared_with_a_default_its_rule_accepts():
+    cfg = resolve({})
+    for dotted, key in KEYS.items():
+        assert get(cfg, dotted) == key.default, dotted
+        assert key.rule.check(key.default), f"{dotted}: its default {key.default!r} breaks its own rule"
+        assert key.help and "\n" not in key.help, f"{dotted}: help must be one line"
+    assert (cfg["train"]["lr"], cfg["model"]["quantizers"]["linear"], cfg["model"]["cell"]["type"]) == \
+        (1e-3, "full", "pixelrnn")
+    assert list(cfg["model"]["quantizers"]) == ["cnn_weights", "cnn_output", "rnn_weights", "hidden", "gate",
+                                                "final_conv", "linear"]  # the sites the model builds quantizers for
+
+
+def test_docs_list_every_fixed_key_with_its_default():
+    docs = (REPO_ROOT / "docs" / "configs.md").read_text(encoding="utf-8")
+    assert markdown_table() in docs, ("docs/configs.md's key table differs from training_utils/config.py's KEYS: "
+                                      "paste the output of `python -m training_utils.config --markdown` into it")
+    for dotted, key in KEYS.items():
+        assert f"| `{dotted}` | `{json.dumps(key.default)}` |" in docs, dotted
+    assert "| `train.lr` | `0.001` | a number > 0 |" in docs

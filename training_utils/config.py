@@ -1,12 +1,17 @@
 """Config loading: JSON -> migrate the release's vocabulary -> apply ``--set`` overrides -> recipe preset
-under the explicit keys -> fill in and validate.
+under the explicit keys -> fill in and validate -> build the model once.
 
-A config is a plain nested dict (JSON-serialisable, saved into every run directory). ``DEFAULTS`` below
-is the schema of every fixed key with its default; ``_RULES`` says what each value may be. The model's
+A config is a plain nested dict (JSON-serialisable, saved into every run directory). ``KEYS`` below declares
+every fixed key once, by its dotted name: its default, its rule (what a value may be) and a line of help;
+the default config (``DEFAULTS``), the validation and the key table of docs/configs.md
+(``python -m training_utils.config --markdown``) are derived from it. Lists that other modules own (the
+datasets, frame samplings, quantizer sites, compute paths, ...) are imported from them. The model's
 components (``model.encoder``, ``model.cell``, ``model.decoder``) are chosen by ``type`` from their
-registries, and their keys, defaults and accepted values are those of the class's constructor (keyword
-arguments with a default; the annotation says what a value may be). Unknown keys are errors, and every
-error names the key, the bad value and what is accepted.
+registries, and their other keys, defaults and accepted values are those of the class's constructor
+(keyword arguments with a default; the annotation says what a value may be). Last, the model is built once
+with ``build_model``, the function the trainer builds it with, so what only the components can check (square
+channel counts, pooling that fits the frame size, the native kernels' coverage) is an error at load time.
+Unknown keys are errors, and every error names the key, the bad value and what is accepted.
 """
 from __future__ import annotations
 
@@ -17,13 +22,16 @@ import math
 import types
 import typing
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 
-from data_utils.dataset_builder import DATASETS
+from data_utils.dataset_builder import DATASETS, IRREGULAR_CLIP_POLICIES
 from data_utils.transforms import FILL_MODES, FRAME_SAMPLINGS, PREPROCESSINGS
-from model_utils.classifier import REGISTRIES, build_component
+from model_utils.classifier import QUANTIZER_ROLES, REGISTRIES, ModelConfigError, build_model
+from model_utils.kernels import COMPUTE_CHOICES
 
 from .errors import ConfigError
 from .init_selection import HOLDOUTS
@@ -32,82 +40,25 @@ from .recipes import RECIPES, preset
 from .release_vocabulary import is_release_config, migrate_release_config, migrate_renamed_keys, renamed_key
 
 
-QUANTIZER_SITES = ("cnn_weights", "cnn_output", "rnn_weights", "hidden", "gate", "final_conv", "linear")
 COMPONENTS = {f"model.{section}": section for section in REGISTRIES}  # dotted key -> registry section
 
-DEFAULTS = {
-    "name": "run",
-    "seed": 0,
-    "device": "auto",
-    "recipe": "project",    # "paper": the release's training recipe (training_utils/recipes.py); explicit keys win
-    "data_root": None,      # dataset folder; --data-root > this > $PIXELRNN_DATA_ROOT/<dataset> > data/<dataset>
-    "weights": None,        # checkpoint for --eval-only / the sensor tools (release: path2weights)
-    "out_dir": "runs",      # parent of run directories (release: save_dir)
-    "log_dir": None,        # TensorBoard folder; default <run dir>/tensorboard (release: log_dir)
-    "data": {
-        "dataset": "synthetic_gestures",
-        "split": "seeded",
-        "split_fractions": {"train": 0.8, "val": 0.1, "test": 0.1},
-        "split_seed": 0,
-        "timesteps": 16,
-        "frame_sampling": "spread",
-        "frame_size": 64,
-        "preprocessing": "release",
-        "augment": {"translate": 0, "per_frame": False, "hflip": False, "brightness": 0.0, "fill": "zero"},
-        "cache": True,
-        "cache_dir": None,
-        "num_workers": 0,
-        "irregular_clips": "warn",  # clips shorter than timesteps / frames of several sizes: "warn" or "refuse"
-        "synthetic": {"clips_per_class": 100, "seed": 0},
-    },
-    "model": {
-        "encoder": {"type": "binary_cnn"},   # + the keyword arguments of the chosen class
-        "cell": {"type": "pixelrnn"},
-        "decoder": {"type": "linear"},
-        "quantizers": {
-            "cnn_weights": "tanh_mx", "cnn_output": "tanh_mx", "rnn_weights": "tanh_mx",
-            "hidden": "tanh_mx", "gate": "tanh_mx", "final_conv": "tanh_mx", "linear": "full",
-        },
-        "freeze_binary_weights": False,
-        "num_classes": None,
-        "compute": "auto",      # "native" (the C++ kernels of model_utils/kernels), "torch", or native where it applies
-    },
-    "noise": {"eval": False, "selection": False},
-    "train": {
-        "epochs": 30,
-        "batch_size": 32,
-        "eval_batch_size": 64,
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "binary_lr_scale": 1.0,  # the binary weights' latent values learn at lr x this
-        "init_candidates": 1,  # train the best of this many initialisations (training_utils/init_selection.py)
-        "init_holdout": "clips",  # or "subjects": score candidates on subjects their read-out fit never saw
-        "binary_optimizer": "latent",  # or "bop": the binary weights flipped by Bop (training_utils/binary_optimizer.py)
-        "bop": {"threshold": 1e-6, "gamma": 1e-3, "normalize": False, "max_flips": None, "reset_after_flip": False,
-                "interval": 1},
-        # keep a Bop step's flips only if they lower the loss on this many fixed training clips (0: off)
-        "flip_verification": {"clips": 0, "margin": 0.0, "batchnorm": "running"},
-        "recalibrate_batchnorm": True,  # BatchNorm statistics from the training clips before each evaluation
-        "bound_parameters": True,  # clamp what modules declare in parameter_bounds() after each step
-        "weight_decay": 0.0,
-        "momentum": 0.9,
-        "scheduler": "cosine",
-        "plateau_patience": 5,
-        "plateau_factor": 0.5,
-        "plateau_monitor": "max val_accuracy",
-        "loss": "cross_entropy",
-        "loss_reduction": "mean",
-        "label_smoothing": 0.0,
-        "grad_clip": None,
-        "monitor": "max val_accuracy",
-        "early_stop_patience": None,
-    },
-}
 
-OPTIMIZERS = ("adam", "sgd")
-SCHEDULERS = ("plateau", "cosine", "none")
-LOSSES = ("cross_entropy",)
-MONITORS = ("max val_accuracy", "min val_loss")
+# ----------------------------------------------------------------------------------------------
+# Rules: what a value may be, and the words that say so in errors and docs
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    check: Callable[[object], bool]
+    accepted: str | Callable[[], str]  # a function where the choices can grow after import (registries)
+
+    def text(self) -> str:
+        return self.accepted() if callable(self.accepted) else self.accepted
+
+
+class Key(NamedTuple):
+    default: object
+    rule: Rule
+    help: str
 
 
 def _is_number(v):
@@ -118,19 +69,18 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _rule(check, accepted):
-    return check, accepted
+def _one_of(options, sort: bool = False) -> Rule:
+    """One of the names in ``options`` (a tuple, or a registry read when checking, so later registrations
+    count)."""
+    return Rule(lambda v: isinstance(v, str) and v in options,
+                lambda: "one of " + ", ".join(repr(o) for o in (sorted(options) if sort else options)))
 
 
-def _choice(*options):
-    return _rule(lambda v: v in options, "one of " + ", ".join(repr(o) for o in options))
+def _int_at_least(low) -> Rule:
+    return Rule(lambda v: _is_int(v) and v >= low, f"an integer >= {low}")
 
 
-def _int_at_least(low):
-    return _rule(lambda v: _is_int(v) and v >= low, f"an integer >= {low}")
-
-
-def _number(low=None, high=None, open_low=False):
+def _number(low=None, high=None, open_low=False) -> Rule:
     def check(v):
         if not _is_number(v):
             return False
@@ -142,87 +92,148 @@ def _number(low=None, high=None, open_low=False):
         bounds.append(f"{'>' if open_low else '>='} {low}")
     if high is not None:
         bounds.append(f"<= {high}")
-    return _rule(check, "a number" + (" " + " and ".join(bounds) if bounds else ""))
+    return Rule(check, "a number" + (" " + " and ".join(bounds) if bounds else ""))
 
 
-_BOOL = _rule(lambda v: isinstance(v, bool), "true or false")
-_STR = _rule(lambda v: isinstance(v, str) and v != "", "a non-empty string")
-_OPT_STR = _rule(lambda v: v is None or (isinstance(v, str) and v != ""), "null or a non-empty string")
-_QUANT = _rule(lambda v: parse_quantizer_spec(v) is not None, "a quantizer spec")
+def _or_null(rule: Rule, null: str = "null") -> Rule:
+    return Rule(lambda v: v is None or rule.check(v), f"{null} or {rule.text()}")
 
-_RULES = {
-    "name": _STR,
-    "seed": _int_at_least(0),
-    "device": _rule(lambda v: isinstance(v, str) and (v in ("auto", "cpu", "mps", "cuda") or v.startswith("cuda:")),
-                    "'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'"),
-    "data_root": _OPT_STR,
-    "weights": _OPT_STR,
-    "out_dir": _STR,
-    "log_dir": _OPT_STR,
-    "recipe": _choice(*RECIPES),
-    "data.dataset": _choice(*DATASETS),
-    "data.split": _STR,
-    "data.split_fractions.train": _number(0, 1, open_low=True),
-    "data.split_fractions.val": _number(0, 1),
-    "data.split_fractions.test": _number(0, 1),
-    "data.split_seed": _int_at_least(0),
-    "data.timesteps": _int_at_least(1),
-    "data.frame_sampling": _choice(*FRAME_SAMPLINGS),
-    "data.frame_size": _int_at_least(1),  # the encoder says which sizes it can pool
-    "data.preprocessing": _choice(*PREPROCESSINGS),
-    "data.augment.translate": _int_at_least(0),
-    "data.augment.per_frame": _BOOL,
-    "data.augment.hflip": _BOOL,
-    "data.augment.brightness": _number(0, 1),
-    "data.augment.fill": _choice(*FILL_MODES),
-    "data.cache": _BOOL,
-    "data.cache_dir": _OPT_STR,
-    "data.num_workers": _int_at_least(0),
-    "data.irregular_clips": _choice("warn", "refuse"),
-    "data.synthetic.clips_per_class": _int_at_least(1),
-    "data.synthetic.seed": _int_at_least(0),
-    **{f"model.quantizers.{site}": _QUANT for site in QUANTIZER_SITES},
-    "model.freeze_binary_weights": _BOOL,
-    "model.compute": _choice("auto", "native", "torch"),
-    "model.num_classes": _rule(lambda v: v is None or (_is_int(v) and v >= 2), "null (from the dataset) or an integer >= 2"),
-    "noise.eval": _BOOL,
-    "noise.selection": _BOOL,
-    "train.epochs": _int_at_least(0),
-    "train.batch_size": _int_at_least(1),
-    "train.eval_batch_size": _int_at_least(1),
-    "train.optimizer": _choice(*OPTIMIZERS),
-    "train.lr": _number(0, open_low=True),
-    "train.binary_lr_scale": _number(0),
-    "train.init_candidates": _int_at_least(1),
-    "train.init_holdout": _choice(*HOLDOUTS),
-    "train.binary_optimizer": _choice("latent", "bop"),
-    "train.bop.threshold": _number(0),
-    "train.bop.gamma": _number(0, 1, open_low=True),
-    "train.bop.max_flips": _rule(lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
-    "train.bop.reset_after_flip": _BOOL,
-    "train.bop.normalize": _BOOL,
-    "train.bop.interval": _int_at_least(1),
-    "train.flip_verification.clips": _int_at_least(0),
-    "train.flip_verification.margin": _number(0),
-    "train.flip_verification.batchnorm": _choice("running", "batch"),
-    "train.recalibrate_batchnorm": _BOOL,
-    "train.bound_parameters": _BOOL,
-    "train.weight_decay": _number(0),
-    "train.momentum": _number(0, 1),
-    "train.scheduler": _choice(*SCHEDULERS),
-    "train.plateau_patience": _int_at_least(0),
-    "train.plateau_factor": _number(0, 1, open_low=True),
-    "train.plateau_monitor": _choice(*MONITORS),
-    "train.loss": _choice(*LOSSES),
-    "train.loss_reduction": _choice("mean", "sum"),
-    "train.label_smoothing": _number(0, 1),
-    "train.grad_clip": _rule(lambda v: v is None or (_is_number(v) and v > 0), "null or a number > 0"),
-    "train.monitor": _choice(*MONITORS),
-    "train.early_stop_patience": _rule(lambda v: v is None or (_is_int(v) and v >= 1), "null or an integer >= 1"),
+
+_BOOL = Rule(lambda v: isinstance(v, bool), "true or false")
+_STR = Rule(lambda v: isinstance(v, str) and v != "", "a non-empty string")
+_OPT_STR = _or_null(_STR)
+_QUANT = Rule(lambda v: parse_quantizer_spec(v) is not None, "a quantizer spec")  # a bad spec explains itself
+_DEVICE = Rule(lambda v: isinstance(v, str) and (v in ("auto", "cpu", "mps", "cuda") or v.startswith("cuda:")),
+               "'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
+_MONITOR = _one_of(("max val_accuracy", "min val_loss"))
+
+# ----------------------------------------------------------------------------------------------
+# Every fixed key, once: default, rule, help (the order is that of a saved config.json)
+# ----------------------------------------------------------------------------------------------
+KEYS: dict[str, Key] = {
+    "name": Key("run", _STR, "run name: the run directory is `<out_dir>/<name>-<date>-<time>`"),
+    "seed": Key(0, _int_at_least(0), "seed of the initialisation, the augmentation and the sensor-noise draws"),
+    "device": Key("auto", _DEVICE, "where to run; `auto`: CUDA, else MPS, else the CPU"),
+    "recipe": Key("project", _one_of(RECIPES),
+                  "`paper`: the release's training recipe under the keys given explicitly "
+                  "([paper_comparison.md](paper_comparison.md#two-recipes))"),
+    "data_root": Key(None, _OPT_STR, "dataset folder; `--data-root` > this > `$PIXELRNN_DATA_ROOT/<dataset>` > "
+                                     "`data/<dataset>`"),
+    "weights": Key(None, _OPT_STR, "checkpoint for `--eval-only` and the sensor tools (release: `path2weights`)"),
+    "out_dir": Key("runs", _STR, "parent folder of the run directories (release: `save_dir`)"),
+    "log_dir": Key(None, _OPT_STR, "TensorBoard folder; null: `<run dir>/tensorboard` (release: `log_dir`)"),
+    "data.dataset": Key("synthetic_gestures", _one_of(DATASETS), "which dataset (its layout and classes)"),
+    "data.split": Key("seeded", _STR,
+                      "`seeded` (clips drawn by `split_seed`), `seeded_by_subject` (whole subjects) or the path "
+                      "of a split file"),
+    "data.split_fractions.train": Key(0.8, _number(0, 1, open_low=True), "share of the clips in training "
+                                                                          "(the three shares sum to 1)"),
+    "data.split_fractions.val": Key(0.1, _number(0, 1), "share of the clips in validation (model selection)"),
+    "data.split_fractions.test": Key(0.1, _number(0, 1), "share of the clips in the test split"),
+    "data.split_seed": Key(0, _int_at_least(0), "seed of the seeded splits"),
+    "data.timesteps": Key(16, _int_at_least(1), "frames per clip the model sees"),
+    "data.frame_sampling": Key("spread", _one_of(FRAME_SAMPLINGS),
+                               "which frames of a clip: `spread` evenly over it, `end` ending on its last frame, "
+                               "`release` as the release did"),
+    "data.frame_size": Key(64, _int_at_least(1), "side of the square model input in pixels (the encoder says "
+                                                 "which sizes it can pool)"),
+    "data.preprocessing": Key("release", _one_of(PREPROCESSINGS),
+                              "frame to model input: `release` (ImageNet-normalised gray, as the release), "
+                              "`unit` (gray in [0, 1] minus 0.5)"),
+    "data.augment.translate": Key(0, _int_at_least(0), "training: random shift of up to this many pixels"),
+    "data.augment.per_frame": Key(False, _BOOL, "draw the augmentation per frame (the release) instead of per clip"),
+    "data.augment.hflip": Key(False, _BOOL, "training: flip half of the clips horizontally"),
+    "data.augment.brightness": Key(0.0, _number(0, 1), "training: scale intensities by a factor within 1 +- this"),
+    "data.augment.fill": Key("zero", _one_of(FILL_MODES), "what fills the border a shift uncovers: zero or the "
+                                                          "nearest edge pixel"),
+    "data.cache": Key(True, _BOOL, "keep the preprocessed clips in a cache folder (faster from the second run)"),
+    "data.cache_dir": Key(None, _OPT_STR, "the clip cache folder; null: `.cache/clips` in the repository"),
+    "data.num_workers": Key(0, _int_at_least(0), "data-loader worker processes (0: load in the main process)"),
+    "data.irregular_clips": Key("warn", _one_of(IRREGULAR_CLIP_POLICIES),
+                                "clips shorter than `timesteps` or with frames of several sizes: warn and use them, "
+                                "or refuse the dataset"),
+    "data.synthetic.clips_per_class": Key(100, _int_at_least(1), "clips per class the synthetic datasets generate"),
+    "data.synthetic.seed": Key(0, _int_at_least(0), "seed the synthetic datasets are generated with"),
+    "model.encoder.type": Key("binary_cnn", _one_of(REGISTRIES["encoder"], sort=True),
+                              "the in-pixel encoder; its other keys are its constructor's"),
+    "model.cell.type": Key("pixelrnn", _one_of(REGISTRIES["cell"], sort=True),
+                           "the in-pixel recurrent cell or whole-clip read-out; its other keys are its constructor's"),
+    "model.decoder.type": Key("linear", _one_of(REGISTRIES["decoder"], sort=True),
+                              "the off-sensor decoder; its other keys are its constructor's"),
+    **{f"model.quantizers.{site}": Key("full" if site == "linear" else "tanh_mx", _QUANT,
+                                       f"what the {owner} gets as `{argument}`: a quantizer name, `name:param` "
+                                       "or an object with `name`")
+       for owner, roles in QUANTIZER_ROLES.items() for argument, site in roles.items()},
+    "model.freeze_binary_weights": Key(False, _BOOL, "keep the binary weights at the signs of their initialisation "
+                                                     "(what the release did in effect)"),
+    "model.num_classes": Key(None, _or_null(_int_at_least(2), "null (from the dataset)"),
+                             "classes of the read-out; null: the dataset's"),
+    "model.compute": Key("auto", _one_of(COMPUTE_CHOICES),
+                         "what computes the on-sensor part: `native` (the C++ kernels of `model_utils/kernels`), "
+                         "`torch`, or `auto` (native where they apply)"),
+    "noise.eval": Key(False, _BOOL, "sensor noise on in evaluation (test and `--eval-only`)"),
+    "noise.selection": Key(False, _BOOL, "sensor noise on in the validation pass that picks best.pt"),
+    "train.epochs": Key(30, _int_at_least(0), "training epochs"),
+    "train.batch_size": Key(32, _int_at_least(1), "training clips per step (the global batch under torchrun)"),
+    "train.eval_batch_size": Key(64, _int_at_least(1), "clips per evaluation batch"),
+    "train.optimizer": Key("adam", _one_of(("adam", "sgd")), "optimizer of the real-valued parameters"),
+    "train.lr": Key(1e-3, _number(0, open_low=True), "learning rate"),
+    "train.binary_lr_scale": Key(1.0, _number(0), "the binary weights' latent values learn at lr x this"),
+    "train.init_candidates": Key(1, _int_at_least(1), "train the best of this many initialisations "
+                                                      "(`training_utils/init_selection.py`)"),
+    "train.init_holdout": Key("clips", _one_of(HOLDOUTS),
+                              "what scores the candidates: held-out `clips`, or `subjects` their read-out fit never "
+                              "saw"),
+    "train.binary_optimizer": Key("latent", _one_of(("latent", "bop")),
+                                  "`latent`: the optimizer trains latent real weights; `bop`: Bop flips the binary "
+                                  "weights (`training_utils/binary_optimizer.py`)"),
+    "train.bop.threshold": Key(1e-6, _number(0), "Bop: flip when the gradient's moving average exceeds this"),
+    "train.bop.gamma": Key(1e-3, _number(0, 1, open_low=True), "Bop: rate of the gradient's moving average"),
+    "train.bop.normalize": Key(False, _BOOL, "Bop: compare the moving average divided by its RMS with the "
+                                             "threshold"),
+    "train.bop.max_flips": Key(None, _or_null(_int_at_least(1)), "Bop: at most this many flips per tensor and "
+                                                                 "step (null: no limit)"),
+    "train.bop.reset_after_flip": Key(False, _BOOL, "Bop: a flipped weight's moving average restarts from 0"),
+    "train.bop.interval": Key(1, _int_at_least(1), "Bop: consider flips every this many steps"),
+    "train.flip_verification.clips": Key(0, _int_at_least(0),
+                                         "keep a Bop step's flips only if they lower the loss on this many fixed "
+                                         "training clips (0: off)"),
+    "train.flip_verification.margin": Key(0.0, _number(0), "by how much the flips must lower that loss"),
+    "train.flip_verification.batchnorm": Key("running", _one_of(("running", "batch")),
+                                             "BatchNorm statistics the verification uses: the running averages or "
+                                             "the verification clips' own"),
+    "train.recalibrate_batchnorm": Key(True, _BOOL, "BatchNorm statistics from the training clips before each "
+                                                    "evaluation"),
+    "train.bound_parameters": Key(True, _BOOL, "clamp what modules declare in `parameter_bounds()` after each step"),
+    "train.weight_decay": Key(0.0, _number(0), "weight decay of the optimizer"),
+    "train.momentum": Key(0.9, _number(0, 1), "momentum of `sgd`"),
+    "train.scheduler": Key("cosine", _one_of(("plateau", "cosine", "none")), "learning-rate schedule"),
+    "train.plateau_patience": Key(5, _int_at_least(0), "plateau: epochs without improvement before lowering the "
+                                                       "learning rate"),
+    "train.plateau_factor": Key(0.5, _number(0, 1, open_low=True), "plateau: factor the learning rate is lowered by"),
+    "train.plateau_monitor": Key("max val_accuracy", _MONITOR, "plateau: the value it watches"),
+    "train.loss": Key("cross_entropy", _one_of(("cross_entropy",)), "training loss"),
+    "train.loss_reduction": Key("mean", _one_of(("mean", "sum")), "the loss of a batch: mean or sum over its clips"),
+    "train.label_smoothing": Key(0.0, _number(0, 1), "label smoothing of the cross entropy"),
+    "train.grad_clip": Key(None, _or_null(_number(0, open_low=True)), "clip the gradient norm to this (null: off)"),
+    "train.monitor": Key("max val_accuracy", _MONITOR, "what picks best.pt and drives early stopping"),
+    "train.early_stop_patience": Key(None, _or_null(_int_at_least(1)),
+                                     "stop after this many epochs without improvement (null: never)"),
 }
 
-# Keys whose value is a dict/list that is validated as a whole rather than key by key.
-_LEAF_CONTAINERS = {f"model.quantizers.{s}" for s in QUANTIZER_SITES}
+
+def _nested(flat: dict) -> dict:
+    out: dict = {}
+    for dotted, value in flat.items():
+        *groups, name = dotted.split(".")
+        node = out
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[name] = value
+    return out
+
+
+DEFAULTS = _nested({dotted: key.default for dotted, key in KEYS.items()})  # the config before anything is given
 
 
 def get(cfg: dict, dotted: str):
@@ -246,7 +257,7 @@ def _merge(defaults: dict, given: dict, prefix: str, source: str) -> dict:
             level = prefix.rstrip(".") or "top level"
             raise ConfigError(f"unknown config key {dotted!r}{_where(source)}; accepted keys at {level}: "
                               + ", ".join(sorted(defaults)))
-        if isinstance(defaults[key], dict) and dotted not in _LEAF_CONTAINERS:
+        if dotted not in KEYS:  # a group of keys
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {dotted!r}{_where(source)} must be an object with keys "
                                   f"{', '.join(sorted(defaults[key]))}, got {value!r}")
@@ -257,16 +268,20 @@ def _merge(defaults: dict, given: dict, prefix: str, source: str) -> dict:
     return out
 
 
+def _check(dotted: str, value, source: str) -> None:
+    rule = KEYS[dotted].rule
+    try:
+        ok = rule.check(value)
+    except ValueError as err:  # quantizer specs explain themselves
+        raise ConfigError(f"config key {dotted!r}{_where(source)}: {err}") from None
+    if not ok:
+        raise ConfigError(f"config key {dotted!r}{_where(source)} must be {rule.text()}, got {value!r}")
+
+
 def validate(cfg: dict, source: str = "") -> dict:
-    """Check every fixed key against ``_RULES`` (components are checked by ``_resolve_component``)."""
-    for dotted, (check, accepted) in _RULES.items():
-        value = get(cfg, dotted)
-        try:
-            ok = check(value)
-        except ValueError as err:  # quantizer specs explain themselves
-            raise ConfigError(f"config key {dotted!r}{_where(source)}: {err}") from None
-        if not ok:
-            raise ConfigError(f"config key {dotted!r}{_where(source)} must be {accepted}, got {value!r}")
+    """Check every fixed key against its rule in ``KEYS`` (a component's own keys: ``_resolve_component``)."""
+    for dotted in KEYS:
+        _check(dotted, get(cfg, dotted), source)
     if cfg["train"]["flip_verification"]["clips"] and cfg["train"]["binary_optimizer"] != "bop":
         raise ConfigError(f"config key 'train.flip_verification.clips'{_where(source)} verifies Bop's flips: it "
                           "needs train.binary_optimizer 'bop' (or 0 to turn verification off)")
@@ -333,9 +348,7 @@ def _jsonable(value):
 def _resolve_component(dotted: str, settings: dict, source: str) -> dict:
     section = COMPONENTS[dotted]
     type_name = settings.get("type")
-    if type_name not in REGISTRIES[section]:
-        raise ConfigError(f"config key {dotted + '.type'!r}{_where(source)} must be one of "
-                          + ", ".join(repr(n) for n in sorted(REGISTRIES[section])) + f", got {type_name!r}")
+    _check(f"{dotted}.type", type_name, source)
     params = component_parameters(section, type_name)
     unknown = sorted(set(settings) - {"type"} - set(params))
     if unknown:
@@ -351,22 +364,28 @@ def _resolve_component(dotted: str, settings: dict, source: str) -> dict:
     return out
 
 
-def _check_components_build(cfg: dict, source: str) -> None:
-    """Constructing the components runs their own checks (e.g. square channel counts) at load time."""
-    quantizers, injected = cfg["model"]["quantizers"], {}
+def _named(cfg: dict, keys: tuple[str, ...]) -> str:
+    """The config keys a model error is the fault of: one key, or several with their values."""
+    if len(keys) == 1:
+        return f"config key {keys[0]!r}"
+    shown = []
+    for dotted in keys:
+        try:
+            shown.append(f"{dotted!r} {get(cfg, dotted)!r}")
+        except KeyError:  # a key the chosen component does not have
+            shown.append(repr(dotted))
+    return "config keys " + " and ".join(shown)
+
+
+def _check_model_builds(cfg: dict, source: str) -> None:
+    """Build the model once with ``build_model``, as the trainer does: the components' own checks (e.g.
+    square channel counts, pooling that fits the frame size) run at load time, under the keys at fault."""
     with torch.random.fork_rng(devices=[]):  # no effect on the seeded initialisation that follows
-        for dotted, section in COMPONENTS.items():
-            try:
-                component = build_component(section, get(cfg, dotted), quantizers, **injected.get(section, {}))
-            except ValueError as err:
-                raise ConfigError(f"config key {dotted!r}{_where(source)}: {err}") from None
-            if section == "encoder":
-                frame_size = cfg["data"]["frame_size"]
-                try:
-                    injected["decoder"] = {"map_size": component.output_size(frame_size)}
-                except ValueError as err:  # max pooling would silently drop a remainder
-                    raise ConfigError(f"config keys 'data.frame_size' {frame_size} and 'model.encoder.pool' "
-                                      f"{get(cfg, dotted).get('pool')}{_where(source)} do not fit: {err}") from None
+        try:
+            build_model(cfg, None if cfg["model"]["num_classes"] else 2)  # the class count decides no check
+        except ModelConfigError as err:
+            fit = "" if len(err.keys) == 1 else " do not fit"
+            raise ConfigError(f"{_named(cfg, err.keys)}{_where(source)}{fit}: {err}") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -397,7 +416,7 @@ def _set_given(given: dict, key: str, value, source: str) -> None:
             accepted = ", ".join(sorted(defaults)) if isinstance(defaults, dict) else "none (it is a value)"
             raise ConfigError(f"{source} {key}: unknown config key {dotted!r}; accepted keys at {level}: {accepted}")
         if i == len(parts) - 1:
-            if isinstance(value, dict) and isinstance(node.get(part), dict) and dotted not in _LEAF_CONTAINERS:
+            if isinstance(value, dict) and isinstance(node.get(part), dict) and dotted not in KEYS:
                 node[part] = {**node[part], **value}
             else:
                 node[part] = value
@@ -429,9 +448,7 @@ def resolve(raw: dict, overrides: list[str] = (), source: str = "") -> dict:
                           FutureWarning, stacklevel=2)
         _set_given(given, renamed_key(key), value, source="--set")
     cfg = _merge(DEFAULTS, given, "", source)
-    if cfg["recipe"] not in RECIPES:
-        raise ConfigError(f"config key 'recipe'{_where(source)} must be one of "
-                          + ", ".join(repr(r) for r in RECIPES) + f", got {cfg['recipe']!r}")
+    _check("recipe", cfg["recipe"], source)  # the preset depends on it
     for dotted, value in preset(cfg["recipe"], cfg).items():  # under the keys given explicitly
         section, _, name = dotted.rpartition(".")
         if _is_given(given, dotted) or (section in COMPONENTS and name not in component_parameters(
@@ -442,7 +459,7 @@ def resolve(raw: dict, overrides: list[str] = (), source: str = "") -> dict:
         section, _, name = dotted.rpartition(".")
         get(cfg, section)[name] = _resolve_component(dotted, get(cfg, dotted), source)
     validate(cfg, source)
-    _check_components_build(cfg, source)
+    _check_model_builds(cfg, source)
     return cfg
 
 
@@ -459,3 +476,24 @@ def load_config(path, overrides: list[str] = ()) -> dict:
 
 def dumps(cfg: dict) -> str:
     return json.dumps(cfg, indent=2, sort_keys=False) + "\n"
+
+
+def markdown_table() -> str:
+    """The table of every fixed key in docs/configs.md (``python -m training_utils.config --markdown``)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+    lines = ["| key | default | accepted | what it sets |", "|---|---|---|---|"]
+    lines += [f"| `{dotted}` | `{json.dumps(key.default)}` | {cell(key.rule.text())} | {cell(key.help)} |"
+              for dotted, key in KEYS.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m training_utils.config",
+                                     description="Print the fixed config keys as documentation.")
+    parser.add_argument("--markdown", action="store_true", required=True,
+                        help="the table of docs/configs.md: key, default, accepted values, what it sets")
+    parser.parse_args()
+    print(markdown_table(), end="")

@@ -1,5 +1,5 @@
 """Training recipes: ``recipe: "paper"`` reproduces how the release trained its models; ``"project"`` is this
-project's defaults (``training_utils.config.DEFAULTS`` and the components' signatures). The paper recipe is a
+project's defaults (``training_utils.config.KEYS`` and the components' signatures). The paper recipe is a
 preset of the keys below; keys a config (or ``--set``) gives explicitly win.
 
 Each entry: (config key, the paper's value, why the project's default differs). A value may be a function
