@@ -167,6 +167,18 @@ def test_interval_updates_m_every_step_and_flips_only_on_its_steps():
     assert bop_steps([0.2], [[1.0]] * 2, threshold=0.6, gamma=0.5, interval=2) == pytest.approx([-0.2])
 
 
+def test_warmup_holds_flips_while_the_normalised_average_counts_steps():
+    # normalize, gamma 0.05, a constant gradient: |m| / sqrt(v) = sqrt(1 - 0.95^k), 0.3122 after 2 steps
+    # (> tau 0.25: flips at step 2 without a warm-up). With warmup 20 the first flip is at step 21.
+    settings = dict(threshold=0.25, gamma=0.05, normalize=True)
+    assert bop_steps([0.2], [[1.0]] * 1, **settings) == pytest.approx([0.2])
+    assert bop_steps([0.2], [[1.0]] * 2, **settings) == pytest.approx([-0.2])
+    assert bop_steps([0.2], [[1.0]] * 20, warmup=20, **settings) == pytest.approx([0.2])
+    assert bop_steps([0.2], [[1.0]] * 21, warmup=20, **settings) == pytest.approx([-0.2])
+    with pytest.raises(ValueError, match="warmup must be >= 0"):
+        Bop([torch.nn.Parameter(torch.zeros(1))], warmup=-1)
+
+
 def test_verification_with_batch_statistics_normalises_by_the_clips_and_leaves_running_buffers(tmp_path):
     cfg = bop_config()
     cfg["train"]["flip_verification"].update(clips=16, margin=0.0, batchnorm="batch")

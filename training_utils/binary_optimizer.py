@@ -22,6 +22,11 @@ Additions of this project (all off with their defaults):
   entry can flip back (a hysteresis).
 - ``interval``: m is updated every step, flips are considered every ``interval``-th step only. With small
   batches this keeps the number of flip decisions (and of their verifications) per training clip fixed.
+- ``warmup``: no flips in a tensor's first ``warmup`` steps (m and v are averaged all the while). Both
+  averages start at 0, so after k steps of a gradient of constant sign |m| / sqrt(v) is
+  sqrt(1 - (1 - gamma)^k) however noisy the gradient will turn out: with gamma 0.05 it passes 0.25 after
+  2 steps and 0.5 after 6, while a gradient of random sign settles near sqrt(gamma / (2 - gamma)) = 0.16.
+  Before about 1 / gamma steps the ratio counts steps more than it measures consistency.
 
 ``flipped`` holds the masks of the last step's flips and ``toggle()`` negates exactly those entries again:
 the trainer's flip verification (``train.flip_verification``) takes a step's flips back with it when they
@@ -34,17 +39,21 @@ import torch
 
 class Bop(torch.optim.Optimizer):
     def __init__(self, params, threshold: float = 1e-6, gamma: float = 1e-3, normalize: bool = False,
-                 max_flips: int | None = None, reset_after_flip: bool = False, interval: int = 1):
+                 max_flips: int | None = None, reset_after_flip: bool = False, interval: int = 1,
+                 warmup: int = 0):
         if not threshold >= 0:
             raise ValueError(f"Bop threshold must be >= 0, got {threshold!r}")
         if not 0 < gamma <= 1:
             raise ValueError(f"Bop gamma must be in (0, 1], got {gamma!r}")
         if interval < 1:
             raise ValueError(f"Bop interval must be >= 1, got {interval!r}")
+        if warmup < 0:
+            raise ValueError(f"Bop warmup must be >= 0, got {warmup!r}")
         if max_flips is not None and max_flips < 1:
             raise ValueError(f"Bop max_flips must be null or >= 1, got {max_flips!r}")
         super().__init__(params, dict(threshold=threshold, gamma=gamma, normalize=normalize, max_flips=max_flips,
-                                      reset_after_flip=reset_after_flip, interval=interval))
+                                      reset_after_flip=reset_after_flip, interval=interval,
+                                      warmup=warmup))
         self.flipped: list[tuple[torch.Tensor, torch.Tensor]] = []  # (parameter, mask) of the last step
 
     @torch.no_grad()
@@ -73,7 +82,7 @@ class Bop(torch.optim.Optimizer):
                     v.mul_(1 - gamma).addcmul_(p.grad, p.grad, value=gamma)
                     strength = strength / v.sqrt().clamp_min(1e-30)
                 state["step"] += 1
-                if state["step"] % group["interval"]:
+                if state["step"] % group["interval"] or state["step"] <= group["warmup"]:
                     continue
                 flip = (strength > tau) & (torch.sign(m) == torch.sign(p))
                 if cap is not None and int(flip.sum()) > cap:

@@ -195,6 +195,8 @@ KEYS: dict[str, Key] = {
                                                                  "step (null: no limit)"),
     "train.bop.reset_after_flip": Key(False, _BOOL, "Bop: a flipped weight's moving average restarts from 0"),
     "train.bop.interval": Key(1, _int_at_least(1), "Bop: consider flips every this many steps"),
+    "train.bop.warmup": Key(0, _int_at_least(0), "Bop: no flips in a kernel's first this many steps (its averages "
+                            "are still filling)"),
     "train.flip_verification.clips": Key(0, _int_at_least(0),
                                          "keep a Bop step's flips only if they lower the loss on this many fixed "
                                          "training clips (0: off)"),
