@@ -195,3 +195,14 @@ def test_a_missing_submitit_is_named_with_its_fix(tmp_path, sweep_config, monkey
     assert code == 2
     assert capsys.readouterr().err == ("error: --launcher slurm needs the submitit package, which is not installed: "
                                        "run .venv/bin/python -m pip install submitit (it is in requirements.txt)\n")
+
+
+def test_slurm_is_refused_where_there_is_no_slurm(tmp_path, sweep_config, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    monkeypatch.setattr("shutil.which", lambda command: None)
+    code = seed_sweep.main(["-c", str(sweep_config), "--out", str(tmp_path / "out"), "--launcher", "slurm"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "error: --launcher slurm: sbatch and srun not found on PATH, so this is no Slurm machine; run the command "
+        "on the cluster (its login node), or try the Slurm path here with --launcher submitit-local\n")
+    assert not (tmp_path / "out").exists()

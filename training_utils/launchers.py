@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -102,6 +103,11 @@ def from_args(args: argparse.Namespace, out: Path) -> Launcher:
         jobs = args.jobs or 1
         return Launcher("local", jobs, max(1, (os.cpu_count() or 1) // jobs), log_folder)
     _import_submitit(args.launcher)
+    missing = [c for c in ("sbatch", "srun") if args.launcher == "slurm" and shutil.which(c) is None]
+    if missing:
+        raise ConfigError(f"--launcher slurm: {' and '.join(missing)} not found on PATH, so this is no Slurm "
+                          "machine; run the command on the cluster (its login node), or try the Slurm path here "
+                          "with --launcher submitit-local")
     return Launcher(args.launcher, args.jobs, args.slurm_cpus or 1, log_folder, args.slurm_partition,
                     args.slurm_time or DEFAULT_SLURM_MINUTES)
 
