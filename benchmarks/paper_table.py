@@ -6,7 +6,9 @@ training time, and plotted as accuracy against read-out bits per clip.
   python benchmarks/paper_table.py --dataset synthetic_gestures --seeds 0 1 2 [--recipe project]
   python benchmarks/paper_table.py --dataset cambridge --seeds 0 1 2 --recipe paper --data-root DIR
 
-Each (model, seed) trains with train.py's Trainer into <out>/<model>-seed<N>/. A finished run is reused only
+Each (model, seed) is ``train.py -c CONFIG --set seed=N --set ...`` into <out>/<model>-seed<N>/, run by
+--launcher (local processes, --jobs at once; or one Slurm job per run: --launcher slurm with
+--slurm-partition / --slurm-time / --slurm-cpus; training_utils/launchers.py). A finished run is reused only
 if its stored config.json is the config asked for (keys that do not change results aside), and an
 interrupted one is resumed from its last.pt; a folder holding a run of another config is an error naming the
 keys that differ (choose another --out), checked for every run before the first one trains. So the script
@@ -19,18 +21,13 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
-from data_utils import build_datasets
 from model_utils import build_model
-from training_utils import bit_accounting, run_folder, run_reuse
+from training_utils import bit_accounting, launchers, run_folder
 from training_utils.atomic_files import write_json, write_png, write_text
 from training_utils.cli import reports_user_errors
-from training_utils.config import load_config
 from training_utils.paths import REPO_ROOT
-from training_utils.runtime import select_device
-from training_utils.trainer import Trainer
 
 MODELS = {  # config name in the comparison folders -> the paper's name for the model
     "pixelrnn": "PixelRNN",
@@ -75,19 +72,19 @@ def motion_accuracy(metrics: dict) -> float:
     return sum(p["label"] % 3 == p["predicted"] % 3 for p in preds) / len(preds)
 
 
+def run_of(config: Path, seed: int, overrides: list[str], run_dir: Path = Path("."),
+           data_root: str | None = None) -> launchers.Run:
+    return launchers.Run(config, (f"seed={seed}", *overrides), run_dir, data_root)
+
+
 def run_config(config: Path, seed: int, overrides: list[str]) -> dict:
-    return load_config(config, [f"seed={seed}", *overrides])
+    return run_of(config, seed, overrides).cfg()
 
 
-def run_one(config: Path, seed: int, run_dir: Path, overrides: list[str], data_root: str | None) -> dict:
-    cfg = run_config(config, seed, overrides)
+def run_one(run: launchers.Run) -> dict:
+    """A finished run's row of the table."""
+    cfg, run_dir = run.cfg(), run.run_dir
     metrics_file = run_dir / "metrics.json"
-    if not run_reuse.reusable_run(run_dir, cfg):  # raises for a run of another config
-        start = time.perf_counter()
-        datasets = build_datasets(cfg, data_root)
-        last = run_dir / "last.pt"
-        Trainer(cfg, datasets, run_dir, select_device(cfg["device"]), resume=last if last.is_file() else None).fit()
-        write_json(run_dir / "wall_seconds.json", {"seconds": time.perf_counter() - start})
     metrics = json.loads(metrics_file.read_text())
     model = build_model(cfg, len(metrics["test"]["confusion_matrix"]))
     seconds_file = run_dir / "wall_seconds.json"
@@ -162,25 +159,30 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override for every run")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: tabulate the (model, seed) runs already finished in --out")
+    launchers.add_arguments(p)
     args = p.parse_args(argv)
     recipe = args.recipe or DEFAULT_RECIPE[args.dataset]
     folder, dataset_overrides = DATASETS[args.dataset]
     out = Path(args.out or REPO_ROOT / "runs" / "paper_table" / f"{args.dataset}-{recipe}")
     overrides = [f"recipe={recipe}", *dataset_overrides, *args.overrides]
+    launcher = launchers.from_args(args, out)
     with run_folder.claim(out, "paper_table.py", "--out", ["results.json", "table.md", "accuracy_vs_readout.png"]):
-        return tabulate(args, out, folder, recipe, overrides)
+        return tabulate(args, out, folder, recipe, overrides, launcher)
 
 
-def tabulate(args, out: Path, folder: str, recipe: str, overrides: list[str]) -> int:
+def tabulate(args, out: Path, folder: str, recipe: str, overrides: list[str], launcher: launchers.Launcher) -> int:
     configs = {name: REPO_ROOT / "configs" / folder / "comparison" / f"{name}.json" for name in args.models}
+    every = {(name, s): run_of(configs[name], s, overrides, out / f"{name}-seed{s}", args.data_root)
+             for name in args.models for s in args.seeds}
     # Every stored run is checked against the config asked for before anything trains (hours may pass).
-    finished = {(name, s): run_reuse.reusable_run(out / f"{name}-seed{s}", run_config(configs[name], s, overrides))
-                for name in args.models for s in args.seeds}
+    pending = launchers.pending_runs(list(every.values()))
+    if not args.report_only:
+        launchers.train(launcher, pending)
     runs, seeds_of = {}, {}
     for name in args.models:
-        seeds = [s for s in args.seeds if not args.report_only or finished[name, s]]
+        seeds = [s for s in args.seeds if not args.report_only or every[name, s] not in pending]
         if seeds:
-            runs[name] = [run_one(configs[name], s, out / f"{name}-seed{s}", overrides, args.data_root) for s in seeds]
+            runs[name] = [run_one(every[name, s]) for s in seeds]
             seeds_of[name] = seeds
     rows = {name: summarize(r) for name, r in runs.items()}
     if not rows:

@@ -7,31 +7,29 @@ epoch and time per run.
   python benchmarks/seed_sweep.py -c CONFIG --seeds 0-9 --jobs 2 \\
       --variant latent:train.binary_optimizer=latent --variant bop:train.binary_optimizer=bop
 
-Each run is ``train.py -c CONFIG --seed N --set ...`` into <out>/<variant>/seed<N>/. A finished run is
-reused only if its stored config is the one asked for; a folder holding a run of another config is an
-error (choose another --out). Writes <out>/seed_sweep.json, seed_sweep.md and seed_sweep.png (accuracy per
-seed, one marker per variant). Default <out>: runs/seed_sweep/<config name>.
+Each run is ``train.py -c CONFIG --set ... --set seed=N`` into <out>/<variant>/seed<N>/, run by
+--launcher (local processes, --jobs at once; or one Slurm job per run: --launcher slurm with
+--slurm-partition / --slurm-time / --slurm-cpus; training_utils/launchers.py). A finished run is reused only
+if its stored config is the one asked for; a folder holding a run of another config is an error (choose
+another --out), checked for every run before any trains. Writes <out>/seed_sweep.json, seed_sweep.md and
+seed_sweep.png (accuracy per seed, one marker per variant). Default <out>: runs/seed_sweep/<config name>.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from data_utils import build_datasets
 from model_utils import build_model
 from model_utils.binary_layers import binary_weights
 from training_utils.atomic_files import write_json, write_png, write_text
 from training_utils.cli import reports_user_errors
-from training_utils import run_folder, run_reuse
-from training_utils.config import ConfigError, load_config
+from training_utils import launchers, run_folder
+from training_utils.config import ConfigError
 from training_utils.paths import REPO_ROOT
 
 
@@ -57,38 +55,19 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, [o for o in overrides.split(",") if o]
 
 
-def run_seed(config: Path, seed: int, overrides: list[str], run_dir: Path, threads: int) -> dict:
-    """Train (or reuse) one run; returns its row of the report."""
-    cfg = load_config(config, [*overrides, f"seed={seed}"])
-    metrics_file = run_dir / "metrics.json"
-    wall = None
-    if not run_reuse.reusable_run(run_dir, cfg):  # raises for a run of another config
-        if (run_dir / "last.pt").is_file():
-            command = [sys.executable, str(REPO_ROOT / "train.py"), "-r", str(run_dir / "last.pt")]
-        else:
-            command = [sys.executable, str(REPO_ROOT / "train.py"), "-c", str(config), "--seed", str(seed),
-                       "--out", str(run_dir), *[a for o in overrides for a in ("--set", o)]]
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        run_dir.mkdir(parents=True, exist_ok=True)
-        start = time.perf_counter()
-        with open(run_dir / "train.log", "w") as log:
-            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
-        wall = time.perf_counter() - start
-        if done.returncode != 0:
-            tail = "".join((run_dir / "train.log").read_text().splitlines(keepends=True)[-5:])
-            raise ConfigError(f"seed {seed}: train.py exited with {done.returncode} (log {run_dir / 'train.log'}):\n"
-                              f"{tail}")
-        write_json(run_dir / "wall_seconds.json", {"seconds": wall})
-    elif (run_dir / "wall_seconds.json").is_file():
-        wall = json.loads((run_dir / "wall_seconds.json").read_text())["seconds"]
-    metrics = json.loads(metrics_file.read_text())
+def run_row(run: launchers.Run, seed: int) -> dict:
+    """A finished run's row of the report."""
+    cfg, run_dir = run.cfg(), run.run_dir
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     history = list(csv.DictReader((run_dir / "summary.csv").open()))
     kernels = sum(p.numel() for _, p in binary_weights(build_model(cfg, len(metrics["test"]["confusion_matrix"]))))
     flips = [round(float(row["flip_ratio"]) * kernels) for row in history]  # the ratio is stored rounded
+    wall_file = run_dir / "wall_seconds.json"
     return {"seed": seed, "test_accuracy": metrics["test"]["accuracy"], "val_accuracy": metrics["val"]["accuracy"],
             "best_epoch": metrics["best_epoch"], "epochs": len(history),
             "flips_per_epoch": flips, "flips_per_epoch_mean": statistics.mean(flips) if flips else 0.0,
-            "train_seconds": sum(float(row["seconds"]) for row in history), "wall_seconds": wall}
+            "train_seconds": sum(float(row["seconds"]) for row in history),
+            "wall_seconds": json.loads(wall_file.read_text())["seconds"] if wall_file.is_file() else None}
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -154,40 +133,30 @@ def main(argv=None) -> int:
                    help="a configuration to compare: its name and overrides on top of --set (repeatable; "
                         "default one variant 'default')")
     p.add_argument("--out", help="output folder (default runs/seed_sweep/<config name>)")
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at once (default 1)")
+    launchers.add_arguments(p)
     args = p.parse_args(argv)
     config = Path(args.config)
     if not config.is_file():
         raise ConfigError(f"-c {config}: no such config file")
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs {args.jobs}: expected an integer >= 1")
     variants = dict(args.variant) if args.variant else {"default": []}
     if len(variants) != len(args.variant or [1]):
         raise ConfigError("--variant: two variants have the same name")
     out = Path(args.out or REPO_ROOT / "runs" / "seed_sweep" / config.stem)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    # Every config resolves before anything trains. Each dataset (a synthetic one is generated on first use)
-    # and its clip cache are made here, once: parallel runs would each start making them.
-    prepared = []
-    for extra in variants.values():
-        cfg = load_config(config, [*args.overrides, *extra])
-        if cfg["data"] not in prepared:
-            build_datasets(cfg)
-            prepared.append(cfg["data"])
+    launcher = launchers.from_args(args, out)
     with run_folder.claim(out, "seed_sweep.py", "--out", ["seed_sweep.json", "seed_sweep.md", "seed_sweep.png"]):
-        return sweep(config, args, variants, out, threads)
+        return sweep(config, args, variants, out, launcher)
 
 
-def sweep(config: Path, args, variants: dict, out: Path, threads: int) -> int:
+def sweep(config: Path, args, variants: dict, out: Path, launcher: launchers.Launcher) -> int:
     """Train or reuse every (variant, seed) run under ``out`` and write the report there."""
-    jobs = [(name, seed) for name in variants for seed in args.seeds]
+    runs = {(name, seed): launchers.Run(config, (*args.overrides, *variants[name], f"seed={seed}"),
+                                        out / name / f"seed{seed}")
+            for name in variants for seed in args.seeds}
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {job: pool.submit(run_seed, config, job[1], [*args.overrides, *variants[job[0]]],
-                                    out / job[0] / f"seed{job[1]}", threads) for job in jobs}
-        rows = {job: future.result() for job, future in futures.items()}
+    launchers.train(launcher, launchers.pending_runs(list(runs.values())))
+    rows = {job: run_row(run, job[1]) for job, run in runs.items()}
     report = {"config": str(config), "overrides": args.overrides, "seeds": args.seeds,
-              "wall_seconds_total": time.perf_counter() - start, "jobs": args.jobs,
+              "wall_seconds_total": time.perf_counter() - start, "jobs": launcher.jobs, "launcher": launcher.kind,
               "variants": {name: {"overrides": extra, "runs": [rows[(name, s)] for s in args.seeds]}
                            for name, extra in variants.items()}}
     for v in report["variants"].values():

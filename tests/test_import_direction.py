@@ -16,8 +16,8 @@ LAYER_NAMES = ["ground", "models/data", "config", "trainer", "tools"]
 TRAINING_UTILS = {
     GROUND: ["errors", "text", "atomic_files", "paths", "quantization", "run_folder", "distributed", "runtime",
              "metrics", "checkpoints", "binary_optimizer", "recipes", "release_vocabulary", "registry"],
-    CONFIG: ["config", "init_selection", "run_reuse", "run_info", "model_loading", "bit_accounting", "evaluation",
-             "decoder_finetuning"],
+    CONFIG: ["config", "init_selection", "run_reuse", "launchers", "run_info", "model_loading", "bit_accounting",
+             "evaluation", "decoder_finetuning"],
     TRAINER: ["trainer", "cli"],
 }
 TOOL_SCRIPTS = ["train", "print_intermediates", "extract_weights", "test_simulated_scamp", "test_scamp_outputs"]

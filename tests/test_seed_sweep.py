@@ -1,7 +1,9 @@
 """benchmarks/seed_sweep.py: one run per seed, statistics that are those of the runs, reuse only of runs of
 the same config; and train.init_candidates, the choice among initialisations it is used to evaluate."""
 import json
+import os
 import statistics
+import sys
 
 import pytest
 import torch
@@ -121,3 +123,86 @@ def test_subject_holdout_scores_on_subjects_the_fit_never_saw():
         fit_half(["a", "b"], "subjects")
     with pytest.raises(ValueError, match="at least 2 subjects"):
         fit_half(["1/Ann1", "2/Ann2"], "subjects")
+
+
+def test_submitit_launcher_trains_the_runs_local_processes_train_and_reuses_only_the_same_config(
+        tmp_path, sweep_config, monkeypatch, capsys):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # local --jobs 2: one thread per run, as --slurm-cpus 1
+    argv = ["-c", str(sweep_config), "--seeds", "0-1", "--jobs", "2"]
+    assert seed_sweep.main([*argv, "--out", str(tmp_path / "local")]) == 0
+    submitit_argv = [*argv, "--out", str(tmp_path / "submitit"), "--launcher", "submitit-local", "--slurm-time", "20"]
+    assert seed_sweep.main(submitit_argv) == 0
+    reports = {name: json.loads((tmp_path / name / "seed_sweep.json").read_text()) for name in ("local", "submitit")}
+    assert [reports[name]["launcher"] for name in ("local", "submitit")] == ["local", "submitit-local"]
+    local, submitted = (reports[name]["variants"]["default"]["runs"] for name in ("local", "submitit"))
+    keys = ("seed", "test_accuracy", "val_accuracy", "best_epoch", "flips_per_epoch")
+    assert [[r[k] for k in keys] for r in submitted] == [[r[k] for k in keys] for r in local]
+    for seed in (0, 1):  # the same runs: every prediction of the test split alike
+        metrics = [json.loads((tmp_path / name / f"default/seed{seed}/metrics.json").read_text())
+                   for name in ("local", "submitit")]
+        assert metrics[0]["test"]["predictions"] == metrics[1]["test"]["predictions"]
+    logs = tmp_path / "submitit" / "submitit_logs"
+    results = sorted(logs.glob("*_result.pkl"))
+    assert len(results) == 2  # one submitit job per run
+    # The same request again submits nothing; a stored run of another config is refused, naming the key,
+    # before any job is submitted.
+    stamp = (tmp_path / "submitit/default/seed0/last.pt").stat().st_mtime_ns
+    assert seed_sweep.main(submitit_argv) == 0
+    capsys.readouterr()
+    assert seed_sweep.main([*submitit_argv, "--set", "train.lr=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "holds a run of another config" in err and "train.lr: stored 0.001, asked 0.5" in err
+    assert sorted(logs.glob("*_result.pkl")) == results
+    assert (tmp_path / "submitit/default/seed0/last.pt").stat().st_mtime_ns == stamp
+
+
+def test_a_failed_submitit_job_names_its_run_and_log(tmp_path, sweep_config, capsys):
+    out = tmp_path / "sweep"
+    code = seed_sweep.main(["-c", str(sweep_config), "--seeds", "3", "--out", str(out), "--launcher",
+                            "submitit-local", "--set", "train.epochs=0"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"error: 1 of 1 runs failed:\n{out / 'default/seed3'}: train.py exited with 2 (log " in err
+    assert "train.epochs is 0: there is nothing to train" in err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--launcher", "slurm", "--slurm-time", "0"], "--slurm-time 0: expected an integer >= 1"),
+    (["--launcher", "slurm", "--slurm-cpus", "-2"], "--slurm-cpus -2: expected an integer >= 1"),
+    (["--jobs", "0"], "--jobs 0: expected an integer >= 1"),
+    (["--launcher", "slurm", "--slurm-partition", " "], "--slurm-partition ' ': expected a partition name (or leave it out for the cluster's default)"),
+    (["--slurm-partition", "gpu", "--slurm-time", "30"],
+     "--slurm-partition, --slurm-time applies to --launcher slurm (or submitit-local) only; add --launcher slurm "
+     "or leave it out"),
+])
+@pytest.mark.parametrize("tool", ["seed_sweep", "paper_table"])
+def test_bad_launcher_options_are_one_error_line(tool, options, message, tmp_path, sweep_config, capsys):
+    from benchmarks import paper_table
+
+    out = tmp_path / "out"
+    if tool == "seed_sweep":
+        code = seed_sweep.main(["-c", str(sweep_config), "--out", str(out), *options])
+    else:
+        code = paper_table.main(["--dataset", "synthetic_gestures", "--out", str(out), *options])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"error: {message}\n"
+    assert not out.exists()
+
+
+def test_a_missing_submitit_is_named_with_its_fix(tmp_path, sweep_config, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit raises ImportError
+    code = seed_sweep.main(["-c", str(sweep_config), "--out", str(tmp_path / "out"), "--launcher", "slurm"])
+    assert code == 2
+    assert capsys.readouterr().err == ("error: --launcher slurm needs the submitit package, which is not installed: "
+                                       "run .venv/bin/python -m pip install submitit (it is in requirements.txt)\n")
+
+
+def test_slurm_is_refused_where_there_is_no_slurm(tmp_path, sweep_config, monkeypatch, capsys):
+    pytest.importorskip("submitit")
+    monkeypatch.setattr("shutil.which", lambda command: None)
+    code = seed_sweep.main(["-c", str(sweep_config), "--out", str(tmp_path / "out"), "--launcher", "slurm"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "error: --launcher slurm: sbatch and srun not found on PATH, so this is no Slurm machine; run the command "
+        "on the cluster (its login node), or try the Slurm path here with --launcher submitit-local\n")
+    assert not (tmp_path / "out").exists()
