@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from data_utils.dataset_builder import DATASETS
-from data_utils.transforms import FILL_MODES, FRAME_SAMPLINGS, PREPROCESSINGS
+from data_utils.transforms import FILL_MODES, FRAME_SAMPLINGS, PREPROCESSINGS, SHORT_CLIP_POLICIES
 from model_utils.classifier import REGISTRIES, build_component
 
 from .errors import ConfigError
@@ -54,6 +54,7 @@ DEFAULTS = {
         "frame_size": 64,
         "preprocessing": "release",
         "augment": {"translate": 0, "per_frame": False, "hflip": False, "brightness": 0.0, "fill": "zero"},
+        "short_clips": "repeat_last",  # a clip shorter than timesteps: "repeat_last" or "stretch_random"
         "cache": True,
         "cache_dir": None,
         "num_workers": 0,
@@ -175,6 +176,7 @@ _RULES = {
     "data.augment.hflip": _BOOL,
     "data.augment.brightness": _number(0, 1),
     "data.augment.fill": _choice(*FILL_MODES),
+    "data.short_clips": _choice(*SHORT_CLIP_POLICIES),
     "data.cache": _BOOL,
     "data.cache_dir": _OPT_STR,
     "data.num_workers": _int_at_least(0),
