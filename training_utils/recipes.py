@@ -34,8 +34,8 @@ RECIPE_KEYS = [
      "shift per config (e.g. 4 px in its Cambridge configs)"),
     ("data.augment.fill", "black",
      "the release's RandomAffine filled the uncovered border with black before normalising (it binarises to -1); "
-     "the project fills with the model-space value 0, the binarisation threshold, so the border carries no "
-     "made-up edge"),
+     "the project fills with the model-space value 0, which binarises to 0 (neither on nor off), so a shift "
+     "adds no dark edge the scene did not have"),
     ("data.short_clips", "stretch_random",
      "the release lengthened a short clip with random duplicate frames (a random time-stretch, seeded with 2023 "
      "for its Tulips1 evaluation clips); repeating the last frame keeps the motion's speed and adds no randomness"),
