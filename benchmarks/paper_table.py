@@ -5,6 +5,13 @@ training time, and plotted as accuracy against read-out bits per clip.
 
   python benchmarks/paper_table.py --dataset synthetic_gestures --seeds 0 1 2 [--recipe project]
   python benchmarks/paper_table.py --dataset cambridge --seeds 0 1 2 --recipe paper --data-root DIR
+  python benchmarks/paper_table.py --dataset cambridge --variant hardware ...
+
+``--variant paper`` (default) is the paper's simulated comparison: noise-free in-pixel models. ``--variant
+hardware`` takes the in-pixel models from configs/<...>/comparison_hardware/ instead: trained (and, in the paper
+recipe, scored) with sensor noise, as the release trained its hardware prototype; the camera baselines have no
+noise and are the same in both. The read-out axis counts the maps each model's decoder reads (frames 1..15 for
+the multi-frame cameras, as the release's decoders), not the 16 frames a conventional sensor reads out.
 
 Each (model, seed) is ``train.py -c CONFIG --set seed=N --set ...`` into <out>/<model>-seed<N>/, run by
 --launcher (local processes, --jobs at once; or one Slurm job per run: --launcher slurm with
@@ -48,6 +55,10 @@ MODELS = {  # config name in the comparison folders -> the paper's name for the 
     "event_camera": "event camera (last difference)",
     "middle_frame": "middle frame",
 }
+# The in-pixel models: each has a noise-trained hardware-prototype config in comparison_hardware/.
+HARDWARE_MODELS = ("pixelrnn", "pixelrnn_interpolation", "two_layer_cnn_pixelrnn", "simple_rnn", "simple_rnn_out",
+                   "conv_gru", "mgu", "mgu_v2", "conv_lstm", "conv_lstm_out", "cnn_only")
+VARIANTS = {"paper": "comparison", "hardware": "comparison_hardware"}  # variant -> folder of its in-pixel configs
 # dataset -> (comparison config folder, overrides that adapt its configs to the dataset)
 _SYNTHETIC = ["data.split=seeded", "train.scheduler=cosine"]
 DATASETS = {
@@ -64,6 +75,14 @@ DATASETS = {
 }
 DEFAULT_RECIPE = {"cambridge": "paper", "tulips1": "paper", "synthetic_gestures": "project",
                   "synthetic_lips": "project"}
+
+
+def config_path(folder: str, name: str, variant: str) -> Path:
+    """The config of model ``name`` in ``variant`` (a camera baseline has one config for both)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"comparison variant {variant!r} is not one of {sorted(VARIANTS)}")
+    subfolder = VARIANTS[variant] if name in HARDWARE_MODELS else VARIANTS["paper"]
+    return REPO_ROOT / "configs" / folder / subfolder / f"{name}.json"
 
 
 def motion_accuracy(metrics: dict) -> float:
@@ -153,8 +172,11 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--recipe", choices=("paper", "project"),
                    help="training recipe (default: paper on cambridge/tulips1, project on the synthetic sets)")
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="paper",
+                   help="paper: the noise-free in-pixel models (the paper's comparison); hardware: the "
+                        "noise-trained ones of comparison_hardware/ (the hardware-prototype variant)")
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    p.add_argument("--out", help="output folder (default runs/paper_table/<dataset>-<recipe>)")
+    p.add_argument("--out", help="output folder (default runs/paper_table/<dataset>-<recipe>[-hardware])")
     p.add_argument("--data-root", help="dataset folder (as train.py --data-root)")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="config override for every run")
     p.add_argument("--report-only", action="store_true",
@@ -163,7 +185,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     recipe = args.recipe or DEFAULT_RECIPE[args.dataset]
     folder, dataset_overrides = DATASETS[args.dataset]
-    out = Path(args.out or REPO_ROOT / "runs" / "paper_table" / f"{args.dataset}-{recipe}")
+    suffix = "" if args.variant == "paper" else f"-{args.variant}"
+    out = Path(args.out or REPO_ROOT / "runs" / "paper_table" / f"{args.dataset}-{recipe}{suffix}")
     overrides = [f"recipe={recipe}", *dataset_overrides, *args.overrides]
     launcher = launchers.from_args(args, out)
     with run_folder.claim(out, "paper_table.py", "--out", ["results.json", "table.md", "accuracy_vs_readout.png"]):
@@ -171,7 +194,7 @@ def main(argv=None) -> int:
 
 
 def tabulate(args, out: Path, folder: str, recipe: str, overrides: list[str], launcher: launchers.Launcher) -> int:
-    configs = {name: REPO_ROOT / "configs" / folder / "comparison" / f"{name}.json" for name in args.models}
+    configs = {name: config_path(folder, name, args.variant) for name in args.models}
     every = {(name, s): run_of(configs[name], s, overrides, out / f"{name}-seed{s}", args.data_root)
              for name in args.models for s in args.seeds}
     # Every stored run is checked against the config asked for before anything trains (hours may pass).
@@ -189,10 +212,11 @@ def tabulate(args, out: Path, folder: str, recipe: str, overrides: list[str], la
         print(f"no finished runs in {out}")
         return 1
     table = markdown(rows, seeds_of)
-    write_json(out / "results.json", {"dataset": args.dataset, "recipe": recipe, "overrides": overrides,
+    write_json(out / "results.json", {"dataset": args.dataset, "recipe": recipe, "variant": args.variant,
+                                      "overrides": overrides,
                                       "seeds": seeds_of, "runs": runs, "rows": rows})
     write_text(out / "table.md", table)
-    plot(rows, f"{args.dataset}, {recipe} recipe", out / "accuracy_vs_readout.png")
+    plot(rows, f"{args.dataset}, {recipe} recipe, {args.variant} variant", out / "accuracy_vs_readout.png")
     print(table)
     print(f"wrote {out / 'table.md'}, {out / 'results.json'} and {out / 'accuracy_vs_readout.png'}")
     return 0

@@ -26,7 +26,7 @@ class ClipDataset(Dataset):
     def __init__(self, classes: Sequence[str], records: Sequence[SequenceRecord], timesteps: int,
                  frame_size: int, preprocessing: Preprocessing, training: bool = False,
                  augmentation: ClipAugmentation | None = None, seed: int = 0,
-                 cache: ClipCache | None = None, frame_sampling: str = "spread"):
+                 cache: ClipCache | None = None, frame_sampling: str = "spread", short_clips: str = "repeat_last"):
         if cache is not None and cache.frame_size != frame_size:
             raise ValueError(f"Clip cache {cache.data_file} holds {cache.frame_size}-pixel frames, "
                              f"the dataset wants {frame_size}.")
@@ -36,6 +36,7 @@ class ClipDataset(Dataset):
         self.labels = [record.label for record in self.records]
         self.timesteps = timesteps
         self.frame_sampling = frame_sampling
+        self.short_clips = short_clips
         self.frame_size = frame_size
         self.preprocessing = preprocessing
         self.training = training
@@ -68,7 +69,8 @@ class ClipDataset(Dataset):
         index = index % len(self)
         record = self.records[index]
         rng = self._generator(index) if self.training else None
-        indices = sample_frame_indices(len(record.frames), self.timesteps, rng, self.frame_sampling)
+        indices = sample_frame_indices(len(record.frames), self.timesteps, rng, self.frame_sampling,
+                                       self.short_clips)
         clip = self._frames(record, indices).unsqueeze(1)
         if self.training and self.augmentation.enabled:
             clip = self.augmentation.augment(clip, rng, self.preprocessing)

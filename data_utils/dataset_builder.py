@@ -7,7 +7,7 @@ Split ``"all"`` is every clip under the root; asked for alone, it does not read 
 ``cfg["data"]`` keys used (defaults and validation in ``training_utils.config``): ``dataset``, ``split`` ("seeded",
 "seeded_by_subject" or a split-file path: as given, then relative to the repo root), ``split_fractions``, ``split_seed``,
 ``timesteps``, ``frame_size``, ``preprocessing``, ``augment`` (``translate``, ``hflip``,
-``brightness``, ``fill``), ``cache``, ``cache_dir``, ``synthetic``, ``irregular_clips``.
+``brightness``, ``fill``), ``short_clips``, ``cache``, ``cache_dir``, ``synthetic``, ``irregular_clips``.
 Augmentation is seeded by ``cfg["seed"]``. Split ``"all"`` is every clip of the dataset in canonical order.
 """
 from __future__ import annotations
@@ -89,14 +89,19 @@ class IrregularClipsWarning(UserWarning):
     """Clips the loader pads or stretches (see ``check_clips``)."""
 
 
-def check_clips(records: list[SequenceRecord], timesteps: int, policy: str, root: Path) -> None:
-    """A clip shorter than ``timesteps`` is padded with its last frame, and frames of different sizes
+SHORT_CLIP_TEXT = {"repeat_last": "padded by repeating their last frame",
+                   "stretch_random": "stretched with random duplicate frames"}
+
+
+def check_clips(records: list[SequenceRecord], timesteps: int, policy: str, root: Path,
+                short_clips: str) -> None:
+    """A clip shorter than ``timesteps`` is lengthened as ``short_clips`` says, and frames of different sizes
     are each stretched to the frame size: say so (``policy`` "warn") or refuse them ("refuse")."""
     problems = []
     short = [record.name for record in records if len(record.frames) < timesteps]
     if short:
         problems.append(f"{len(short)} clip(s) have fewer than data.timesteps = {timesteps} frames and are "
-                        f"padded by repeating their last frame: {preview(short)}")
+                        f"{SHORT_CLIP_TEXT[short_clips]} (data.short_clips {short_clips!r}): {preview(short)}")
     clips_by_size: dict[tuple[int, int], list[str]] = defaultdict(list)
     for record in records:
         for size in dict.fromkeys(frame_dimensions(frame) for frame in record.frames):
@@ -141,7 +146,7 @@ def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
         root = _ensure_synthetic(dataset, root, settings["synthetic"],
                                  replace=data_root is None and cfg.get("data_root") is None)
     listing = list_dataset(source.layout, root)
-    check_clips(listing.sequences, settings["timesteps"], settings["irregular_clips"], root)
+    check_clips(listing.sequences, settings["timesteps"], settings["irregular_clips"], root, settings["short_clips"])
     # Split "all" is every clip under the root: it reads no split file (whose names may be elsewhere).
     parts = _split_parts(settings, listing) if set(splits) - {"all"} else {}
 
@@ -160,6 +165,7 @@ def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
         datasets[split] = ClipDataset(
             listing.classes, [records_by_name[name] for name in names],
             timesteps=settings["timesteps"], frame_sampling=settings["frame_sampling"],
+            short_clips=settings["short_clips"],
             frame_size=settings["frame_size"],
             preprocessing=preprocessing, training=(split == "train"),
             augmentation=augmentation, seed=seed, cache=cache)

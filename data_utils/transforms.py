@@ -20,17 +20,25 @@ Clip sampling (``FRAME_SAMPLINGS``): ``spread`` takes ``timesteps`` frames evenl
 clip, at ``floor((k + u) * n / T)``, ``u`` uniform in ``[0, 1)`` in training and ``u = 0.5``
 (centred) in evaluation. ``end`` ends on the last frame. ``release`` is the release's: frames
 ``floor(k n / T)`` plus an offset drawn from ``{0 .. n - 1 - floor((T - 1) n / T)}`` in training,
-the largest offset (ending on the last frame) in evaluation. A clip shorter than ``T`` is played
-once and padded by repeating its last frame (its motion keeps its speed; the release padded with
-random duplicates).
+the largest offset (ending on the last frame) in evaluation.
+
+A clip shorter than ``T`` (``SHORT_CLIP_POLICIES``): ``repeat_last`` plays it once and pads it by
+repeating its last frame (its motion keeps its speed); ``stretch_random`` is the release's: it adds
+``T - n`` (at most ``n``) of its frames chosen at random, each right after its original -- a
+time-stretch with random duplicates -- and samples the lengthened clip as above. The duplicates are
+drawn anew in training and seeded with 2023 in evaluation (the release seeded them so for its
+Tulips1 validation and test clips, with Python's ``random.shuffle``, which is reproduced here).
 
 Augmentation (training only) is drawn once per clip and applied identically to every frame, or,
 with ``per_frame`` (the release's way), drawn anew for every frame, which makes frames jitter
 within a clip: a brightness factor, a horizontal flip, then an integer translation whose
-uncovered border is filled with zero (the model-space value 0) or with the nearest edge pixel.
+uncovered border (``FILL_MODES``) is filled with zero (the model-space value 0), with black (the value
+a black pixel has after preprocessing, as the release's ``RandomAffine`` filled the frame with 0 before
+normalising it: it binarises to -1), or with the nearest edge pixel.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,31 +100,57 @@ def get_preprocessing(name: str) -> Preprocessing:
 
 
 FRAME_SAMPLINGS = ("spread", "end", "release")
+SHORT_CLIP_POLICIES = ("repeat_last", "stretch_random")
+STRETCH_EVAL_SEED = 2023  # the release's seed for the duplicates of its Tulips1 validation and test clips
 
 
-def sample_frame_indices(num_frames: int, timesteps: int,
-                         rng: np.random.Generator | None = None, sampling: str = "spread") -> np.ndarray:
+def sample_frame_indices(num_frames: int, timesteps: int, rng: np.random.Generator | None = None,
+                         sampling: str = "spread", short_clips: str = "repeat_last") -> np.ndarray:
     """Indices of ``timesteps`` frames evenly spaced over a clip of ``num_frames``.
 
     ``spread``: ``rng`` given (training), a random phase within one stride; ``None`` (evaluation),
     centred. ``end``: the last index is the clip's last frame, in training and evaluation alike (a
-    single-frame model then sees the frame a recurrent model reads out after).
+    single-frame model then sees the frame a recurrent model reads out after). ``short_clips`` says
+    how a clip of fewer than ``timesteps`` frames is lengthened (module docstring).
     """
     if num_frames < 1:
         raise ValueError(f"A clip needs at least one frame, got num_frames={num_frames}.")
     if timesteps < 1:
         raise ValueError(f"timesteps must be a positive integer, got {timesteps}.")
+    if sampling not in FRAME_SAMPLINGS:
+        raise ValueError(f"frame sampling {sampling!r} is not one of {FRAME_SAMPLINGS}")
+    if short_clips not in SHORT_CLIP_POLICIES:
+        raise ValueError(f"short-clip policy {short_clips!r} is not one of {SHORT_CLIP_POLICIES}")
+    if num_frames < timesteps and short_clips == "stretch_random":
+        stretched = stretch_short_clip(num_frames, timesteps, rng)
+        return stretched[_spaced_indices(len(stretched), timesteps, rng, sampling)]
     if num_frames <= timesteps:
         padding = np.full(timesteps - num_frames, num_frames - 1, dtype=np.int64)
         return np.concatenate([np.arange(num_frames, dtype=np.int64), padding])
+    return _spaced_indices(num_frames, timesteps, rng, sampling)
+
+
+def stretch_short_clip(num_frames: int, timesteps: int, rng: np.random.Generator | None) -> np.ndarray:
+    """The release's lengthening of a short clip: its frames plus the first ``timesteps - num_frames`` of a
+    random permutation of them (all of them if that is more), in order, so each duplicate follows its
+    original. ``rng`` None (evaluation): the permutation of Python's ``random.shuffle`` seeded with 2023."""
+    if rng is None:
+        order = list(range(num_frames))
+        random.Random(STRETCH_EVAL_SEED).shuffle(order)
+    else:
+        order = rng.permutation(num_frames).tolist()
+    duplicates = np.asarray(order[:timesteps - num_frames], dtype=np.int64)
+    return np.sort(np.concatenate([np.arange(num_frames, dtype=np.int64), duplicates]))
+
+
+def _spaced_indices(num_frames: int, timesteps: int, rng: np.random.Generator | None, sampling: str) -> np.ndarray:
+    """``sampling``'s indices into ``num_frames`` frames (fewer than ``timesteps`` repeat some)."""
     if sampling == "end":
         return np.ceil((np.arange(1, timesteps + 1) * num_frames) / timesteps).astype(np.int64) - 1
     if sampling == "release":
         base = np.arange(timesteps, dtype=np.int64) * num_frames // timesteps
         slack = num_frames - 1 - int(base[-1])
         return base + (int(rng.integers(0, slack + 1)) if rng is not None else slack)
-    if sampling != "spread":
-        raise ValueError(f"frame sampling {sampling!r} is not one of {FRAME_SAMPLINGS}")
     phase = rng.random() if rng is not None else 0.5
     positions = (np.arange(timesteps, dtype=np.float64) + phase) * (num_frames / timesteps)
     return np.minimum(np.floor(positions).astype(np.int64), num_frames - 1)
@@ -131,7 +165,7 @@ class AugmentationDraw:
     brightness_factor: float = 1.0
 
 
-FILL_MODES = ("zero", "edge")
+FILL_MODES = ("zero", "black", "edge")
 
 
 @dataclass(frozen=True)
@@ -197,19 +231,26 @@ class ClipAugmentation:
         if draw.flip:
             clip = torch.flip(clip, dims=(-1,))
         if draw.shift_x or draw.shift_y:
-            clip = translate_clip(clip, draw.shift_x, draw.shift_y, self.fill)
+            clip = translate_clip(clip, draw.shift_x, draw.shift_y, self.fill, preprocessing)
         return clip
 
 
-def translate_clip(clip: torch.Tensor, shift_x: int, shift_y: int, fill: str) -> torch.Tensor:
-    """Shift content right by ``shift_x`` and down by ``shift_y`` pixels; fill what is uncovered."""
+def translate_clip(clip: torch.Tensor, shift_x: int, shift_y: int, fill: str,
+                   preprocessing: Preprocessing | None = None) -> torch.Tensor:
+    """Shift content right by ``shift_x`` and down by ``shift_y`` pixels; fill what is uncovered
+    (``black`` needs the ``preprocessing`` that says what black is)."""
     if fill not in FILL_MODES:
         raise ValueError(f"fill must be one of {FILL_MODES}, got {fill!r}.")
+    if fill == "black" and preprocessing is None:
+        raise ValueError("fill 'black' needs the preprocessing that gives black's model-space value")
     height, width = clip.shape[-2:]
     margin = max(abs(shift_x), abs(shift_y))
     if margin == 0:
         return clip
-    padded = F.pad(clip, (margin, margin, margin, margin),
-                   mode="constant" if fill == "zero" else "replicate")
+    pad = (margin, margin, margin, margin)
+    if fill == "edge":
+        padded = F.pad(clip, pad, mode="replicate")
+    else:
+        padded = F.pad(clip, pad, value=0.0 if fill == "zero" else preprocessing.intensity_offset)
     top, left = margin - shift_y, margin - shift_x
     return padded[..., top:top + height, left:left + width].contiguous()

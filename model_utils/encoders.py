@@ -78,7 +78,7 @@ class BinaryConvEncoder(Traceable, nn.Module):
 
     def __init__(self, *, weight_quantizer: Quantizer, output_quantizer: Quantizer, layers: int = 1,
                  channels: int = 16, kernel_size: int = 5, pool: list[int] = (4,), input_threshold: bool = False,
-                 noise_std: float = 0.0, threshold_init: float | None = 0.5):
+                 input_threshold_init: float = 0.0, noise_std: float = 0.0, threshold_init: float | None = 0.5):
         super().__init__()
         check_square_channels(channels)
         if layers not in (1, 2) or len(pool) != layers:
@@ -94,7 +94,8 @@ class BinaryConvEncoder(Traceable, nn.Module):
         self.thresh1 = initial_threshold(threshold_init)
         self.thresh2 = initial_threshold(threshold_init)
         if input_threshold:
-            self.thresh0 = nn.Parameter(torch.zeros(1))
+            # 0 starts at the plain CNN's sign(x); the release's CNN_noise_lip started at 1.0 (the paper recipe's)
+            self.thresh0 = nn.Parameter(torch.full((1,), float(input_threshold_init)))
         self.noise = SensorNoise(noise_std)
 
     @property
@@ -146,11 +147,11 @@ class TwoLayerMosaicEncoder(BinaryConvEncoder):
     with W1 and W2 each ``channels`` single-channel kernels. 64x64 frames -> 64x64 mosaic."""
 
     def __init__(self, *, weight_quantizer: Quantizer, output_quantizer: Quantizer, channels: int = 16,
-                 kernel_size: int = 5, pool: int = 4, input_threshold: bool = False, noise_std: float = 0.0,
-                 threshold_init: float | None = 0.5):
+                 kernel_size: int = 5, pool: int = 4, input_threshold: bool = False, input_threshold_init: float = 0.0,
+                 noise_std: float = 0.0, threshold_init: float | None = 0.5):
         super().__init__(weight_quantizer=weight_quantizer, output_quantizer=output_quantizer, layers=1,
                          channels=channels, kernel_size=kernel_size, pool=[pool], input_threshold=input_threshold,
-                         noise_std=noise_std, threshold_init=threshold_init)
+                         input_threshold_init=input_threshold_init, noise_std=noise_std, threshold_init=threshold_init)
         self.pool = [pool, pool]
         self.conv2 = BinaryConv2d(1, channels, kernel_size, weight_quantizer)
 

@@ -170,7 +170,7 @@ def test_short_clips_and_mixed_frame_sizes_are_warned(tmp_path):
         build_datasets(data_config("clip_folder", root, timesteps=4), splits=("all",))
     (message,) = [str(w.message) for w in caught]
     assert f"dataset {root}: 1 clip(s) have fewer than data.timesteps = 4 frames and are padded by repeating " \
-           "their last frame: a/short; frames come in 2 sizes, each stretched to the frame size: 40x30 (5 clip(s), " \
+           "their last frame (data.short_clips 'repeat_last'): a/short; frames come in 2 sizes, each stretched to the frame size: 40x30 (5 clip(s), " \
            "e.g. a/clip0), 64x64 (1 clip(s), e.g. b/clip1) (set data.irregular_clips to 'refuse'" in message
 
 

@@ -1,6 +1,7 @@
 """Every config of the paper's comparison (configs/Cambridge/comparison, configs/Lips/comparison) trains one
 epoch through train.py in both recipes, on tiny fake datasets in the real on-disk layouts, and its run
-follows the recipe (frozen kernels and batch size 1 in the paper's, learning kernels in the project's)."""
+follows the recipe (frozen kernels and batch size 1 in the paper's, learning kernels in the project's); the
+hardware-prototype variants (comparison_hardware) train in the paper recipe."""
 import csv
 import json
 
@@ -12,6 +13,9 @@ from training_utils.paths import REPO_ROOT
 
 CONFIGS = sorted((REPO_ROOT / "configs/Cambridge/comparison").glob("*.json")) + \
     sorted((REPO_ROOT / "configs/Lips/comparison").glob("*.json"))
+HARDWARE_CONFIGS = sorted(REPO_ROOT.glob("configs/*/comparison_hardware/*.json"))
+RUNS = [(config, recipe) for config in CONFIGS for recipe in ("paper", "project")] + \
+    [(config, "paper") for config in HARDWARE_CONFIGS]
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +28,11 @@ def fake_roots(tmp_path_factory):
 def test_every_model_of_the_comparison_has_a_config_per_dataset():
     names = {path.stem for path in CONFIGS}
     assert len(CONFIGS) == 2 * len(names) == 34
+    assert len(HARDWARE_CONFIGS) == 2 * 11
 
 
-@pytest.mark.parametrize("recipe", ["paper", "project"])
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: f"{p.parent.parent.name}/{p.stem}")
+@pytest.mark.parametrize("config, recipe", RUNS,
+                         ids=[f"{p.parent.parent.name}/{p.parent.name}/{p.stem}-{r}" for p, r in RUNS])
 def test_paper_config_trains_one_epoch(config, recipe, fake_roots, tmp_path):
     raw = json.loads(config.read_text())
     assert raw["recipe"] == "paper"
@@ -50,7 +55,7 @@ def test_paper_config_trains_one_epoch(config, recipe, fake_roots, tmp_path):
         assert float(row["flip_ratio_from_init"]) == 0.0  # the release's kernels never change sign
 
 
-def test_paper_table_trains_reuses_and_reports(fake_roots, tmp_path):
+def test_paper_table_trains_reuses_and_reports(fake_roots, tmp_path, capsys):
     from benchmarks import paper_table
 
     argv = ["--dataset", "cambridge", "--recipe", "project", "--seeds", "0", "1", "--models", "pixelrnn",
@@ -72,3 +77,7 @@ def test_paper_table_trains_reuses_and_reports(fake_roots, tmp_path):
     before = (tmp_path / "pixelrnn-seed0/metrics.json").stat().st_mtime_ns
     assert paper_table.main(argv + ["--report-only"]) == 0  # reuses the finished runs
     assert (tmp_path / "pixelrnn-seed0/metrics.json").stat().st_mtime_ns == before
+    # the hardware variant's PixelRNN is another (noise-trained) config: its runs are not these
+    assert paper_table.main(argv + ["--report-only", "--variant", "hardware"]) == 2
+    err = capsys.readouterr().err
+    assert "pixelrnn-seed0 holds a run of another config" in err and "model.encoder.noise_std" in err

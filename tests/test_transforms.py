@@ -1,4 +1,5 @@
 """Preprocessing, frame sampling and per-clip augmentation."""
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -74,6 +75,67 @@ def test_translation_fills_with_zero_or_edge():
     assert shifted.tolist() == [[2, 3, 3], [2, 3, 3], [5, 6, 6]]
 
 
+def test_black_fill_is_the_value_of_a_black_pixel_after_preprocessing():
+    # The release's RandomAffine filled the frame with 0 (black) before normalising: the border binarises to -1.
+    release = get_preprocessing("release")
+    black = -(0.299 * 0.485 / 0.229 + 0.587 * 0.456 / 0.224 + 0.114 * 0.406 / 0.225)  # -2.03392...
+    assert torch.allclose(release(np.zeros((4, 4, 3), dtype=np.uint8), 2), torch.full((2, 2), black), atol=1e-6)
+    clip = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]).view(1, 1, 3, 3)
+    shifted = translate_clip(clip, 1, -1, "black", release)[0, 0]
+    assert torch.allclose(shifted, torch.tensor([[black, 4, 5], [black, 7, 8], [black, black, black]]))
+    assert torch.sign(shifted).tolist() == [[-1, 1, 1], [-1, 1, 1], [-1, -1, -1]]
+    assert translate_clip(clip, 1, -1, "zero")[0, 0].tolist() == [[0, 4, 5], [0, 7, 8], [0, 0, 0]]
+    unit_black = translate_clip(clip, 0, 1, "black", get_preprocessing("unit"))[0, 0]  # unit: black is -0.5
+    assert unit_black.tolist() == [[-0.5, -0.5, -0.5], [1, 2, 3], [4, 5, 6]]
+    out = ClipAugmentation(translate=1, fill="black").apply(clip, AugmentationDraw(shift_x=-1), release)
+    assert torch.allclose(out[0, 0], torch.tensor([[2, 3, black], [5, 6, black], [8, 9, black]]))
+    with pytest.raises(ValueError, match="fill 'black' needs the preprocessing"):
+        translate_clip(clip, 1, 0, "black")
+
+
+def test_short_clips_repeat_the_last_frame_or_stretch_with_random_duplicates():
+    # repeat_last: played once, then the last frame held
+    assert sample_frame_indices(5, 8, None, "release").tolist() == [0, 1, 2, 3, 4, 4, 4, 4]
+    # stretch_random in evaluation: Python's random.Random(2023).shuffle(range(10)) = [1, 0, 3, 8, 5, 4, 2, 9, 7, 6];
+    # its first 6 are duplicated next to their originals: 10 frames -> 16
+    assert sample_frame_indices(10, 16, None, "release", "stretch_random").tolist() == \
+        [0, 0, 1, 1, 2, 3, 3, 4, 4, 5, 5, 6, 7, 8, 8, 9]
+    # 5 frames: shuffle [0, 2, 1, 4, 3], all 5 duplicated -> 10 frames [0,0,1,1,2,2,3,3,4,4], then the release's
+    # stride floor(k * 10 / 16) = [0,0,1,1,2,3,3,4,5,5,6,6,7,8,8,9] over them
+    assert sample_frame_indices(5, 16, None, "release", "stretch_random").tolist() == \
+        [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    # training: the duplicates are drawn from the generator: always each frame once or twice, in order
+    drawn = set()
+    for seed in range(20):
+        indices = sample_frame_indices(10, 16, np.random.default_rng(seed), "release", "stretch_random")
+        counts = np.bincount(indices, minlength=10)
+        assert (np.diff(indices) >= 0).all() and set(counts.tolist()) == {1, 2} and counts.sum() == 16
+        drawn.add(tuple(np.flatnonzero(counts == 2)))
+    assert len(drawn) > 10
+    # a clip as long as timesteps or longer is not touched by the policy
+    assert sample_frame_indices(16, 16, None, "release", "stretch_random").tolist() == list(range(16))
+    with pytest.raises(ValueError, match=r"short-clip policy 'loop' is not one of \('repeat_last', 'stretch_random'\)"):
+        sample_frame_indices(5, 8, None, "release", "loop")
+
+
+def test_a_short_hand_made_clip_is_stretched_by_the_dataset(tmp_path):
+    # 5 frames of gray levels 0, 60, 120, 180, 240: the evaluation clip holds them as the stretch says
+    folder = tmp_path / "a" / "short"
+    folder.mkdir(parents=True)
+    for index in range(5):
+        cv2.imwrite(str(folder / f"{index:04d}.png"), np.full((8, 8, 3), 60 * index, dtype=np.uint8))
+    write_sequence(tmp_path / "b" / "long", "long", 16, extension=".png")
+    expected_levels = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    for policy, levels in (("stretch_random", expected_levels), ("repeat_last", [0, 1, 2, 3, 4] + [4] * 11)):
+        cfg = data_config("clip_folder", tmp_path, timesteps=16, preprocessing="unit", frame_sampling="release", frame_size=4,
+                          short_clips=policy)
+        with pytest.warns(UserWarning, match=f"data.short_clips '{policy}'"):
+            clips = build_datasets(cfg, splits=("all",))["all"]
+        clip = clips[clips.names.index("a/short")][0]
+        expected = torch.tensor([60 * level / 255 - 0.5 for level in levels]).view(16, 1, 1, 1).expand(16, 1, 4, 4)
+        assert clip.shape == (16, 1, 4, 4) and torch.allclose(clip, expected, atol=1e-6)
+
+
 def test_one_draw_applies_identically_to_every_frame():
     frames = torch.randn(5, 1, 8, 8)
     augmentation = ClipAugmentation(translate=2, hflip=True)
@@ -127,7 +189,7 @@ def test_augmentation_config_is_validated():
         ClipAugmentation(translate=-1)
     with pytest.raises(ValueError, match=r"brightness must be a number in \[0, 1\)"):
         ClipAugmentation(brightness=1.5)
-    with pytest.raises(ValueError, match=r"fill must be one of \('zero', 'edge'\)"):
+    with pytest.raises(ValueError, match=r"fill must be one of \('zero', 'black', 'edge'\)"):
         ClipAugmentation(fill="mirror")
 
 

@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple
 import torch
 
 from data_utils.dataset_builder import DATASETS, IRREGULAR_CLIP_POLICIES
-from data_utils.transforms import FILL_MODES, FRAME_SAMPLINGS, PREPROCESSINGS
+from data_utils.transforms import FILL_MODES, FRAME_SAMPLINGS, PREPROCESSINGS, SHORT_CLIP_POLICIES
 from model_utils.classifier import QUANTIZER_ROLES, REGISTRIES, ModelConfigError, build_model
 from model_utils.kernels import COMPUTE_CHOICES
 
@@ -144,8 +144,11 @@ KEYS: dict[str, Key] = {
     "data.augment.per_frame": Key(False, _BOOL, "draw the augmentation per frame (the release) instead of per clip"),
     "data.augment.hflip": Key(False, _BOOL, "training: flip half of the clips horizontally"),
     "data.augment.brightness": Key(0.0, _number(0, 1), "training: scale intensities by a factor within 1 +- this"),
-    "data.augment.fill": Key("zero", _one_of(FILL_MODES), "what fills the border a shift uncovers: zero or the "
-                                                          "nearest edge pixel"),
+    "data.augment.fill": Key("zero", _one_of(FILL_MODES), "what fills the border a shift uncovers: zero (in "
+                                                          "model space), black (a black input pixel, as the release) "
+                                                          "or the nearest edge pixel"),
+    "data.short_clips": Key("repeat_last", _one_of(SHORT_CLIP_POLICIES), "a clip shorter than data.timesteps: "
+                            "repeat its last frame, or stretch it by sorted random duplicate frames (the release)"),
     "data.cache": Key(True, _BOOL, "keep the preprocessed clips in a cache folder (faster from the second run)"),
     "data.cache_dir": Key(None, _OPT_STR, "the clip cache folder; null: `.cache/clips` in the repository"),
     "data.num_workers": Key(0, _int_at_least(0), "data-loader worker processes (0: load in the main process)"),

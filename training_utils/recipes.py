@@ -32,12 +32,22 @@ RECIPE_KEYS = [
     ("data.augment.translate", _release_translate,
      "the release shifted by up to 10 % only tulips1 and the plain-CNN Cambridge runs; the project sets the "
      "shift per config (e.g. 4 px in its Cambridge configs)"),
+    ("data.augment.fill", "black",
+     "the release's RandomAffine filled the uncovered border with black before normalising (it binarises to -1); "
+     "the project fills with the model-space value 0, which binarises to 0 (neither on nor off), so a shift "
+     "adds no dark edge the scene did not have"),
+    ("data.short_clips", "stretch_random",
+     "the release lengthened a short clip with random duplicate frames (a random time-stretch, seeded with 2023 "
+     "for its Tulips1 evaluation clips); repeating the last frame keeps the motion's speed and adds no randomness"),
     ("data.frame_sampling", "release",
      "the release takes frames at stride floor(kN/16) with a random offset in training and ends on the last "
      "frame in evaluation; the project spreads them over the whole clip (centred in evaluation)"),
     ("model.encoder.threshold_init", _release_encoder_threshold,
      "pooled maps are integers: any value in (0, 1) decides p >= 1; the midpoint is deterministic and gives "
      "p = 0 and p = 1 the same surrogate slope"),
+    ("model.encoder.input_threshold_init", 1.0,
+     "only with an input threshold (the release's CNN_noise_lip, thresh0 at 1.0); 0 starts where the plain CNN "
+     "binarises (sign of the preprocessed frame, gray ~0.46), 1.0 at gray ~0.68"),
     ("model.cell.threshold_init", 1.0,
      "the gate sum is an even integer: -1 opens the gate at 0 as the plain gate does, midway between the "
      "levels -2 and 0 where the surrogate gradient through time does not explode (1.0 is midway too, "
