@@ -149,7 +149,7 @@ def synthetic_clips(cfg: dict, model, data_root: Path, count: int = 6) -> dict[t
 
     small = json.loads(json.dumps(cfg))
     small["data"].update(cache=False, synthetic={**small["data"].get("synthetic", {}), "clips_per_class": 1})
-    dataset = build_datasets(small, data_root=data_root, splits=("all",))["all"]
+    dataset = build_datasets(small, data_root=data_root, parts=("all",))["all"]
     clips = {}
     for index in range(min(count, len(dataset))):
         clip, _, name = dataset[index]

@@ -258,7 +258,7 @@ def test_print_intermediates_command_line(reference, tmp_path):
     sd = tmp_path / "out"
     argv = ["-c", str(tmp_path / "lips.json"), "-sd", str(sd), "-iw", "10", "-si", "true",
             "--weights", str(reference / "checkpoints/lips_no_noise.pt"), "--data-root", str(clips),
-            "--split", "all", "--noise", "off", "--device", "cpu"]
+            "--part", "all", "--noise", "off", "--device", "cpu"]
     assert print_intermediates.main(argv) == 0
     metrics = json.loads((sd / "metrics.json").read_text())
     assert [p["predicted"] for p in metrics["predictions"]] == [1, 1, 1, 1]  # the same clip four times

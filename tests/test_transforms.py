@@ -101,8 +101,8 @@ def test_dataset_translation_is_one_shift_per_clip_and_training_only(tmp_path):
     write_sequence(tmp_path / "b" / "other", "other", 6, extension=".png")
     cfg = data_config("clip_folder", tmp_path, timesteps=6, preprocessing="unit",
                       augment={"translate": 3}, split_fractions={"train": 1.0, "val": 0.0, "test": 0.0})
-    train = build_datasets(cfg, splits=("train",))["train"]
-    plain = build_datasets(cfg, splits=("all",))["all"]
+    train = build_datasets(cfg, parts=("train",))["train"]
+    plain = build_datasets(cfg, parts=("all",))["all"]
     index = train.names.index("a/still")
     reference = plain[plain.names.index("a/still")][0]
     shifts = set()

@@ -85,6 +85,13 @@ RENAMED_KEYS = {
 }
 
 
+# The release's command-line flags that this project names otherwise: release flag -> this project's flag.
+# They stay accepted (training_utils.cli), with a note on stderr naming the new flag.
+RELEASE_FLAGS = {
+    "--split": "--part",  # the part of the dataset to evaluate; "split" is data.split, the rule that makes the parts
+}
+
+
 def renamed_key(key: str) -> str:
     """The current name of a dotted config key (``key`` itself where it was never renamed)."""
     return RENAMED_KEYS.get(key, key)
