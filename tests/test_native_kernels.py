@@ -54,7 +54,7 @@ def assert_same(model, clips):
     got, got_grads = run(model, "native", clips, target)
     want, want_grads = run(model, "torch", clips, target)
     assert (got - want).abs().max() <= 1e-5
-    assert {"cnn_model.conv1.weight", "cnn_model.thresh1", "rnn_model.Conv_out_h.weight"} <= set(got_grads)
+    assert {"encoder.conv1.weight", "encoder.thresh1", "cell.Conv_out_h.weight"} <= set(got_grads)
     assert_gradients_close(got_grads, want_grads)
     return got_grads
 
@@ -65,8 +65,8 @@ def test_native_model_matches_the_reference(noise, learned, batch, timesteps):
     model = paper_model(noise=noise, learned=learned, timesteps=timesteps)
     grads = assert_same(model, sample_clips(batch, timesteps))
     if timesteps > 1:  # the gate (its kernels, its threshold) reaches o_T only through the time loop
-        assert grads["rnn_model.ConvGates_h.weight"].abs().sum() > 0
-        assert not learned or grads["rnn_model.rnn_threshold"].abs().sum() > 0
+        assert grads["cell.ConvGates_h.weight"].abs().sum() > 0
+        assert not learned or grads["cell.rnn_threshold"].abs().sum() > 0
     model.eval()
     with torch.no_grad():
         logits = {}
@@ -84,7 +84,7 @@ def test_native_model_matches_the_reference_in_other_covered_configurations(enco
     assert native_coverage(model) is None
     grads = assert_same(model, sample_clips(4, 5, size=32))
     if "input_threshold" in encoder:
-        assert grads["cnn_model.thresh0"].abs().sum() > 0
+        assert grads["encoder.thresh0"].abs().sum() > 0
 
 
 def sign_frames(n, height, width, seed):

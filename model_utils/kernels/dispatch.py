@@ -39,7 +39,7 @@ def gate_surrogate(quantizer) -> tuple[str, float] | None:
 
 def native_coverage(model) -> str | None:
     """None if the native kernels compute this model's encoder and cell exactly, else the reason they do not."""
-    encoder, cell = model.cnn_model, model.rnn_model
+    encoder, cell = model.encoder, model.cell
     if type(encoder) is not BinaryConvEncoder or len(encoder.layers) != 1:
         return "the encoder is not a one-layer binary_cnn"
     if type(cell) is not PixelRNNCell:
@@ -58,7 +58,7 @@ def native_coverage(model) -> str | None:
 def _runtime_obstacle(model, clips: torch.Tensor) -> str | None:
     if clips.device.type != "cpu":
         return f"the native kernels are CPU-only and the clips are on {clips.device}"
-    pool = model.cnn_model.pool[0]
+    pool = model.encoder.pool[0]
     if clips.shape[-1] % pool or clips.shape[-2] % pool:
         return f"the frame size {tuple(clips.shape[-2:])} is not divisible by the pool size {pool}"
     return None
@@ -94,7 +94,7 @@ def uses_native_kernels(model, clips: torch.Tensor) -> bool:
 
 def native_encode(model, clips: torch.Tensor) -> torch.Tensor:
     """The encoder and cell of ``model`` on the native kernels: clips (B, T, 1, S, S) -> o_T (B, 1, M, M)."""
-    encoder, cell = model.cnn_model, model.rnn_model
+    encoder, cell = model.encoder, model.cell
     batch, steps = clips.shape[:2]
     frames = encoder.binarize_input(clips.flatten(0, 1))
     pooled = conv_relu_maxpool(frames, encoder.conv1.quantized_weight(), encoder.pool[0])
