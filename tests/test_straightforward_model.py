@@ -1,4 +1,4 @@
-"""Both paths of the model (the PyTorch reference and the native kernels, ``model.compute``) compute what the
+"""Both paths of the model (the PyTorch path and the native kernels, ``model.compute``) compute what the
 straightforward per-frame implementation of the benchmark computes: logits to 1e-5, gradients to 1e-4
 (relative to each gradient's largest entry)."""
 import pytest
