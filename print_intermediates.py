@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Per-stage sensor images of a checkpoint on a data split, in the release's layouts and encodings.
+"""Per-stage sensor images of a checkpoint on a part of the dataset, in the release's layouts and encodings.
 
-  python print_intermediates.py -c CONFIG -sd DIR -iw 10 -si true [--weights CKPT] [--data-root DIR] [--split S]
+  python print_intermediates.py -c CONFIG -sd DIR -iw 10 -si true [--weights CKPT] [--data-root DIR] [--part P]
                                 [--emulator-clips]
 
 Writes ``DIR/<class>/<sequence>/<frame>/{0_input_x, 0_binarized_x, 1_conv1, 2_conv1post,
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from training_utils.cli import add_input_white, reports_user_errors, true_false
+from training_utils.cli import add_input_white, add_part_option, reports_user_errors, true_false
 from training_utils.config import load_config
 from training_utils.text import preview
 
@@ -93,12 +93,12 @@ def check_traceable(model, frame_size: int, device, path) -> None:
     with torch.no_grad(), model.tracing() as trace:
         model(torch.zeros(1, 1, 1, frame_size, frame_size, device=device))
     missing = [stage for stage in TRACE_STAGES if stage not in trace]
-    layers = len(getattr(model.cnn_model, "layers", []))
+    layers = len(getattr(model.encoder, "layers", []))
     if missing or layers != 1:
         reason = (f"its trace lacks stage(s) {preview(missing)}" if missing
                   else f"its encoder has {layers} layers, the images show one")
         raise ValueError(f"print_intermediates cannot write sensor images for {path}: it is a "
-                         f"{type(model.rnn_model).__name__} model with a {layers}-layer encoder, and {reason}. "
+                         f"{type(model.cell).__name__} model with a {layers}-layer encoder, and {reason}. "
                          "Accepted: the one-layer binary CNN encoder with the pixelrnn cell "
                          "(model.encoder.layers 1, model.cell.type 'pixelrnn')")
 
@@ -111,8 +111,8 @@ def sequence_folder(out_dir: Path, classes, label: int, name: str) -> Path:
 def write_kernel_images(model, out_dir: Path) -> None:
     from data_utils.scamp_io import conv_weights_image, rnn_weights_image, write_sensor_image
 
-    cell = model.rnn_model
-    write_sensor_image(out_dir / "convweights.BMP", conv_weights_image(model.cnn_model.conv1.quantized_weight()))
+    cell = model.cell
+    write_sensor_image(out_dir / "convweights.BMP", conv_weights_image(model.encoder.conv1.quantized_weight()))
     write_sensor_image(out_dir / "rnnweights.BMP", rnn_weights_image(
         *(getattr(cell, g).quantized_weight() for g in ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h"))))
 
@@ -128,7 +128,7 @@ def write_emulator_frames(trace, item: int, folder: Path) -> None:
 @torch.no_grad()
 def write_intermediates(model, batches, classes, out_dir, input_white: float = 10,
                         input_rnn_white: float | None = None, save_images: bool = True,
-                        device: torch.device | str = "cpu", split: str = "test", progress=lambda it: it,
+                        device: torch.device | str = "cpu", part: str = "test", progress=lambda it: it,
                         emulator_weights: dict | None = None) -> dict:
     """Run ``model`` on ``batches`` of (clips (B,T,1,S,S), labels, names) with tracing, write every
     frame's stage images under ``out_dir`` (if ``save_images``); return the metrics. Given
@@ -163,7 +163,7 @@ def write_intermediates(model, batches, classes, out_dir, input_white: float = 1
                 images = stage_images(trace, item, frame, input_white, input_rnn_white)
                 for stage, pixels in images.items():
                     write_sensor_image(folder / str(frame) / f"{stage}.BMP", pixels)
-    metrics = classification_metrics(split, labels, predicted, names, model.num_classes,
+    metrics = classification_metrics(part, labels, predicted, names, model.num_classes,
                                       [str(c) for c in classes], input_white=input_white)
     write_json(out_dir / "metrics.json", metrics)
     return metrics
@@ -178,7 +178,7 @@ def parse_args(argv=None):
                    help="write the images (false: only the accuracy)")
     p.add_argument("--weights", metavar="CHECKPOINT", help="checkpoint (default: the config's 'weights')")
     p.add_argument("--data-root", metavar="DIR", help="dataset folder (overrides the config)")
-    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"), help="data split (default test)")
+    add_part_option(p, "part of the dataset (default test; 'all': every clip)", default="test")
     p.add_argument("--noise", choices=("on", "off"), help="sensor noise (default: the config's noise.eval)")
     p.add_argument("--seed", type=int, help="seed of the sensor noise (default: the config's seed)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the config's)")
@@ -212,10 +212,10 @@ def main(argv=None) -> int:
         raise ValueError(f"the sensor program reads {SENSOR_FRAME_SIZE} x {SENSOR_FRAME_SIZE} frames; "
                          f"{args.config} has data.frame_size {cfg['data']['frame_size']}")
     device = select_device(args.device or cfg["device"])
-    dataset = build_datasets(cfg, args.data_root, splits=(args.split,))[args.split]
+    dataset = build_datasets(cfg, args.data_root, parts=(args.part,))[args.part]
     model, path, _ = load_model(cfg, args.weights, device)
     if len(dataset.classes) > model.num_classes:
-        raise ValueError(f"the {args.split} split has {len(dataset.classes)} classes but the checkpoint {path} "
+        raise ValueError(f"the {args.part} part has {len(dataset.classes)} classes but the checkpoint {path} "
                          f"classifies {model.num_classes}")
     noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
     set_noise(model, evaluation=noise)
@@ -231,7 +231,7 @@ def main(argv=None) -> int:
         loader = make_loader(dataset, args.batch_size, shuffle=False, num_workers=cfg["data"]["num_workers"])
         try:
             metrics = write_intermediates(model, loader, dataset.classes, out_dir, args.input_white,
-                                          args.input_rnn_white, args.save_images, device, args.split,
+                                          args.input_rnn_white, args.save_images, device, args.part,
                                           progress=lambda it: progress(it, desc="intermediates"),
                                           emulator_weights=emulator_weights)
         except BaseException:
@@ -239,7 +239,7 @@ def main(argv=None) -> int:
             # this run's part. A part of a result is removed, so a rerun needs no --overwrite.
             remove_output(out_dir)
             raise
-    print(f"{format_metrics(metrics)}  ({args.split} split, noise {'on' if noise else 'off'}, {path})")
+    print(f"{format_metrics(metrics)}  ({args.part} part, noise {'on' if noise else 'off'}, {path})")
     print(f"wrote {out_dir}")
     return 0
 

@@ -3,7 +3,7 @@
 
   python train.py -c configs/Synthetic/pixelrnn.json                       # train
   python train.py -r runs/<run>/last.pt                                    # resume exactly
-  python train.py -c CONFIG --eval-only --weights CKPT --split test --noise off
+  python train.py -c CONFIG --eval-only --weights CKPT --part test --noise off
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from training_utils.cli import reports_user_errors
+from training_utils.cli import add_part_option, reports_user_errors
 from training_utils.config import ConfigError, load_config, resolve
 from training_utils.paths import REPO_ROOT
 
@@ -25,12 +25,12 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-c", "--config", help="JSON config (this project's or the release's vocabulary)")
     p.add_argument("-r", "--resume", metavar="CHECKPOINT", help="continue the run that wrote this last.pt")
-    p.add_argument("--eval-only", action="store_true", help="evaluate --weights on --split and write metrics.json")
+    p.add_argument("--eval-only", action="store_true", help="evaluate --weights on --part and write metrics.json")
     p.add_argument("--weights", metavar="CHECKPOINT",
                    help="checkpoint to evaluate (--eval-only; default: the config's 'weights') or to start from")
     p.add_argument("--data-root", metavar="DIR", help="dataset folder (overrides the config and $PIXELRNN_DATA_ROOT)")
-    p.add_argument("--split", choices=("train", "val", "test", "all"),
-                   help="split for --eval-only (default test); training always uses train, val and test")
+    add_part_option(p, "part of the dataset for --eval-only (default test; 'all': every clip); training always "
+                       "uses the train, val and test parts of data.split")
     p.add_argument("--noise", choices=("on", "off"), help="sensor noise at evaluation (default: config noise.eval)")
     p.add_argument("--seed", type=int, help="seed for Python, NumPy and torch (overrides the config)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (overrides the config)")
@@ -73,10 +73,10 @@ def recorded_data_root(run_dir: Path) -> str | None:
 @reports_user_errors
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.split is not None and not args.eval_only:
-        raise ConfigError(f"--split {args.split} applies to --eval-only only: training always uses the train, val "
-                          "and test parts of data.split. Add --eval-only --weights CHECKPOINT to evaluate one split, "
-                          "or drop --split")
+    if args.part is not None and not args.eval_only:
+        raise ConfigError(f"--part {args.part} applies to --eval-only only: training always uses the train, val "
+                          "and test parts of data.split. Add --eval-only --weights CHECKPOINT to evaluate one part, "
+                          "or drop --part")
     cfg = resolve_config(args)
     from data_utils import build_datasets, resolve_data_root
     from training_utils.atomic_files import write_json
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     if ctx.enabled and args.eval_only and not ctx.is_main:
         return 0  # evaluation of one checkpoint runs on rank 0 alone
     if args.eval_only:
-        split = args.split or "test"
+        part = args.part or "test"
         out = require_folder_path(args.out if args.out else default_run_dir(cfg, "-eval"), "--out")
         weights = args.weights or cfg["weights"]
         if not weights:
@@ -108,8 +108,8 @@ def main(argv=None) -> int:
         noise = cfg["noise"]["eval"] if args.noise is None else args.noise == "on"
         # The output folder is claimed (locked, and refused if it holds a training run) before any work.
         with run_folder.claim(out, "train.py --eval-only", "--out", ["metrics.json"]):
-            dataset = build_datasets(cfg, args.data_root, splits=(split,))[split]
-            metrics = evaluate_checkpoint(cfg, dataset, args.weights, device, noise, split)
+            dataset = build_datasets(cfg, args.data_root, parts=(part,))[part]
+            metrics = evaluate_checkpoint(cfg, dataset, args.weights, device, noise, part)
             write_json(out / "metrics.json", metrics)
         print(format_metrics(metrics) + f"  (noise {'on' if noise else 'off'}; {weights})")
         print(f"wrote {out / 'metrics.json'}")
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         if not args.resume and (run_dir / "metrics.json").exists():
             raise ConfigError(f"--out {run_dir} holds results of another tool or mode (metrics.json) that a run "
                               "would overwrite; choose another --out")
-        datasets = build_datasets(cfg, data_root, splits=("train", "val", "test"))
+        datasets = build_datasets(cfg, data_root, parts=("train", "val", "test"))
         root = resolve_data_root(cfg["data"]["dataset"], data_root, cfg["data_root"]).resolve()
         trainer = Trainer(cfg, datasets, run_dir, device, init_weights=args.weights, resume=args.resume,
                           environment={"data_root": str(root)})

@@ -120,12 +120,12 @@ def main() -> None:
                 "augment": {"translate": 4, "hflip": True, "brightness": 0.1},
                 "cache": cache, "cache_dir": str(cache_dir)}}
 
-        plain = build_datasets(config(False), splits=("train",))["train"]
+        plain = build_datasets(config(False), parts=("train",))["train"]
         start = time.perf_counter()
-        cached = build_datasets(config(True), splits=("train",))["train"]
+        cached = build_datasets(config(True), parts=("train",))["train"]
         build_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        build_datasets(config(True), splits=("train",))
+        build_datasets(config(True), parts=("train",))
         reopen_seconds = time.perf_counter() - start
         print(f"cache build (all {frames} frames, {torch.get_num_threads()} torch thread, "
               f"decoder threads) {build_seconds:.2f} s; reopening a valid cache "

@@ -4,7 +4,7 @@
 Mode ``throughput`` (default): ms per clip of a train step (forward, loss, backward) and of evaluation, at
 each batch size, for three paths computing the same function with the same parameters and input:
 ``native`` (the model with model.compute = "native": the C++ kernels of model_utils/kernels), ``torch``
-(model.compute = "torch": the model's plain-PyTorch reference) and ``straightforward``
+(model.compute = "torch": the model's plain-PyTorch path) and ``straightforward``
 (benchmarks/straightforward_pixelrnn.py: a per-frame loop, every stage a separate op; a fair stand-in for
 the authors' release). ``train_speedup`` / ``eval_speedup``: best native vs best straightforward (each at
 its best batch size). Every figure is the best of ``--repeats`` timed runs after one warm-up run.

@@ -2,13 +2,13 @@
 
 Dataset root: the ``data_root`` argument (``--data-root``) > ``cfg["data_root"]`` (relative to
 the working directory) > ``$PIXELRNN_DATA_ROOT/<dataset>`` > ``<repo>/data/<dataset>``.
-Split ``"all"`` is every clip under the root; asked for alone, it does not read the split file.
+Part ``"all"`` is every clip under the root; asked for alone, it does not read the split file.
 
 ``cfg["data"]`` keys used (defaults and validation in ``training_utils.config``): ``dataset``, ``split`` ("seeded",
 "seeded_by_subject" or a split-file path: as given, then relative to the repo root), ``split_fractions``, ``split_seed``,
 ``timesteps``, ``frame_size``, ``preprocessing``, ``augment`` (``translate``, ``hflip``,
 ``brightness``, ``fill``), ``short_clips``, ``cache``, ``cache_dir``, ``synthetic``, ``irregular_clips``.
-Augmentation is seeded by ``cfg["seed"]``. Split ``"all"`` is every clip of the dataset in canonical order.
+Augmentation is seeded by ``cfg["seed"]``. Part ``"all"`` is every clip of the dataset in canonical order.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from .splits import (SPLIT_PARTS, find_split_file, load_split_file, resolve_spli
 from .transforms import ClipAugmentation, get_preprocessing
 
 DATA_ROOT_ENV = "PIXELRNN_DATA_ROOT"
-SPLIT_NAMES = (*SPLIT_PARTS, "all")
+DATASET_PARTS = (*SPLIT_PARTS, "all")  # what a tool evaluates (--part): a part of data.split, or every clip
 
 @dataclass(frozen=True)
 class DatasetSource:
@@ -122,12 +122,12 @@ def check_clips(records: list[SequenceRecord], timesteps: int, policy: str, root
 
 
 def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
-                   splits: Iterable[str] = ("train", "val", "test")) -> dict[str, ClipDataset]:
-    """Build the requested splits of ``cfg``'s dataset (see the module docstring)."""
-    splits = list(splits)
-    unknown = [split for split in splits if split not in SPLIT_NAMES]
+                   parts: Iterable[str] = ("train", "val", "test")) -> dict[str, ClipDataset]:
+    """Build the requested parts of ``cfg``'s dataset (see the module docstring)."""
+    parts = list(parts)
+    unknown = [part for part in parts if part not in DATASET_PARTS]
     if unknown:
-        raise ValueError(f"Unknown split(s) {unknown}; accepted: {list(SPLIT_NAMES)}.")
+        raise ValueError(f"Unknown dataset part(s) {unknown}; accepted: {list(DATASET_PARTS)}.")
     settings = cfg["data"]  # validated by training_utils.config
     dataset = settings["dataset"]
     source = DATASETS[dataset]
@@ -147,8 +147,8 @@ def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
                                  replace=data_root is None and cfg.get("data_root") is None)
     listing = list_dataset(source.layout, root)
     check_clips(listing.sequences, settings["timesteps"], settings["irregular_clips"], root, settings["short_clips"])
-    # Split "all" is every clip under the root: it reads no split file (whose names may be elsewhere).
-    parts = _split_parts(settings, listing) if set(splits) - {"all"} else {}
+    # Part "all" is every clip under the root: it reads no split file (whose names may be elsewhere).
+    names_of = _split_parts(settings, listing) if set(parts) - {"all"} else {}
 
     cache = None
     if settings["cache"]:
@@ -156,17 +156,17 @@ def build_datasets(cfg: dict, data_root: str | os.PathLike | None = None,
                                         settings["cache_dir"])
     records_by_name = {record.name: record for record in listing.sequences}
     datasets = {}
-    for split in splits:
-        names = [record.name for record in listing.sequences] if split == "all" else parts[split]
+    for part in parts:
+        names = [record.name for record in listing.sequences] if part == "all" else names_of[part]
         if not names:
-            raise ValueError(f"Split {split!r} of dataset {dataset!r} at {root} is empty "
+            raise ValueError(f"Part {part!r} of dataset {dataset!r} at {root} is empty "
                              f"({len(listing.sequences)} clips, split {settings['split']!r}); "
                              "use more clips or other split fractions.")
-        datasets[split] = ClipDataset(
+        datasets[part] = ClipDataset(
             listing.classes, [records_by_name[name] for name in names],
             timesteps=settings["timesteps"], frame_sampling=settings["frame_sampling"],
             short_clips=settings["short_clips"],
             frame_size=settings["frame_size"],
-            preprocessing=preprocessing, training=(split == "train"),
+            preprocessing=preprocessing, training=(part == "train"),
             augmentation=augmentation, seed=seed, cache=cache)
     return datasets

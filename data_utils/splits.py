@@ -219,7 +219,7 @@ def resolve_split(content: dict, names: Sequence[str], labels: Sequence[int],
         raise ValueError(f"Split file {source} names {len(absent)} clip(s) that are not in the "
                          f"dataset: {preview(absent)}. To train and evaluate on the clips that are on disk, "
                          "split them by seed instead: --set data.split=seeded (every tool that takes --set); "
-                         "train.py --eval-only --split all evaluates every clip without a split file.")
+                         "train.py --eval-only --part all evaluates every clip without a split file.")
     parts = {part: list(content.get(part, [])) for part in SPLIT_PARTS}
     listed_set = set(listed)
     unlisted = [name for name in names if name not in listed_set]

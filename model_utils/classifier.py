@@ -28,8 +28,8 @@ class InPixelClassifier(Traceable, nn.Module):
     def __init__(self, encoder: nn.Module, cell: nn.Module, decoder: nn.Module, num_classes: int, map_size: int,
                  timesteps: int, final_conv_quantizer, linear_quantizer):
         super().__init__()
-        self.cnn_model = encoder
-        self.rnn_model = cell
+        self.encoder = encoder
+        self.cell = cell
         if decoder.normalize:
             self.fin_conv = BinaryConv2d(1, 1, 1, final_conv_quantizer)
             self.fin_convpost = nn.Sequential(nn.BatchNorm2d(1))
@@ -45,7 +45,7 @@ class InPixelClassifier(Traceable, nn.Module):
         """The on-sensor part: clips (B, T, 1, S, S) -> read-out (B, K, M, M), the maps read off the sensor."""
         if uses_native_kernels(self, clips):
             return native_encode(self, clips)
-        return self.rnn_model(self.cnn_model(clips))
+        return self.cell(self.encoder(clips))
 
     def decode(self, readout: torch.Tensor) -> torch.Tensor:
         """The off-sensor part: read-out (B, K, M, M) -> logits (B, classes)."""
@@ -54,7 +54,7 @@ class InPixelClassifier(Traceable, nn.Module):
         if self.decoder.normalize:
             y = torch.tanh(self.fin_convpost(self.fin_conv(y))) - self.thresh3
         logits = self.fc(self.decoder(y)).reshape(batch, maps, -1).sum(1)
-        divisor = self.rnn_model.readout_divisor(maps)
+        divisor = self.cell.readout_divisor(maps)
         return logits if divisor == 1 else logits / divisor
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
@@ -66,7 +66,7 @@ class InPixelClassifier(Traceable, nn.Module):
     def sensor_parameters(self):
         """Parameters that live on the sensor (kernels and thresholds of encoder and cell, fin_conv)."""
         own = [self.fin_conv.weight] if self.decoder.normalize else []
-        return [*self.cnn_model.parameters(), *self.rnn_model.parameters(), *own]
+        return [*self.encoder.parameters(), *self.cell.parameters(), *own]
 
     def decoder_parameters(self):
         """Parameters trained when finetuning the decoder on sensor outputs (BatchNorm, thresh3, decoder, fc)."""

@@ -17,10 +17,12 @@ import math
 import torch
 from torch import nn
 
+from training_utils.release_vocabulary import release_state_key
+
 from .cells import PixelRNNCell
 from .encoders import BinaryConvEncoder
 
-# The release's parameter order (its modules were defined thresh3 first, thresholds before kernels);
+# The release's parameter order and names (its modules were defined thresh3 first, thresholds before kernels);
 # its text files follow it. ``thresh0`` (lip CNN's input threshold) is placed with the CNN thresholds.
 RELEASE_PARAMETER_ORDER = (
     "thresh3", "cnn_model.thresh0", "cnn_model.thresh1", "cnn_model.thresh2", "cnn_model.conv1.weight",
@@ -43,7 +45,7 @@ class SensorExportError(ValueError):
 # What the sensor runs
 # ----------------------------------------------------------------------------------------------
 def check_exportable(model: nn.Module) -> None:
-    encoder, cell = model.cnn_model, model.rnn_model
+    encoder, cell = model.encoder, model.cell
     if not isinstance(encoder, BinaryConvEncoder) or len(encoder.layers) != 1:
         raise SensorExportError("only the one-layer binary CNN encoder can be exported to the sensor "
                                 f"(got {type(encoder).__name__} with {len(getattr(encoder, 'layers', []))} layers)")
@@ -64,9 +66,9 @@ def check_exportable(model: nn.Module) -> None:
 
 
 def sensor_kernel_layers(model: nn.Module) -> dict:
-    layers = {"cnn_model.conv1": model.cnn_model.conv1}
+    layers = {"encoder.conv1": model.encoder.conv1}
     for gate in RNN_KERNELS.values():
-        layers[f"rnn_model.{gate}"] = getattr(model.rnn_model, gate)
+        layers[f"cell.{gate}"] = getattr(model.cell, gate)
     return layers
 
 
@@ -111,7 +113,7 @@ def sensor_weights(model: nn.Module, input_white: int = 10, input_rnn_white: int
     check_exportable(model)
     input_white = _check_white(input_white, "input white")
     input_rnn_white = _check_white(input_white if input_rnn_white is None else input_rnn_white, "input rnn white")
-    encoder, cell = model.cnn_model, model.rnn_model
+    encoder, cell = model.encoder, model.cell
     cnn_threshold = _scalar(encoder.thresh1)
     gate_threshold = _scalar(cell.thresholds(encoder.thresh1)[0])
     cnn_step, gate_step = threshold_step(cnn_threshold), gate_threshold_step(gate_threshold)
@@ -176,9 +178,9 @@ def release_text(model: nn.Module, sensor_format: bool = True) -> str:
     lower-cased name and a colon; 5x5 binary kernels as brace blocks (``sensor_format``: CNN kernels in
     sensor load order), everything else as a Python list. Thresholds stay in model units."""
     check_exportable(model)
-    values = _effective_parameters(model)
+    values = {release_state_key(name): value for name, value in _effective_parameters(model).items()}
     order = [n for n in RELEASE_PARAMETER_ORDER if n in values] + [n for n in values if n not in RELEASE_PARAMETER_ORDER]
-    kernel_names = {f"{name}.weight" for name in sensor_kernel_layers(model)}
+    kernel_names = {release_state_key(f"{name}.weight") for name in sensor_kernel_layers(model)}
     parts = []
     for name in order:
         parts.append(name.lower() + ":\n")

@@ -15,9 +15,9 @@ from model_utils.mosaic import tile
 
 def straightforward_forward(model, clips: torch.Tensor) -> torch.Tensor:
     """clips (B, T, 1, S, S) -> logits (B, classes), with ``model``'s parameters, quantizers and noise."""
-    encoder, cell = model.cnn_model, model.rnn_model
+    encoder, cell = model.encoder, model.cell
     if hasattr(encoder, "conv2") or cell.registry_name != "pixelrnn":
-        raise ValueError("the straightforward reference covers the paper's model only: a one-layer binary_cnn "
+        raise ValueError("the straightforward model covers the paper's model only: a one-layer binary_cnn "
                          f"encoder and the pixelrnn cell (got {len(encoder.layers)} layers, cell "
                          f"{cell.registry_name!r})")
     pad = cell.kernel_size // 2

@@ -93,7 +93,7 @@ def sensor_config(tmp_path, cell: str) -> Path:
 def test_print_intermediates_refuses_a_model_it_cannot_trace_and_writes_nothing(tmp_path, capsys, clips):
     config = sensor_config(tmp_path, "conv_gru")
     code, err = run(capsys, print_intermediates.main, "-c", config, "--weights", save_model(tmp_path, config),
-                    "--data-root", clips, "--split", "all", "-sd", tmp_path / "out")
+                    "--data-root", clips, "--part", "all", "-sd", tmp_path / "out")
     assert code == 2
     assert err.startswith(f"error: print_intermediates cannot write sensor images for {tmp_path / 'weights.pt'}: "
                           "it is a ConvGRUCell model with a 1-layer encoder, and its trace lacks stage(s) ")
@@ -110,7 +110,7 @@ def test_overwrite_empties_what_print_intermediates_owns_first(tmp_path, capsys,
     stale.write_bytes(b"stale")
     (out / "classes.json").write_text('{"classes": ["9"]}')
     code, err = run(capsys, print_intermediates.main, "-c", config, "--weights", weights, "--data-root", clips,
-                    "--split", "all", "-sd", out, "--overwrite")
+                    "--part", "all", "-sd", out, "--overwrite")
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["a", "b", "classes.json", "convweights.BMP", "metrics.json",
                                                        "rnnweights.BMP"]
@@ -120,7 +120,7 @@ def test_overwrite_empties_what_print_intermediates_owns_first(tmp_path, capsys,
     (out / "notes.txt").write_text("mine")
     before = files_under(out)
     code, err = run(capsys, print_intermediates.main, "-c", config, "--weights", weights, "--data-root", clips,
-                    "--split", "all", "-sd", out, "--overwrite")
+                    "--part", "all", "-sd", out, "--overwrite")
     assert code == 2
     assert err.startswith(f"error: output folder {out} holds 1 file(s) that print_intermediates does not write: "
                           "notes.txt; --overwrite only replaces this tool's output")
@@ -167,7 +167,7 @@ def irregular_clips(root: Path) -> Path:
 def test_short_clips_and_mixed_frame_sizes_are_warned(tmp_path):
     root = irregular_clips(tmp_path / "clips")
     with pytest.warns(IrregularClipsWarning) as caught:
-        build_datasets(data_config("clip_folder", root, timesteps=4), splits=("all",))
+        build_datasets(data_config("clip_folder", root, timesteps=4), parts=("all",))
     (message,) = [str(w.message) for w in caught]
     assert f"dataset {root}: 1 clip(s) have fewer than data.timesteps = 4 frames and are padded by repeating " \
            "their last frame (data.short_clips 'repeat_last'): a/short; frames come in 2 sizes, each stretched to the frame size: 40x30 (5 clip(s), " \
@@ -186,21 +186,21 @@ def test_short_clips_and_mixed_frame_sizes_are_refused_by_the_switch(tmp_path, c
 def test_split_all_is_every_clip_on_disk_whatever_the_split_file_names(tmp_path):
     root = make_cambridge_reorganised(tmp_path / "cam", sets=(1,), classes=(1, 2), clips=range(3), frames=4)
     cfg = data_config("cambridge", root, split="configs/splits/cambridge_paper.json")
-    everything = build_datasets(cfg, splits=("all",))["all"]
+    everything = build_datasets(cfg, parts=("all",))["all"]
     assert everything.names == [f"Set1_{c}_{n:04d}" for c in (1, 2) for n in range(3)]
     with pytest.raises(ValueError, match=r"names 894 clip\(s\) that are not in the dataset: .* and 889 more\. "):
-        build_datasets(cfg, splits=("test",))
+        build_datasets(cfg, parts=("test",))
 
 
 def test_killed_cache_build_leaves_a_temporary_file_that_the_next_build_removes(tmp_path):
     root = make_clip_folder(tmp_path / "clips", clips=2, frames=4)
     cfg = data_config("clip_folder", root, tmp_path / "cache")
-    build_datasets(cfg, splits=("all",))
+    build_datasets(cfg, parts=("all",))
     (folder,) = (tmp_path / "cache").iterdir()
     (folder / "index.json").unlink()  # a build killed before its index was replaced
     stale = folder / ".frames-0123456789ab.npy.k1ll3d.npy.tmp"
     stale.write_bytes(b"\0" * 1024)
-    dataset = build_datasets(cfg, splits=("all",))["all"]
+    dataset = build_datasets(cfg, parts=("all",))["all"]
     assert not stale.exists() and (folder / "index.json").is_file() and not (folder / ".lock").exists()
     assert len(list(folder.glob("frames-*.npy"))) == 1 and dataset[0][0].shape == (4, 1, 16, 16)
 
@@ -260,11 +260,11 @@ def test_extract_weights_output_that_is_a_folder_is_refused(tmp_path, capsys, op
     assert list(folder.iterdir()) == []
 
 
-def test_split_without_eval_only_is_refused(tmp_path, capsys, clips):
-    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--data-root", clips, "--split", "all",
+def test_part_without_eval_only_is_refused(tmp_path, capsys, clips):
+    code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--data-root", clips, "--part", "all",
                     "--out", tmp_path / "run")
     assert code == 2
-    assert err.startswith("error: --split all applies to --eval-only only: training always uses the train, val and "
+    assert err.startswith("error: --part all applies to --eval-only only: training always uses the train, val and "
                           "test parts of data.split.")
     assert not (tmp_path / "run").exists()
 
@@ -273,14 +273,14 @@ def test_eval_only_into_a_finished_run_is_refused_and_the_run_keeps_its_metrics(
     run_dir = finished_run_folder(tmp_path, run_clips)
     before = {name: (run_dir / name).read_bytes() for name in files_under(run_dir) if not name.startswith("tensorboard")}
     code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--eval-only", "--weights", run_dir / "best.pt",
-                    "--data-root", run_clips, "--split", "all", "--out", run_dir)
+                    "--data-root", run_clips, "--part", "all", "--out", run_dir)
     assert code == 2
     assert err.startswith(f"error: --out {run_dir} holds a training run (last.pt, best.pt); train.py --eval-only would "
                           "overwrite its metrics.json. A run folder is written by train.py alone: choose another --out")
     assert {name: (run_dir / name).read_bytes() for name in before} == before and not (run_dir / ".lock").exists()
     # beside it, the same evaluation writes its own folder
     code, err = run(capsys, train.main, "-c", tiny_config(tmp_path), "--eval-only", "--weights", run_dir / "best.pt",
-                    "--data-root", run_clips, "--split", "all", "--out", run_dir / "eval")
+                    "--data-root", run_clips, "--part", "all", "--out", run_dir / "eval")
     assert code == 0, err
     assert sorted(p.name for p in (run_dir / "eval").iterdir()) == ["metrics.json"]
     # and a new training run is not started over another tool's results
@@ -335,7 +335,7 @@ def test_print_intermediates_on_a_full_disk_leaves_nothing_and_the_rerun_needs_n
         return real(path, pixels)
 
     monkeypatch.setattr(scamp_io, "write_sensor_image", write_sensor_image)
-    argv = ["-c", config, "--weights", weights, "--data-root", clips, "--split", "all", "-sd", out]
+    argv = ["-c", config, "--weights", weights, "--data-root", clips, "--part", "all", "-sd", out]
     code, err = run(capsys, print_intermediates.main, *argv)
     assert code == 2 and err.startswith(f"error: no space left on the device holding ")
     assert len(written) == 9 and not out.exists()  # the 9 complete files of the failed run are gone with it
@@ -415,7 +415,7 @@ def test_paper_table_on_partial_cambridge_data_does_not_suggest_an_option_it_lac
     code, err = run(capsys, paper_table.main, "--dataset", "cambridge", "--models", "pixelrnn", "--seeds", "0",
                     "--data-root", root, "--out", tmp_path / "table")
     assert code == 2 and "--set data.split=seeded (every tool that takes --set)" in err
-    assert not err.rstrip().endswith("--split all (which reads no split file).")
+    assert not err.rstrip().endswith("--part all (which reads no split file).")
     assert files_under(tmp_path / "table") == []
 
 

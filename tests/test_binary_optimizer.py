@@ -61,8 +61,8 @@ def test_trainer_gives_binary_kernels_to_bop_and_the_rest_to_adam(tmp_path):
     names = {id(p): n for n, p in trainer.model.named_parameters()}
     bop_names = {names[id(p)] for g in trainer.binary_optimizer.param_groups for p in g["params"]}
     adam_names = {names[id(p)] for g in trainer.optimizer.param_groups for p in g["params"]}
-    assert bop_names == {"cnn_model.conv1.weight", "rnn_model.ConvGates_i.weight", "rnn_model.ConvGates_h.weight",
-                         "rnn_model.Conv_out_i.weight", "rnn_model.Conv_out_h.weight", "fin_conv.weight"}
+    assert bop_names == {"encoder.conv1.weight", "cell.ConvGates_i.weight", "cell.ConvGates_h.weight",
+                         "cell.Conv_out_i.weight", "cell.Conv_out_h.weight", "fin_conv.weight"}
     assert not bop_names & adam_names and "fc.weight" in adam_names
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.fit()
@@ -134,7 +134,7 @@ def test_flip_verification_keeps_only_flips_that_lower_the_loss(tmp_path, monkey
 
 def test_a_rejected_flip_goes_back_and_restarts_its_momentum_an_accepted_one_stays(tmp_path):
     trainer = Trainer(bop_config(), tiny_datasets(), tmp_path, torch.device("cpu"))
-    kernel = trainer.model.rnn_model.Conv_out_i.weight
+    kernel = trainer.model.cell.Conv_out_i.weight
     first = kernel.detach().flatten()[0].item()
     # A stand-in loss that is low only when entry 0 has the opposite of its initial sign.
     trainer.verification_loss = lambda: 0.0 if kernel.flatten()[0].item() * first < 0 else 1.0

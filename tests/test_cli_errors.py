@@ -45,7 +45,7 @@ def test_checkpoint_of_another_architecture_is_refused(reference, tmp_path, caps
         shutil.copy(reference / "intermediates/cam10/1/Set1_1_0002" / str(t) / "0_binarized_x.BMP", root / f"{t}.BMP")
     code, err = run(capsys, "-c", reference / "configs/Lips/1cnnPixelRNN/test_lips.json", "--eval-only",
                     "--weights", reference / "checkpoints/cam_noise.pt", "--data-root", tmp_path / "clips",
-                    "--set", "data.dataset=cambridge", "--set", "data.cache=false", "--split", "all",
+                    "--set", "data.dataset=cambridge", "--set", "data.cache=false", "--part", "all",
                     "--out", tmp_path / "out")
     assert code == 2 and "another architecture" in err and "cam_noise.pt" in err
     assert not (tmp_path / "out").exists()
@@ -56,3 +56,17 @@ def test_refuses_to_overwrite_a_run(tmp_path, capsys):
     (tmp_path / "run" / "last.pt").write_bytes(b"")
     code, err = run(capsys, "-c", write_config(tmp_path, {}), "--out", tmp_path / "run")
     assert code == 2 and "already holds a run" in err and "-r " in err
+
+
+@pytest.mark.parametrize("tool", ["train", "print_intermediates"])
+def test_the_release_split_flag_sets_the_part_with_a_note(tool, capsys):
+    """--split is the release's name of --part (the part of the dataset to evaluate); data.split is the rule."""
+    module = __import__(tool)
+    base = [] if tool == "train" else ["-c", "c.json", "-sd", "out"]
+    args = module.parse_args([*base, "--split", "val"])
+    assert args.part == "val"
+    assert capsys.readouterr().err == "note: --split is the release's name of --part (still accepted); use --part\n"
+    assert module.parse_args([*base, "--part", "all"]).part == "all" and capsys.readouterr().err == ""
+    with pytest.raises(SystemExit):
+        module.parse_args([*base, "--split", "dev"])
+    assert "argument --split: invalid choice: 'dev' (choose from" in capsys.readouterr().err

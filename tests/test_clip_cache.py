@@ -76,10 +76,10 @@ def test_cached_items_equal_uncached_items_exactly(small_cambridge, tmp_path):
 
 def test_cache_is_keyed_by_preprocessing_and_frame_size(small_cambridge, tmp_path):
     cache_dir = tmp_path / "cache"
-    build_datasets(cambridge_config(small_cambridge, cache_dir), splits=("test",))
+    build_datasets(cambridge_config(small_cambridge, cache_dir), parts=("test",))
     build_datasets(cambridge_config(small_cambridge, cache_dir, preprocessing="unit"),
-                   splits=("test",))
-    build_datasets(cambridge_config(small_cambridge, cache_dir, frame_size=8), splits=("test",))
+                   parts=("test",))
+    build_datasets(cambridge_config(small_cambridge, cache_dir, frame_size=8), parts=("test",))
     folders = sorted(path.name for path in cache_dir.iterdir())
     assert len(folders) == 3 and all(name.startswith("cambridge-") for name in folders)
 
@@ -94,14 +94,14 @@ def test_stale_cache_is_rebuilt(small_cambridge, tmp_path, image_reads):
     os.replace(frame.parent / "new" / "0002.jpg", frame)
     os.utime(frame, ns=(time.time_ns(), time.time_ns() + 10**9))
     image_reads.clear()
-    datasets = build_datasets(cfg, splits=("all",))
+    datasets = build_datasets(cfg, parts=("all",))
     assert len(image_reads) == 100
     folder = cache_folder(tmp_path / "cache")
     new_index = json.loads((folder / "index.json").read_text())
     assert new_index["fingerprint"] != old_index["fingerprint"]
     assert sorted(path.name for path in folder.iterdir()) == \
         sorted(["index.json", new_index["data_file"]])  # the old array is gone
-    direct = build_datasets(cambridge_config(small_cambridge, None), splits=("all",))["all"]
+    direct = build_datasets(cambridge_config(small_cambridge, None), parts=("all",))["all"]
     index = direct.names.index("Set1_2_0004")
     assert torch.equal(datasets["all"][index][0], direct[index][0])
 
@@ -126,9 +126,9 @@ def test_corrupt_cache_is_reported_and_rebuilt(small_cambridge, tmp_path, image_
         damaged = folder / "index.json"
     image_reads.clear()
     with pytest.warns(RuntimeWarning, match=f"Clip cache {damaged}.*corrupt; rebuilding"):
-        datasets = build_datasets(cfg, splits=("all",))
+        datasets = build_datasets(cfg, parts=("all",))
     assert len(image_reads) == 100
-    direct = build_datasets(cambridge_config(small_cambridge, None), splits=("all",))["all"]
+    direct = build_datasets(cambridge_config(small_cambridge, None), parts=("all",))["all"]
     for (clip_a, *_), (clip_b, *_) in zip(all_items(datasets["all"]), all_items(direct)):
         assert torch.equal(clip_a, clip_b)
     new_index = json.loads((folder / "index.json").read_text())
@@ -148,7 +148,7 @@ def test_failed_build_leaves_no_cache_files(small_cambridge, tmp_path):
 def test_cache_backed_dataset_loads_in_worker_processes_without_the_images(small_cambridge,
                                                                             tmp_path):
     test = build_datasets(cambridge_config(small_cambridge, tmp_path / "cache"),
-                          splits=("test",))["test"]
+                          parts=("test",))["test"]
     expected = [test[index][0] for index in range(len(test))]
     # With the image files gone, only the cache can serve the worker process.
     small_cambridge.rename(tmp_path / "moved_away")
@@ -158,7 +158,7 @@ def test_cache_backed_dataset_loads_in_worker_processes_without_the_images(small
 
 
 def test_cache_stores_float32_release_inputs(small_cambridge, tmp_path):
-    build_datasets(cambridge_config(small_cambridge, tmp_path / "cache"), splits=("test",))
+    build_datasets(cambridge_config(small_cambridge, tmp_path / "cache"), parts=("test",))
     folder = cache_folder(tmp_path / "cache")
     index = json.loads((folder / "index.json").read_text())
     frames = np.load(folder / index["data_file"])

@@ -79,10 +79,10 @@ def test_the_paper_sets_follow_the_release_recipes():
 ])
 def test_the_lip_cnn_input_threshold_starts_as_the_recipe_says(recipe, threshold, binarized):
     cfg = load_config(REPO_ROOT / "configs/Lips/comparison_hardware/pixelrnn.json", [f"recipe={recipe}"])
-    encoder = build_model(cfg, 4).cnn_model
+    encoder = build_model(cfg, 4).encoder
     assert encoder.thresh0.item() == threshold
     frame = torch.tensor([[0.5, 1.5], [-0.2, 2.5]]).view(1, 1, 2, 2)  # a hand-made preprocessed frame
     assert encoder.binarize_input(frame)[0, 0].tolist() == binarized
     given = load_config(REPO_ROOT / "configs/Lips/comparison_hardware/pixelrnn.json",
                         [f"recipe={recipe}", "model.encoder.input_threshold_init=0.25"])
-    assert build_model(given, 4).cnn_model.thresh0.item() == 0.25  # an explicit key wins over the recipe
+    assert build_model(given, 4).encoder.thresh0.item() == 0.25  # an explicit key wins over the recipe

@@ -82,7 +82,7 @@ def release_config(reference, **model):
 def test_release_configs_naming_the_baseline_cells_load(reference, rnn_type, cell):
     cfg = resolve(release_config(reference, rnn_type=rnn_type))
     assert cfg["model"]["cell"]["type"] == cell and cfg["model"]["cell"]["kernel_size"] == 5
-    assert build_model(cfg, 9).rnn_model.registry_name == cell
+    assert build_model(cfg, 9).cell.registry_name == cell
 
 
 @pytest.mark.parametrize("model, encoder, cell, decoder, frame_size", [

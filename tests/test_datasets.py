@@ -38,7 +38,7 @@ def test_both_cambridge_layouts_list_the_same_clips(cambridge_roots):
 
 
 def test_both_cambridge_layouts_give_identical_items(cambridge_roots):
-    datasets = [build_datasets(data_config("cambridge", root), splits=("test",))["test"]
+    datasets = [build_datasets(data_config("cambridge", root), parts=("test",))["test"]
                 for root in cambridge_roots]
     assert datasets[0].names == datasets[1].names and len(datasets[0]) == 9
     for index in (0, 4, 8):
@@ -48,7 +48,7 @@ def test_both_cambridge_layouts_give_identical_items(cambridge_roots):
 
 
 def test_item_shape_type_and_label(cambridge_roots):
-    dataset = build_datasets(data_config("cambridge", cambridge_roots[1]), splits=("all",))["all"]
+    dataset = build_datasets(data_config("cambridge", cambridge_roots[1]), parts=("all",))["all"]
     assert len(dataset) == 90 and dataset.classes == [str(c) for c in range(1, 10)]
     clip, label, name = dataset[dataset.names.index("Set2_5_0003")]
     assert clip.shape == (4, 1, 16, 16) and clip.dtype == torch.float32
@@ -140,7 +140,7 @@ def test_corrupt_frame_is_named(tmp_path):
     make_clip_folder(tmp_path, classes=("a", "b"), clips=2, frames=2)
     bad = tmp_path / "b" / "clip1" / "0001.png"
     bad.write_bytes(b"this is not an image")
-    dataset = build_datasets(data_config("clip_folder", tmp_path), splits=("all",))["all"]
+    dataset = build_datasets(data_config("clip_folder", tmp_path), parts=("all",))["all"]
     dataset[0]  # a healthy clip still loads
     with pytest.raises(ValueError, match=f"Frame {bad} is corrupt or unreadable"):
         dataset[dataset.names.index("b/clip1")]
@@ -166,21 +166,21 @@ def test_training_draws_depend_on_seed_and_epoch_only(tmp_path):
     make_clip_folder(tmp_path, clips=10, frames=12)
     cfg = data_config("clip_folder", tmp_path, augment={"translate": 3, "hflip": True,
                                                        "brightness": 0.2})
-    train = build_datasets(cfg, splits=("train",))["train"]
-    again = build_datasets(cfg, splits=("train",))["train"]
+    train = build_datasets(cfg, parts=("train",))["train"]
+    again = build_datasets(cfg, parts=("train",))["train"]
     first = train[0][0]
     assert torch.equal(first, again[0][0]) and torch.equal(first, train[0][0])
     train.set_epoch(1)
     assert not torch.equal(first, train[0][0])
-    evaluation = build_datasets(cfg, splits=("all",))["all"]
+    evaluation = build_datasets(cfg, parts=("all",))["all"]
     index = evaluation.names.index(train.names[0])
     evaluation.set_epoch(5)
-    assert torch.equal(evaluation[index][0], build_datasets(cfg, splits=("all",))["all"][index][0])
+    assert torch.equal(evaluation[index][0], build_datasets(cfg, parts=("all",))["all"][index][0])
 
 
 def test_datasets_pickle_and_load_in_worker_processes(tmp_path):
     make_clip_folder(tmp_path, clips=10)
-    test = build_datasets(data_config("clip_folder", tmp_path), splits=("test",))["test"]
+    test = build_datasets(data_config("clip_folder", tmp_path), parts=("test",))["test"]
     copy = pickle.loads(pickle.dumps(test))
     assert copy.names == test.names and torch.equal(copy[1][0], test[1][0])
     batches = list(DataLoader(test, batch_size=2, num_workers=1))
@@ -215,9 +215,9 @@ def test_bad_config_values_are_explained(tmp_path):
         build_datasets(data_config("clip_folder", tmp_path, preprocessing="raw"))
     with pytest.raises(ValueError, match=r"'data.timesteps' must be an integer >= 1, got 0"):
         build_datasets(data_config("clip_folder", tmp_path, timesteps=0))
-    with pytest.raises(ValueError, match=r"Unknown split\(s\) \['dev'\]"):
-        build_datasets(data_config("clip_folder", tmp_path), splits=("dev",))
-    with pytest.raises(ValueError, match=r"Split 'val' of dataset 'clip_folder' .* is empty"):
+    with pytest.raises(ValueError, match=r"Unknown dataset part\(s\) \['dev'\]; accepted: \['train', 'val', 'test', 'all'\]"):
+        build_datasets(data_config("clip_folder", tmp_path), parts=("dev",))
+    with pytest.raises(ValueError, match=r"Part 'val' of dataset 'clip_folder' .* is empty"):
         build_datasets(data_config("clip_folder", tmp_path,
                                    split_fractions={"train": 0.9, "val": 0.0, "test": 0.1}))
 
@@ -225,7 +225,7 @@ def test_bad_config_values_are_explained(tmp_path):
 def test_frames_of_a_clip_are_evenly_sampled_from_disk(tmp_path):
     write_sequence(tmp_path / "a" / "long", "a/long", 8, extension=".png")
     dataset = build_datasets(data_config("clip_folder", tmp_path, timesteps=4,
-                                         preprocessing="unit"), splits=("all",))["all"]
+                                         preprocessing="unit"), parts=("all",))["all"]
     clip = dataset[0][0]
     from data_utils.transforms import get_preprocessing
     from clip_data_fixtures import frame_pixels

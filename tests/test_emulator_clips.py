@@ -30,7 +30,7 @@ def clip_folder_config(tmp_path: Path, **data) -> Path:
 
 
 def emulator_clips(capsys, config, data, out, *extra):
-    argv = ["-c", config, "--weights", RUN / "best.pt", "--data-root", data, "--split", "all", "-sd", out,
+    argv = ["-c", config, "--weights", RUN / "best.pt", "--data-root", data, "--part", "all", "-sd", out,
             "--noise", "off", "--device", "cpu", "--emulator-clips", *extra]
     code = print_intermediates.main([str(a) for a in argv])
     return code, capsys.readouterr().err
@@ -54,7 +54,7 @@ def test_emulator_clips_are_the_models_binarised_frames_and_the_emulator_scores_
     cfg = load_config(config)
     model, _, _ = load_model(cfg, str(RUN / "best.pt"))
     set_noise(model, evaluation=False)
-    dataset = build_datasets(cfg, str(data), splits=("all",))["all"]
+    dataset = build_datasets(cfg, str(data), parts=("all",))["all"]
     expected_predictions = {}
     for index in range(len(dataset)):
         clip, label, name = dataset[index]

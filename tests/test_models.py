@@ -54,7 +54,7 @@ def test_noise_is_off_in_evaluation_unless_switched_on(reference):
 
 def test_checkpoint_of_another_architecture_is_refused_with_reason(reference, tmp_path):
     model = build_model(load_config(reference / "configs/Lips/1cnnPixelRNN/lip_noise.json"), 4)
-    with pytest.raises(CheckpointError, match=r"another architecture.*missing keys: cnn_model.thresh0.*"
+    with pytest.raises(CheckpointError, match=r"another architecture.*missing keys: encoder.thresh0.*"
                                               r"fc.weight: checkpoint \(9, 4096\) vs model \(4, 4096\)"):
         load_weights(model, reference / "checkpoints/cam_noise.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
@@ -95,10 +95,10 @@ def test_every_cell_runs_binary_and_gets_gradients(cell):
     logits.sum().backward()
     grads = {n: p.grad for n, p in binary_weights(model)}
     if cell not in ("frame_differences", "last_difference"):  # the sign of a difference passes no gradient
-        assert grads["cnn_model.conv1.weight"].abs().sum() > 0
-    if getattr(model.rnn_model, "conv_names", ()):
-        assert all(grads[f"rnn_model.{k}.weight"] is not None for k in model.rnn_model.conv_names)
-        assert any(grads[f"rnn_model.{k}.weight"].abs().sum() > 0 for k in model.rnn_model.conv_names)
+        assert grads["encoder.conv1.weight"].abs().sum() > 0
+    if getattr(model.cell, "conv_names", ()):
+        assert all(grads[f"cell.{k}.weight"] is not None for k in model.cell.conv_names)
+        assert any(grads[f"cell.{k}.weight"].abs().sum() > 0 for k in model.cell.conv_names)
 
 
 def test_pixelrnn_recurrence_matches_the_paper_formulas():
@@ -108,7 +108,7 @@ def test_pixelrnn_recurrence_matches_the_paper_formulas():
     with model.tracing() as trace:
         model(clips)
     conv = torch.nn.functional.conv2d
-    cell = model.rnn_model
+    cell = model.cell
     w = {k: getattr(cell, k).weight.sign() for k in ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h")}
     h = torch.ones(1, 1, 16, 16)
     for t in range(4):
@@ -124,7 +124,7 @@ def test_latent_weights_train_and_flip_signs():
     torch.manual_seed(0)
     model = build_model(small_config(), 3)
     before = {n: p.detach().sign().clone() for n, p in binary_weights(model)}
-    latent_before = model.cnn_model.conv1.weight.detach().clone()
+    latent_before = model.encoder.conv1.weight.detach().clone()
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
     clips, target = torch.randn(8, 4, 1, 16, 16), torch.randint(0, 3, (8,))
     for _ in range(20):
@@ -133,7 +133,7 @@ def test_latent_weights_train_and_flip_signs():
         loss.backward()
         opt.step()
     # the forward pass never overwrites the latent weights with their signs
-    assert not torch.equal(model.cnn_model.conv1.weight.detach().abs(), torch.ones_like(latent_before))
+    assert not torch.equal(model.encoder.conv1.weight.detach().abs(), torch.ones_like(latent_before))
     flipped = sum(int((p.detach().sign() != before[n]).sum()) for n, p in binary_weights(model))
     assert flipped > 0
 
@@ -141,7 +141,7 @@ def test_latent_weights_train_and_flip_signs():
 def test_frozen_kernels_keep_their_initial_signs():
     model = build_model(small_config(freeze_binary_weights=True), 3)
     assert all(not p.requires_grad for _, p in binary_weights(model))
-    assert model.thresh3.requires_grad and model.cnn_model.thresh1.requires_grad
+    assert model.thresh3.requires_grad and model.encoder.thresh1.requires_grad
 
 
 def test_released_thresholds_lie_inside_their_bounds_so_projection_keeps_the_checkpoints(reference):

@@ -1,6 +1,6 @@
-"""The native CPU kernels (model_utils/kernels) compute what the model's PyTorch reference computes:
+"""The native CPU kernels (model_utils/kernels) compute what the model's PyTorch path computes:
 logits to 1e-5 and every gradient to 1e-4 of its largest entry, with the same noise tensors, for the
-configurations they cover; everything else runs on the reference path (or is refused when 'native' is
+configurations they cover; everything else runs on the PyTorch path (or is refused when 'native' is
 asked for explicitly)."""
 import pytest
 import torch
@@ -54,19 +54,19 @@ def assert_same(model, clips):
     got, got_grads = run(model, "native", clips, target)
     want, want_grads = run(model, "torch", clips, target)
     assert (got - want).abs().max() <= 1e-5
-    assert {"cnn_model.conv1.weight", "cnn_model.thresh1", "rnn_model.Conv_out_h.weight"} <= set(got_grads)
+    assert {"encoder.conv1.weight", "encoder.thresh1", "cell.Conv_out_h.weight"} <= set(got_grads)
     assert_gradients_close(got_grads, want_grads)
     return got_grads
 
 
 @pytest.mark.parametrize("noise, learned, batch, timesteps", [
     (False, False, 1, 16), (True, True, 32, 16), (True, False, 1, 1), (False, True, 32, 1), (True, True, 3, 16)])
-def test_native_model_matches_the_reference(noise, learned, batch, timesteps):
+def test_native_model_matches_the_pytorch_path(noise, learned, batch, timesteps):
     model = paper_model(noise=noise, learned=learned, timesteps=timesteps)
     grads = assert_same(model, sample_clips(batch, timesteps))
     if timesteps > 1:  # the gate (its kernels, its threshold) reaches o_T only through the time loop
-        assert grads["rnn_model.ConvGates_h.weight"].abs().sum() > 0
-        assert not learned or grads["rnn_model.rnn_threshold"].abs().sum() > 0
+        assert grads["cell.ConvGates_h.weight"].abs().sum() > 0
+        assert not learned or grads["cell.rnn_threshold"].abs().sum() > 0
     model.eval()
     with torch.no_grad():
         logits = {}
@@ -79,12 +79,12 @@ def test_native_model_matches_the_reference(noise, learned, batch, timesteps):
 @pytest.mark.parametrize("encoder, quantizers", [
     ({"input_threshold": True, "pool": [2]}, {"gate": "ste"}),   # learned input threshold: frame gradients
     ({"kernel_size": 3}, {"gate": "tanh_x", "cnn_weights": "ternary_ste", "rnn_weights": "ternary_ste"})])
-def test_native_model_matches_the_reference_in_other_covered_configurations(encoder, quantizers):
+def test_native_model_matches_the_pytorch_path_in_other_covered_configurations(encoder, quantizers):
     model = paper_model(noise=True, learned=True, timesteps=5, frame_size=32, encoder=encoder, quantizers=quantizers)
     assert native_coverage(model) is None
     grads = assert_same(model, sample_clips(4, 5, size=32))
     if "input_threshold" in encoder:
-        assert grads["cnn_model.thresh0"].abs().sum() > 0
+        assert grads["encoder.thresh0"].abs().sum() > 0
 
 
 def sign_frames(n, height, width, seed):
@@ -134,7 +134,7 @@ def test_kernels_choice_covers_only_exact_configurations():
     cfg = {"data": {"timesteps": 2, "frame_size": 16}}
     gru = build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}}}), 3)
     assert "'conv_gru', not 'pixelrnn'" in native_coverage(gru)
-    assert not uses_native_kernels(gru, torch.zeros(1, 2, 1, 16, 16))  # auto: the reference path
+    assert not uses_native_kernels(gru, torch.zeros(1, 2, 1, 16, 16))  # auto: the PyTorch path
     with pytest.raises(ValueError, match=r"model.compute is 'native' but the cell is 'conv_gru'"):
         build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}, "compute": "native"}}), 3)
     with pytest.raises(ValueError, match=r"quantizer 'gumbel_binary' does not give exact"):
@@ -144,7 +144,7 @@ def test_kernels_choice_covers_only_exact_configurations():
     model.compute = "torch"
     assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
     model.compute = "native"
-    with model.tracing():  # tracing records every stage: always the reference path
+    with model.tracing():  # tracing records every stage: always the PyTorch path
         assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
 
 

@@ -234,7 +234,7 @@ def test_a_toy_cell_needs_nothing_but_its_definition():
         model = build_model(cfg, 3)
         logits = model(torch.randn(2, 3, 1, 16, 16))
         logits.sum().backward()
-        assert model.rnn_model.Conv_i.weight.grad.abs().sum() > 0
+        assert model.cell.Conv_i.weight.grad.abs().sum() > 0
         assert bit_accounting.state_bits_per_pixel(model) == 1
     finally:
         CELLS.pop("toy_leaky_sign", None)

@@ -174,7 +174,7 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path, 
         code = train.main(["-c", str(REPO_ROOT / "configs/Synthetic/pixelrnn.json"), "--eval-only", "--weights",
                            str(payload), "--data-root", str(root), "--set", "data.dataset=clip_folder",
                            "--set", "data.timesteps=2",
-                           "--set", "data.cache=false", "--split", "all", "--out", str(tmp_path / "out")])
+                           "--set", "data.cache=false", "--part", "all", "--out", str(tmp_path / "out")])
     else:
         code = extract_weights.main(["-c", str(REPO_ROOT / "configs/Synthetic/pixelrnn.json"), "--weights", str(payload),
                                      "--json", str(tmp_path / "out" / "w.json")])

@@ -149,12 +149,12 @@ def synthetic_clips(cfg: dict, model, data_root: Path, count: int = 6) -> dict[t
 
     small = json.loads(json.dumps(cfg))
     small["data"].update(cache=False, synthetic={**small["data"].get("synthetic", {}), "clips_per_class": 1})
-    dataset = build_datasets(small, data_root=data_root, splits=("all",))["all"]
+    dataset = build_datasets(small, data_root=data_root, parts=("all",))["all"]
     clips = {}
     for index in range(min(count, len(dataset))):
         clip, _, name = dataset[index]
         with torch.no_grad():
-            binary = model.cnn_model.binarize_input(clip[:, 0])
+            binary = model.encoder.binarize_input(clip[:, 0])
         assert set(torch.unique(binary).tolist()) <= {-1.0, 1.0}, f"{name}: a pixel sits exactly on the level"
         cls, seq = name.split("/", 1)
         clips[(cls, seq)] = np.where(binary.numpy() > 0, 255, 0).astype(np.uint8)
@@ -203,8 +203,8 @@ def test_alignment_is_measured_with_an_asymmetric_single_pixel_input(scamp5_emul
     with the model's at shift (0, 0), and only there."""
     model = random_model(3)
     with torch.no_grad():
-        model.cnn_model.conv1.weight.fill_(-1.0)
-        model.cnn_model.thresh1.fill_(23.5)  # step 24; x input white 5 = 120 fits the sensor's range
+        model.encoder.conv1.weight.fill_(-1.0)
+        model.encoder.thresh1.fill_(23.5)  # step 24; x input white 5 = 120 fits the sensor's range
     weights = sensor_weights(model, input_white=5)
     assert (weights["cnn"]["threshold_step"], weights["cnn"]["threshold_sensor"]) == (24, 120)
     frames = np.zeros((16, 64, 64), dtype=np.uint8)

@@ -150,9 +150,9 @@ def test_extract_weights_refuses_non_binary_kernels(tmp_path, quantizer, capsys)
     torch.manual_seed(0)
     model = build_model(cfg)
     with torch.no_grad():
-        model.cnn_model.conv1.weight.mul_(0.3)  # ternary: some kernels fall into the zero band
+        model.encoder.conv1.weight.mul_(0.3)  # ternary: some kernels fall into the zero band
     torch.save({"model": model.state_dict()}, tmp_path / "model.pt")
-    with pytest.raises(SensorExportError, match="cnn_model.conv1 is not binary"):
+    with pytest.raises(SensorExportError, match="encoder.conv1 is not binary"):
         check_exportable(model)
     code = extract_weights.main(["-c", str(tmp_path / "cfg.json"), "--weights", str(tmp_path / "model.pt"),
                                  "-sc", "true", "-stf", str(tmp_path / "out.txt"), "--json", str(tmp_path / "out.json")])
@@ -204,7 +204,7 @@ def test_cam_stages_recomputed_from_stored_inputs_match(reference):
     """Noise-trained model, noise off: each stage that does not pass a noisy threshold, recomputed by the
     model's own modules from the stored input of that stage, equals the stored one on every pixel."""
     model = released_model(reference, CAM_CONFIG, "cam_noise.pt")
-    encoder, cell = model.cnn_model, model.rnn_model
+    encoder, cell = model.encoder, model.cell
     sequences = sorted((reference / "intermediates/cam10").glob("*/*"))
     assert len(sequences) == 3
     with torch.no_grad():
@@ -258,7 +258,7 @@ def test_print_intermediates_command_line(reference, tmp_path):
     sd = tmp_path / "out"
     argv = ["-c", str(tmp_path / "lips.json"), "-sd", str(sd), "-iw", "10", "-si", "true",
             "--weights", str(reference / "checkpoints/lips_no_noise.pt"), "--data-root", str(clips),
-            "--split", "all", "--noise", "off", "--device", "cpu"]
+            "--part", "all", "--noise", "off", "--device", "cpu"]
     assert print_intermediates.main(argv) == 0
     metrics = json.loads((sd / "metrics.json").read_text())
     assert [p["predicted"] for p in metrics["predictions"]] == [1, 1, 1, 1]  # the same clip four times

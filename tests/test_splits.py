@@ -192,7 +192,7 @@ def test_paper_split_file_on_a_partial_dataset_names_the_absent_clips(tmp_path):
     message = str(error.value)
     assert "names 898 clip(s) that are not in the dataset" in message
     assert "Set1_1_0002, Set1_1_0003, Set1_1_0004, " in message and "Set1_1_0000" not in message
-    assert message.count("Set") == 5 and " and 893 more. " in message and "--split all" in message
+    assert message.count("Set") == 5 and " and 893 more. " in message and "--part all" in message
 
 
 def test_tulips_dataset_with_paper_split(tmp_path):

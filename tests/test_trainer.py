@@ -58,8 +58,8 @@ def test_binary_kernels_learn_at_their_own_rate(tmp_path):
     real, binary = trainer.optimizer.param_groups
     names = {id(p): n for n, p in trainer.model.named_parameters()}
     assert {names[id(p)] for p in binary["params"]} == {
-        "cnn_model.conv1.weight", "rnn_model.ConvGates_i.weight", "rnn_model.ConvGates_h.weight",
-        "rnn_model.Conv_out_i.weight", "rnn_model.Conv_out_h.weight", "fin_conv.weight"}
+        "encoder.conv1.weight", "cell.ConvGates_i.weight", "cell.ConvGates_h.weight",
+        "cell.Conv_out_i.weight", "cell.Conv_out_h.weight", "fin_conv.weight"}
     assert (real["lr"], binary["lr"]) == (0.01, 0.0025)
     assert "fc.weight" in {names[id(p)] for p in real["params"]}
 
@@ -95,7 +95,7 @@ def test_batchnorm_statistics_are_those_of_the_training_clips_before_evaluation(
 
 def test_encoder_threshold_is_projected_back_into_its_deciding_range():
     model = build_model(tiny_config(), 3)
-    encoder = model.cnn_model
+    encoder = model.encoder
     assert encoder.parameter_bounds() == {"thresh1": (POOLED_THRESHOLD_MARGIN, 25 - POOLED_THRESHOLD_MARGIN)}
     # An SGD step that would carry thresh1 from 0.3 to -0.7 leaves it at the floor, ...
     with torch.no_grad():
@@ -124,8 +124,8 @@ def test_training_keeps_a_threshold_below_zero_out_only_with_bound_parameters(tm
         trainer = Trainer(tiny_config(epochs=1, bound_parameters=bound), tiny_datasets(), tmp_path / str(bound),
                           torch.device("cpu"))
         with torch.no_grad():
-            trainer.model.cnn_model.thresh1.fill_(-2.0)  # every pooled pixel on: the dead state
+            trainer.model.encoder.thresh1.fill_(-2.0)  # every pooled pixel on: the dead state
         trainer.fit()
-        final[bound] = trainer.model.cnn_model.thresh1.item()
+        final[bound] = trainer.model.encoder.thresh1.item()
     assert final[True] >= POOLED_THRESHOLD_MARGIN
     assert final[False] < 0  # lr 0.01 for a few steps cannot bring it back by itself

@@ -130,7 +130,7 @@ def test_a_short_hand_made_clip_is_stretched_by_the_dataset(tmp_path):
         cfg = data_config("clip_folder", tmp_path, timesteps=16, preprocessing="unit", frame_sampling="release", frame_size=4,
                           short_clips=policy)
         with pytest.warns(UserWarning, match=f"data.short_clips '{policy}'"):
-            clips = build_datasets(cfg, splits=("all",))["all"]
+            clips = build_datasets(cfg, parts=("all",))["all"]
         clip = clips[clips.names.index("a/short")][0]
         expected = torch.tensor([60 * level / 255 - 0.5 for level in levels]).view(16, 1, 1, 1).expand(16, 1, 4, 4)
         assert clip.shape == (16, 1, 4, 4) and torch.allclose(clip, expected, atol=1e-6)
@@ -163,8 +163,8 @@ def test_dataset_translation_is_one_shift_per_clip_and_training_only(tmp_path):
     write_sequence(tmp_path / "b" / "other", "other", 6, extension=".png")
     cfg = data_config("clip_folder", tmp_path, timesteps=6, preprocessing="unit",
                       augment={"translate": 3}, split_fractions={"train": 1.0, "val": 0.0, "test": 0.0})
-    train = build_datasets(cfg, splits=("train",))["train"]
-    plain = build_datasets(cfg, splits=("all",))["all"]
+    train = build_datasets(cfg, parts=("train",))["train"]
+    plain = build_datasets(cfg, parts=("all",))["all"]
     index = train.names.index("a/still")
     reference = plain[plain.names.index("a/still")][0]
     shifts = set()

@@ -25,15 +25,15 @@ def parameter_count(model) -> int:
 
 def state_bits_per_pixel(model) -> float:
     """Memory each pixel keeps between frames (the recurrent state, or the previous frame)."""
-    return model.rnn_model.memory_bits(model.cnn_model.output_bits)
+    return model.cell.memory_bits(model.encoder.output_bits)
 
 
 def readout_maps_per_clip(model) -> int:
-    return model.rnn_model.readout_maps(model.timesteps)
+    return model.cell.readout_maps(model.timesteps)
 
 
 def readout_value_bits(model) -> float:
-    return model.rnn_model.readout_bits(model.cnn_model.output_bits)
+    return model.cell.readout_bits(model.encoder.output_bits)
 
 
 def readout_bits_per_clip(model) -> int:

@@ -16,6 +16,7 @@ from torch import nn
 
 from .atomic_files import write_bytes
 from .errors import UserError
+from .release_vocabulary import migrate_state_keys
 from .text import preview
 
 
@@ -32,7 +33,9 @@ def atomic_save(obj, path) -> None:
 
 
 def read_checkpoint(path) -> dict:
-    """Return the checkpoint as a dict with at least ``model`` (a state dict)."""
+    """Return the checkpoint as a dict with at least ``model`` (a state dict, its keys in this project's
+    names: the release's ``cnn_model.`` / ``rnn_model.`` prefixes, which this project's older checkpoints
+    also carry, are renamed by ``release_vocabulary.migrate_state_keys``)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -51,11 +54,18 @@ def read_checkpoint(path) -> dict:
     except Exception as err:  # a truncated or foreign file: say which one
         raise CheckpointError(f"checkpoint {path} cannot be read as a PyTorch file: {err}") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        return obj
+        return {**obj, "model": _state_keys(obj["model"], path)}
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        return {"model": obj}  # the release saved bare state dicts
+        return {"model": _state_keys(obj, path)}  # the release saved bare state dicts
     raise CheckpointError(f"checkpoint {path} holds neither a state dict nor a training checkpoint "
                           f"(a dict with 'model'); found {type(obj).__name__}")
+
+
+def _state_keys(state: dict, path) -> dict:
+    try:
+        return migrate_state_keys(state)
+    except UserError as err:
+        raise CheckpointError(f"checkpoint {path}: {err}") from None
 
 
 def check_fits(model: nn.Module, state: dict, path) -> None:

@@ -1,5 +1,5 @@
-"""What the command-line tools share: the release's true/false flags, the sensor unit (-iw) and one way to
-report user errors."""
+"""What the command-line tools share: the release's true/false flags, the sensor unit (-iw), the part of the
+dataset to evaluate (--part, and the release's --split) and one way to report user errors."""
 from __future__ import annotations
 
 import argparse
@@ -8,10 +8,13 @@ import functools
 import math
 import sys
 
+from data_utils.dataset_builder import DATASET_PARTS
+
 from .atomic_files import DISK_FULL_ERRNOS, DiskFullError, disk_full_error
 from .checkpoints import CheckpointError
 from .config import ConfigError
 from .errors import UserError
+from .release_vocabulary import RELEASE_FLAGS
 
 # Errors caused by what the user gave (config, path, file, value) or by the machine (a full disk):
 # their messages say what and where. New code raises UserError (or a subclass); ValueError and
@@ -53,6 +56,22 @@ def add_input_white(parser: argparse.ArgumentParser, help: str, rnn_help: str | 
     parser.add_argument("-iw", "--input-white", type=sensor_white, default=10.0, help=help)
     if rnn_help is not None:
         parser.add_argument("--input-rnn-white", type=sensor_white, help=rnn_help)
+
+
+class _ReleaseFlag(argparse.Action):
+    """A release flag (``RELEASE_FLAGS``): sets the same value as this project's flag, with a note on stderr."""
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"note: {option_string} is the release's name of {RELEASE_FLAGS[option_string]} (still accepted); "
+              f"use {RELEASE_FLAGS[option_string]}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_part_option(parser: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
+    """The tools' --part {train,val,test,all} (the part of the dataset to evaluate; data.split makes the parts),
+    and the release's --split for it."""
+    parser.add_argument("--part", choices=DATASET_PARTS, default=default, help=help)
+    release = next(flag for flag, ours in RELEASE_FLAGS.items() if ours == "--part")
+    parser.add_argument(release, dest="part", choices=DATASET_PARTS, action=_ReleaseFlag, help=argparse.SUPPRESS)
 
 
 def reports_user_errors(main):

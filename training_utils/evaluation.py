@@ -1,5 +1,5 @@
 """Evaluating a model on a dataset: predictions over a loader, and ``--eval-only``'s metrics of a
-checkpoint on one split."""
+checkpoint on one part of the dataset."""
 from __future__ import annotations
 
 import torch
@@ -31,7 +31,7 @@ def predict(model, loader, device, desc="eval"):
     return labels, predicted, names, loss_sum / max(len(labels), 1)
 
 
-def evaluate_model(model, dataset, cfg: dict, device: torch.device, split: str, with_noise: bool,
+def evaluate_model(model, dataset, cfg: dict, device: torch.device, part: str, with_noise: bool,
                    classes=None, with_loss: bool = False, **extra) -> tuple[dict, float]:
     """(metrics, mean loss) of ``model`` on ``dataset`` with sensor noise on or off: the trainer's
     evaluation and ``--eval-only``'s. ``classes``: the class names (default the dataset's);
@@ -40,15 +40,15 @@ def evaluate_model(model, dataset, cfg: dict, device: torch.device, split: str, 
     set_noise(model, evaluation=with_noise)
     loader = make_loader(dataset, cfg["train"]["eval_batch_size"], shuffle=False,
                          num_workers=cfg["data"]["num_workers"], device=device)
-    labels, predicted, names, loss = predict(model, loader, device, desc=split)
+    labels, predicted, names, loss = predict(model, loader, device, desc=part)
     fields = {"loss": loss, **extra} if with_loss else extra
-    return classification_metrics(split, labels, predicted, names, len(classes), classes, **fields), loss
+    return classification_metrics(part, labels, predicted, names, len(classes), classes, **fields), loss
 
 
 def evaluate_checkpoint(cfg: dict, dataset, weights: str | None, device: torch.device, noise_eval: bool,
-                        split: str) -> dict:
-    """--eval-only: the metrics of ``weights`` (default: the config's ``weights`` key) on one dataset split."""
+                        part: str) -> dict:
+    """--eval-only: the metrics of ``weights`` (default: the config's ``weights`` key) on one part of the dataset."""
     model, path, _ = load_model(cfg, weights, device, num_classes=len(dataset.classes))
-    metrics, _ = evaluate_model(model, dataset, cfg, device, split, noise_eval, with_loss=True,
+    metrics, _ = evaluate_model(model, dataset, cfg, device, part, noise_eval, with_loss=True,
                                 weights=str(path), noise=noise_eval)
     return metrics

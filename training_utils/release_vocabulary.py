@@ -85,6 +85,35 @@ RENAMED_KEYS = {
 }
 
 
+# The release's command-line flags that this project names otherwise: release flag -> this project's flag.
+# They stay accepted (training_utils.cli), with a note on stderr naming the new flag.
+RELEASE_FLAGS = {
+    "--split": "--part",  # the part of the dataset to evaluate; "split" is data.split, the rule that makes the parts
+}
+
+
+# State-dict key prefixes: the release's (this project's checkpoints carried them too until the model's parts
+# were named encoder and cell) -> this project's. Such checkpoints load through ``migrate_state_keys``.
+RENAMED_STATE_PREFIXES = {"cnn_model.": "encoder.", "rnn_model.": "cell."}
+
+
+def migrate_state_keys(state: dict) -> dict:
+    """``state`` (a state dict) with the release's key prefixes renamed to this project's; a new dict, the
+    same tensors. A key under both names is an error (the checkpoint is not one model's)."""
+    out = {}
+    for key, value in state.items():
+        new = next((now + key[len(old):] for old, now in RENAMED_STATE_PREFIXES.items() if key.startswith(old)), key)
+        if new != key and new in state:
+            raise ConfigError(f"checkpoint holds {new!r} under both its name and the release's ({key!r})")
+        out[new] = value
+    return out
+
+
+def release_state_key(key: str) -> str:
+    """The release's name of one of this project's state-dict keys (for the release's weight text files)."""
+    return next((old + key[len(now):] for old, now in RENAMED_STATE_PREFIXES.items() if key.startswith(now)), key)
+
+
 def renamed_key(key: str) -> str:
     """The current name of a dotted config key (``key`` itself where it was never renamed)."""
     return RENAMED_KEYS.get(key, key)

@@ -2,11 +2,11 @@
 the native path itself.
 
 The model's own forward (encoders.py, cells.py) is the plain-PyTorch statement of the paper's equations:
-the reference, and the path for GPUs, tracing and every configuration the native kernels do not cover.
+the PyTorch path, and the path for GPUs, tracing and every configuration the native kernels do not cover.
 The native path computes the same function for the configurations it covers exactly — a one-layer
 binary_cnn encoder and the pixelrnn cell (plain or noise-trained), with quantizers whose values are
 exactly -1 / 0 / +1 and a gate quantizer with the ste or tanh_mx surrogate — drawing the sensor noise in
-PyTorch in the reference's order, so seeds and exact resume behave the same on either path.
+PyTorch in the PyTorch path's order, so seeds and exact resume behave the same on either path.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def gate_surrogate(quantizer) -> tuple[str, float] | None:
 
 def native_coverage(model) -> str | None:
     """None if the native kernels compute this model's encoder and cell exactly, else the reason they do not."""
-    encoder, cell = model.cnn_model, model.rnn_model
+    encoder, cell = model.encoder, model.cell
     if type(encoder) is not BinaryConvEncoder or len(encoder.layers) != 1:
         return "the encoder is not a one-layer binary_cnn"
     if type(cell) is not PixelRNNCell:
@@ -58,7 +58,7 @@ def native_coverage(model) -> str | None:
 def _runtime_obstacle(model, clips: torch.Tensor) -> str | None:
     if clips.device.type != "cpu":
         return f"the native kernels are CPU-only and the clips are on {clips.device}"
-    pool = model.cnn_model.pool[0]
+    pool = model.encoder.pool[0]
     if clips.shape[-1] % pool or clips.shape[-2] % pool:
         return f"the frame size {tuple(clips.shape[-2:])} is not divisible by the pool size {pool}"
     return None
@@ -69,7 +69,7 @@ _warned_unavailable = False
 
 def uses_native_kernels(model, clips: torch.Tensor) -> bool:
     """Whether ``model.encode(clips)`` runs on the native kernels. "native" raises if they cannot be used;
-    tracing always uses the reference path (it records every intermediate stage)."""
+    tracing always uses the PyTorch path (it records every intermediate stage)."""
     global _warned_unavailable
     if model.compute == "torch" or model._trace is not None:
         return False
@@ -94,7 +94,7 @@ def uses_native_kernels(model, clips: torch.Tensor) -> bool:
 
 def native_encode(model, clips: torch.Tensor) -> torch.Tensor:
     """The encoder and cell of ``model`` on the native kernels: clips (B, T, 1, S, S) -> o_T (B, 1, M, M)."""
-    encoder, cell = model.cnn_model, model.rnn_model
+    encoder, cell = model.encoder, model.cell
     batch, steps = clips.shape[:2]
     frames = encoder.binarize_input(clips.flatten(0, 1))
     pooled = conv_relu_maxpool(frames, encoder.conv1.quantized_weight(), encoder.pool[0])
@@ -107,7 +107,7 @@ def native_encode(model, clips: torch.Tensor) -> torch.Tensor:
     weight_i = torch.cat([gate_i, cell.Conv_out_i.quantized_weight()])[:, 0]
     weight_h = torch.cat([gate_h, cell.Conv_out_h.quantized_weight()])[:, 0]
     threshold = cell.thresholds(x)[0]
-    # The reference draws, per step, the output noise (only o_T is kept) and then the gate noise.
+    # The PyTorch path draws, per step, the output noise (only o_T is kept) and then the gate noise.
     like = x[:, 0, None]
     gate_noise, output_noise = [], None
     for _ in range(steps):

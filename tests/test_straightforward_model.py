@@ -1,4 +1,4 @@
-"""Both paths of the model (the PyTorch reference and the native kernels, ``model.compute``) compute what the
+"""Both paths of the model (the PyTorch path and the native kernels, ``model.compute``) compute what the
 straightforward per-frame implementation of the benchmark computes: logits to 1e-5, gradients to 1e-4
 (relative to each gradient's largest entry)."""
 import pytest
@@ -38,7 +38,7 @@ def test_model_matches_straightforward_logits_and_gradients(encoder, learned_thr
     slow = straightforward_forward(model, clips)
     slow_grads = gradients(model, slow, target)
     assert torch.allclose(fast, slow, atol=1e-5)
-    assert "cnn_model.conv1.weight" in fast_grads and "rnn_model.ConvGates_h.weight" in fast_grads
+    assert "encoder.conv1.weight" in fast_grads and "cell.ConvGates_h.weight" in fast_grads
     assert_gradients_close(fast_grads, slow_grads)
     model.eval()
     with torch.no_grad():
@@ -52,7 +52,7 @@ def test_trace_records_the_full_convolution_map():
     clips = torch.randn(2, 2, 1, 16, 16)
     with torch.no_grad(), model.tracing() as trace:
         model(clips)
-    w = model.cnn_model.conv1.quantized_weight()
+    w = model.encoder.conv1.quantized_weight()
     assert len(trace["conv"]) == 2 and trace["conv"][1].shape == (2, 16, 16, 16)
     assert torch.equal(trace["conv"][1], F.conv2d(clips[:, 1].sign(), w, padding=2))
     assert torch.equal(trace["pooled"][1], F.max_pool2d(trace["conv"][1], 4).clamp_min(0))
