@@ -24,7 +24,7 @@ def test_cam_noise_eval_only_predicts_the_classes_of_expected_logits(reference, 
                        "--set", f"data.cache_dir={tmp_path / 'cache'}"])
     assert code == 0
     metrics = json.loads((tmp_path / "out/metrics.json").read_text())
-    assert metrics["total"] == 3 and metrics["split"] == "all"
+    assert metrics["total"] == 3 and metrics["part"] == "all"
     got = {p["sequence"]: (p["label"], p["predicted"]) for p in metrics["predictions"]}
     for clip, want in expected.items():
         assert got[clip.split("/")[1]] == (want["label"], int(np.argmax(want["logits"]))), clip
