@@ -322,9 +322,9 @@ class Trainer:
                              epoch=self.epoch, device=self.device)
         recalibrate_batchnorm(self.model, loader, self.device)
 
-    def evaluate(self, split: str, noise: bool | None = None) -> tuple[dict, float]:
-        """Metrics and mean loss on ``split``, sensor noise on or off (default: config ``noise.eval``)."""
-        return evaluate_model(self.model, self.datasets[split], self.cfg, self.device, split,
+    def evaluate(self, part: str, noise: bool | None = None) -> tuple[dict, float]:
+        """Metrics and mean loss on dataset part ``part``, sensor noise on or off (default: config ``noise.eval``)."""
+        return evaluate_model(self.model, self.datasets[part], self.cfg, self.device, part,
                               self.cfg["noise"]["eval"] if noise is None else noise, classes=self.classes)
 
     # -- the run -------------------------------------------------------------------------------
@@ -405,13 +405,13 @@ class Trainer:
             raise ValueError(f"no epoch was trained in {self.run_dir}, so there is no best.pt to evaluate "
                              f"(train.epochs is {self.train_cfg['epochs']})")
         load_weights(self.model, best)
-        results = {split: self.evaluate(split)[0] for split in ("val", "test")}
+        results = {part: self.evaluate(part)[0] for part in ("val", "test")}
         results["best_epoch"] = self.best_epoch
         if self.dist.is_main:
             write_json(self.run_dir / "metrics.json", results)
             noise = ", noise on: one draw of the sensor noise" if self.cfg["noise"]["eval"] else ""
-            for split in ("val", "test"):
-                print(format_metrics(results[split]) + f"  (best.pt, epoch {self.best_epoch}{noise})")
+            for part in ("val", "test"):
+                print(format_metrics(results[part]) + f"  (best.pt, epoch {self.best_epoch}{noise})")
         return results
 
     def _write_summary(self) -> None:
