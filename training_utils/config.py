@@ -118,7 +118,7 @@ def _quantizer_sites() -> dict[str, tuple[str, str]]:
         for argument, site in roles.items():
             owners.setdefault(site, []).append(owner)
             arguments[site] = argument
-    return {site: (arguments[site], " or ".join(f"the {o}" for o in names) + (" gets" if len(names) == 1 else " get"))
+    return {site: (arguments[site], " or ".join(f"the {o.replace('readout', 'read-out')}" for o in names) + (" gets" if len(names) == 1 else " get"))
             for site, names in owners.items()}
 
 
