@@ -98,7 +98,7 @@ def check_traceable(model, frame_size: int, device, path) -> None:
         reason = (f"its trace lacks stage(s) {preview(missing)}" if missing
                   else f"its encoder has {layers} layers, the images show one")
         raise ValueError(f"print_intermediates cannot write sensor images for {path}: it is a "
-                         f"{type(model.cell).__name__} model with a {layers}-layer encoder, and {reason}. "
+                         f"{type(model.stage).__name__} model with a {layers}-layer encoder, and {reason}. "
                          "Accepted: the one-layer binary CNN encoder with the pixelrnn cell "
                          "(model.encoder.layers 1, model.cell.type 'pixelrnn')")
 
@@ -111,7 +111,7 @@ def sequence_folder(out_dir: Path, classes, label: int, name: str) -> Path:
 def write_kernel_images(model, out_dir: Path) -> None:
     from data_utils.scamp_io import conv_weights_image, rnn_weights_image, write_sensor_image
 
-    cell = model.cell
+    cell = model.stage
     write_sensor_image(out_dir / "convweights.BMP", conv_weights_image(model.encoder.conv1.quantized_weight()))
     write_sensor_image(out_dir / "rnnweights.BMP", rnn_weights_image(
         *(getattr(cell, g).quantized_weight() for g in ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h"))))

@@ -1,7 +1,8 @@
-"""The in-pixel stage between the encoder and the read-out: recurrent cells and whole-clip read-outs.
+"""The in-pixel recurrent cells (``CELLS``, chosen by ``model.cell``), and ``InPixelStage``, the base they share
+with the whole-clip read-outs of ``clip_readouts.py`` (the camera baselines, chosen by ``model.readout``).
 
 Every stage takes the encoder's maps x (B, T, 1, M, M) and returns what is read off the sensor per
-clip, (B, K, M, M): one map o_T for the recurrent cells, several maps for the per-frame baselines.
+clip, (B, K, M, M): one map o_T for the recurrent cells, several maps for some read-outs.
 Plain PyTorch: each kernel is a binary 5x5 single-channel ``BinaryConv2d`` ('same' zero padding,
 ``W * v`` below), its latent real weights quantised in every forward pass. Each class states its
 equations; h is h_{t-1} and h_0 = +1 unless said otherwise.
@@ -31,12 +32,13 @@ from .tracing import Traceable
 CELLS = Registry("cell")
 
 ADC_BITS = 8           # an analogue value read or kept at the sensor's 8-bit ADC precision
-TERNARY_BITS = 2       # {-1, 0, +1}
 TIE_OFFSET = 1e-3      # sign(v + 1e-3): an integer sum of 0 decides +1 (the release's rnn_1_qt)
 
 
 class InPixelStage(Traceable, nn.Module):
-    """Base of every stage: bit accounting and the (B, T, 1, M, M) -> (B, K, M, M) contract."""
+    """Base of every stage: bit accounting, binary kernels and the (B, T, 1, M, M) -> (B, K, M, M) contract."""
+    part = "cell"                  # the model's attribute, config section and checkpoint prefix holding it
+    conv_names: tuple[str, ...] = ()  # its binary convolutions
     state_bits: float = 0          # memory per pixel kept between frames
     readout_value_bits: float | None = ADC_BITS  # bits per read-out value; None: the encoder's output bits
 
@@ -54,20 +56,11 @@ class InPixelStage(Traceable, nn.Module):
         """The decoder's per-map logits are summed and divided by this."""
         return 1
 
-
-class ConvRecurrentCell(InPixelStage):
-    """A recurrent cell: ``conv_names`` names its binary 5x5 convolutions; ``step`` is one frame's update."""
-    conv_names: tuple[str, ...] = ()
-    state_bits = 1
-
-    def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
-                 kernel_size: int = 5):
-        super().__init__()
+    def add_kernels(self, weight_quantizer: Quantizer, kernel_size: int) -> None:
+        """One binary kernel_size x kernel_size single-channel convolution per name in ``conv_names``."""
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be an odd integer >= 1, got {kernel_size}")
         self.kernel_size = kernel_size
-        self.gate_quantizer = gate_quantizer
-        self.hidden_quantizer = hidden_quantizer
         for name in self.conv_names:
             self.add_module(name, BinaryConv2d(1, 1, kernel_size, weight_quantizer))
 
@@ -77,6 +70,18 @@ class ConvRecurrentCell(InPixelStage):
         y = F.conv2d(x, layer.quantized_weight(), padding=layer.padding)
         self.record(name, y)
         return y
+
+
+class ConvRecurrentCell(InPixelStage):
+    """A recurrent cell: ``conv_names`` names its binary 5x5 convolutions; ``step`` is one frame's update."""
+    state_bits = 1
+
+    def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
+                 kernel_size: int = 5):
+        super().__init__()
+        self.add_kernels(weight_quantizer, kernel_size)
+        self.gate_quantizer = gate_quantizer
+        self.hidden_quantizer = hidden_quantizer
 
     @staticmethod
     def decide(quantizer: Quantizer, total: torch.Tensor) -> torch.Tensor:
@@ -283,90 +288,3 @@ class ConvLSTMOutputCell(ConvLSTMCell):
 
     def output(self, h, sums):
         return sums["o"]
-
-
-@CELLS.register("single_frame")
-class SingleFrameReadout(ConvRecurrentCell):
-    """No recurrence: o = Woi * x_T of the last frame (the single-frame baseline; no state kept)."""
-    conv_names = ("Conv_out_i",)
-    state_bits = 0
-
-    def forward(self, x):
-        output = self.conv("Conv_out_i", x[:, -1])
-        self.record("output", output)
-        return output
-
-
-# ----------------------------------------------------------------------------------------------
-# Whole-clip read-outs (the paper's camera and CNN-only baselines): no kernels, no recurrence
-# ----------------------------------------------------------------------------------------------
-class ClipReadout(InPixelStage):
-    min_frames = 2
-
-    def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer):
-        super().__init__()  # no kernels: the quantizers are accepted for a uniform construction
-
-    def select(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] < self.min_frames:
-            raise ValueError(f"cell {self.registry_name!r} needs at least {self.min_frames} frames per clip "
-                             f"(data.timesteps), got {x.shape[1]}")
-        readout = self.select(x)
-        self.record("output", readout)
-        return readout
-
-
-@CELLS.register("all_frames")
-class AllFramesReadout(ClipReadout):
-    """Every frame but the first is read out (CNN-only / raw camera, release ``cnn1_1lin``/``raw_cam``):
-    maps x_1..x_{T-1}; the decoder's logits are summed over them and divided by T, as the release did."""
-    readout_value_bits = None
-
-    def select(self, x):
-        return x[:, 1:, 0]
-
-    def readout_maps(self, steps):
-        return steps - 1
-
-    def readout_divisor(self, maps):
-        return maps + 1
-
-
-@CELLS.register("frame_differences")
-class FrameDifferencesReadout(AllFramesReadout):
-    """Difference camera (release ``diff_cam``): maps sign(x_t - x_{t-1}), t = 1..T-1, ternary; each pixel
-    keeps its previous frame."""
-    readout_value_bits = TERNARY_BITS
-
-    def memory_bits(self, input_bits):
-        return float(input_bits)
-
-    def select(self, x):
-        return torch.sign(x[:, 1:, 0] - x[:, :-1, 0])
-
-
-@CELLS.register("last_difference")
-class LastDifferenceReadout(FrameDifferencesReadout):
-    """Event camera (release ``event_cam``): one map sign(x_{T-1} - x_{T-2}), ternary."""
-
-    def select(self, x):
-        return torch.sign(x[:, -1:, 0] - x[:, -2:-1, 0])
-
-    def readout_maps(self, steps):
-        return 1
-
-    def readout_divisor(self, maps):
-        return 1
-
-
-@CELLS.register("middle_frame")
-class MiddleFrameReadout(ClipReadout):
-    """Middle frame (release ``nstd``): one map x_{T//2}."""
-    readout_value_bits = None
-    min_frames = 1
-
-    def select(self, x):
-        middle = x.shape[1] // 2
-        return x[:, middle:middle + 1, 0]

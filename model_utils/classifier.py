@@ -1,5 +1,6 @@
-"""The full model: in-pixel encoder -> in-pixel stage (recurrent cell or whole-clip read-out) -> off-sensor
-decoder on what is read off the sensor.
+"""The full model: in-pixel encoder -> in-pixel stage -> off-sensor decoder on what is read off the sensor.
+The stage is a recurrent cell (``.cell``, config ``model.cell``) or a whole-clip read-out (``.readout``,
+config ``model.readout``); ``.stage`` is whichever the model has.
 
 Read-out normalisation (the release's, when the decoder's ``normalize`` is on): 1x1 conv with one binary
 weight -> BatchNorm2d(1) -> tanh -> minus a learned threshold. Its parameters and the final linear layer
@@ -18,6 +19,7 @@ from training_utils.quantization import build_quantizer
 
 from .binary_layers import BinaryConv2d, QuantizedLinear, binary_weights
 from .cells import CELLS
+from .clip_readouts import CLIP_READOUTS
 from .decoders import DECODERS
 from .encoders import ENCODERS
 from .kernels import COMPUTE_CHOICES, load_native_kernels, native_coverage, native_encode, uses_native_kernels
@@ -25,11 +27,12 @@ from .tracing import Traceable, tracing
 
 
 class InPixelClassifier(Traceable, nn.Module):
-    def __init__(self, encoder: nn.Module, cell: nn.Module, decoder: nn.Module, num_classes: int, map_size: int,
+    def __init__(self, encoder: nn.Module, stage: nn.Module, decoder: nn.Module, num_classes: int, map_size: int,
                  timesteps: int, final_conv_quantizer, linear_quantizer):
         super().__init__()
         self.encoder = encoder
-        self.cell = cell
+        self.stage_part = stage.part  # "cell" or "readout": the attribute, hence the checkpoint keys' prefix
+        setattr(self, self.stage_part, stage)
         if decoder.normalize:
             self.fin_conv = BinaryConv2d(1, 1, 1, final_conv_quantizer)
             self.fin_convpost = nn.Sequential(nn.BatchNorm2d(1))
@@ -41,11 +44,16 @@ class InPixelClassifier(Traceable, nn.Module):
         self.num_classes = num_classes
         self.compute = "auto"  # model.compute: which path computes encode() (the native kernels of model_utils/kernels or PyTorch)
 
+    @property
+    def stage(self) -> nn.Module:
+        """The in-pixel stage between encoder and decoder: the cell or the whole-clip read-out."""
+        return getattr(self, self.stage_part)
+
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
         """The on-sensor part: clips (B, T, 1, S, S) -> read-out (B, K, M, M), the maps read off the sensor."""
         if uses_native_kernels(self, clips):
             return native_encode(self, clips)
-        return self.cell(self.encoder(clips))
+        return self.stage(self.encoder(clips))
 
     def decode(self, readout: torch.Tensor) -> torch.Tensor:
         """The off-sensor part: read-out (B, K, M, M) -> logits (B, classes)."""
@@ -54,7 +62,7 @@ class InPixelClassifier(Traceable, nn.Module):
         if self.decoder.normalize:
             y = torch.tanh(self.fin_convpost(self.fin_conv(y))) - self.thresh3
         logits = self.fc(self.decoder(y)).reshape(batch, maps, -1).sum(1)
-        divisor = self.cell.readout_divisor(maps)
+        divisor = self.stage.readout_divisor(maps)
         return logits if divisor == 1 else logits / divisor
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
@@ -64,9 +72,9 @@ class InPixelClassifier(Traceable, nn.Module):
         return tracing(self)
 
     def sensor_parameters(self):
-        """Parameters that live on the sensor (kernels and thresholds of encoder and cell, fin_conv)."""
+        """Parameters that live on the sensor (kernels and thresholds of encoder and stage, fin_conv)."""
         own = [self.fin_conv.weight] if self.decoder.normalize else []
-        return [*self.encoder.parameters(), *self.cell.parameters(), *own]
+        return [*self.encoder.parameters(), *self.stage.parameters(), *own]
 
     def decoder_parameters(self):
         """Parameters trained when finetuning the decoder on sensor outputs (BatchNorm, thresh3, decoder, fc)."""
@@ -77,10 +85,12 @@ class InPixelClassifier(Traceable, nn.Module):
 QUANTIZER_ROLES = {  # who gets which quantizer: constructor argument -> config site (model.quantizers.<site>)
     "encoder": {"weight_quantizer": "cnn_weights", "output_quantizer": "cnn_output"},
     "cell": {"weight_quantizer": "rnn_weights", "hidden_quantizer": "hidden", "gate_quantizer": "gate"},
+    "readout": {"weight_quantizer": "rnn_weights"},
     "decoder": {},
     "classifier": {"final_conv_quantizer": "final_conv", "linear_quantizer": "linear"},
 }
-REGISTRIES = {"encoder": ENCODERS, "cell": CELLS, "decoder": DECODERS}
+REGISTRIES = {"encoder": ENCODERS, "cell": CELLS, "readout": CLIP_READOUTS, "decoder": DECODERS}
+STAGES = ("cell", "readout")  # exactly one of these sections is in effect (the other is null)
 
 
 class ModelConfigError(ValueError):
@@ -109,10 +119,15 @@ def _quantizers(owner: str, quantizers: dict) -> dict:
 
 
 def build_component(section: str, settings: dict, quantizers: dict, **injected):
-    """The encoder, cell or decoder a resolved config section describes."""
+    """The encoder, cell, read-out or decoder a resolved config section describes."""
     settings = dict(settings)
     cls = REGISTRIES[section].get_class(settings.pop("type"))
     return cls(**_quantizers(section, quantizers), **injected, **settings)
+
+
+def stage_part(model_cfg: dict) -> str:
+    """Which stage a resolved ``model`` section has: ``readout`` where one is given, else ``cell``."""
+    return "readout" if model_cfg.get("readout") is not None else "cell"
 
 
 def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
@@ -130,13 +145,14 @@ def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
     q = model_cfg["quantizers"]
     with _fault_of("model.encoder"):
         encoder = build_component("encoder", model_cfg["encoder"], q)
-    with _fault_of("model.cell"):
-        cell = build_component("cell", model_cfg["cell"], q)
+    part = stage_part(model_cfg)
+    with _fault_of(f"model.{part}"):
+        stage = build_component(part, model_cfg[part], q)
     with _fault_of("data.frame_size", "model.encoder.pool"):  # max pooling would silently drop a remainder
         map_size = encoder.output_size(cfg["data"]["frame_size"])
     with _fault_of("model.decoder"):
         decoder = build_component("decoder", model_cfg["decoder"], q, map_size=map_size)
-    model = InPixelClassifier(encoder, cell, decoder, classes, map_size, cfg["data"]["timesteps"],
+    model = InPixelClassifier(encoder, stage, decoder, classes, map_size, cfg["data"]["timesteps"],
                               **_quantizers("classifier", q))
     model.compute = model_cfg["compute"]
     if model.compute == "native":  # asked for explicitly: say now, not at the first batch, if it cannot be

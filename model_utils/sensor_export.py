@@ -45,7 +45,7 @@ class SensorExportError(ValueError):
 # What the sensor runs
 # ----------------------------------------------------------------------------------------------
 def check_exportable(model: nn.Module) -> None:
-    encoder, cell = model.encoder, model.cell
+    encoder, cell = model.encoder, model.stage
     if not isinstance(encoder, BinaryConvEncoder) or len(encoder.layers) != 1:
         raise SensorExportError("only the one-layer binary CNN encoder can be exported to the sensor "
                                 f"(got {type(encoder).__name__} with {len(getattr(encoder, 'layers', []))} layers)")
@@ -68,7 +68,7 @@ def check_exportable(model: nn.Module) -> None:
 def sensor_kernel_layers(model: nn.Module) -> dict:
     layers = {"encoder.conv1": model.encoder.conv1}
     for gate in RNN_KERNELS.values():
-        layers[f"cell.{gate}"] = getattr(model.cell, gate)
+        layers[f"cell.{gate}"] = getattr(model.stage, gate)
     return layers
 
 
@@ -113,7 +113,7 @@ def sensor_weights(model: nn.Module, input_white: int = 10, input_rnn_white: int
     check_exportable(model)
     input_white = _check_white(input_white, "input white")
     input_rnn_white = _check_white(input_white if input_rnn_white is None else input_rnn_white, "input rnn white")
-    encoder, cell = model.encoder, model.cell
+    encoder, cell = model.encoder, model.stage
     cnn_threshold = _scalar(encoder.thresh1)
     gate_threshold = _scalar(cell.thresholds(encoder.thresh1)[0])
     cnn_step, gate_step = threshold_step(cnn_threshold), gate_threshold_step(gate_threshold)

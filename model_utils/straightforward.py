@@ -15,7 +15,7 @@ from model_utils.mosaic import tile
 
 def straightforward_forward(model, clips: torch.Tensor) -> torch.Tensor:
     """clips (B, T, 1, S, S) -> logits (B, classes), with ``model``'s parameters, quantizers and noise."""
-    encoder, cell = model.encoder, model.cell
+    encoder, cell = model.encoder, model.stage
     if hasattr(encoder, "conv2") or cell.registry_name != "pixelrnn":
         raise ValueError("the straightforward model covers the paper's model only: a one-layer binary_cnn "
                          f"encoder and the pixelrnn cell (got {len(encoder.layers)} layers, cell "

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from model_utils import build_model
-from training_utils.config import KEYS, ConfigError, get, load_config, markdown_table, resolve
+from training_utils.config import KEYS, ConfigError, dumps, get, load_config, markdown_table, resolve
 from training_utils.paths import REPO_ROOT
 
 
@@ -100,8 +100,10 @@ def test_release_configs_naming_the_baseline_cells_load(reference, rnn_type, cel
 def test_release_model_and_camera_types_map_onto_components(reference, model, encoder, cell, decoder, frame_size):
     cfg = resolve(release_config(reference, **model))
     m = cfg["model"]
-    assert (m["encoder"]["type"], m["cell"]["type"], (m["decoder"]["type"], m["decoder"]["normalize"])) == \
+    stage = m["readout"] if m["readout"] is not None else m["cell"]  # the cameras map to model.readout
+    assert (m["encoder"]["type"], stage["type"], (m["decoder"]["type"], m["decoder"]["normalize"])) == \
         (encoder, cell, decoder)
+    assert (m["cell"] is None) == (cell != "pixelrnn")
     assert cfg["data"]["frame_size"] == frame_size
     if model.get("cnn_type") == "raw_cam_downsampled_bin_in":
         assert m["encoder"]["binarize"] is True
@@ -131,8 +133,9 @@ def test_paper_recipe_presets_every_key_and_explicit_keys_win(tmp_path):
 
 def test_every_fixed_key_is_declared_with_a_default_its_rule_accepts():
     cfg = resolve({})
+    assert cfg["model"]["readout"] is None  # no read-out: the section is null, its type's default
     for dotted, key in KEYS.items():
-        assert get(cfg, dotted) == key.default, dotted
+        assert (None if dotted == "model.readout.type" else get(cfg, dotted)) == key.default, dotted
         assert key.rule.check(key.default), f"{dotted}: its default {key.default!r} breaks its own rule"
         assert key.help and "\n" not in key.help, f"{dotted}: help must be one line"
     assert (cfg["train"]["lr"], cfg["model"]["quantizers"]["linear"], cfg["model"]["cell"]["type"]) == \
@@ -148,3 +151,33 @@ def test_docs_list_every_fixed_key_with_its_default():
     for dotted, key in KEYS.items():
         assert f"| `{dotted}` | `{json.dumps(key.default)}` |" in docs, dotted
     assert "| `train.lr` | `0.001` | a number > 0 |" in docs
+
+
+def test_a_readout_replaces_the_cell_and_old_readout_cells_migrate_with_a_note():
+    cfg = resolve({"model": {"readout": {"type": "single_frame", "kernel_size": 3}}})
+    assert cfg["model"]["cell"] is None and cfg["model"]["readout"] == {"type": "single_frame", "kernel_size": 3}
+    assert resolve(json.loads(dumps(cfg))) == cfg  # a stored run config loads as it is
+    with pytest.warns(FutureWarning, match=r"model.cell.type 'middle_frame' is a whole-clip read-out, now "
+                                           r"model.readout.type"):
+        old = resolve({"model": {"cell": {"type": "middle_frame"}}})
+    assert old["model"]["cell"] is None and old["model"]["readout"] == {"type": "middle_frame"}
+    with pytest.warns(FutureWarning, match="model.readout.type"):
+        assert resolve({}, ["model.cell.type=all_frames"])["model"]["readout"] == {"type": "all_frames"}
+    back = resolve(json.loads(dumps(cfg)), ["model.readout=null", "model.cell.type=mgu"])
+    assert back["model"]["readout"] is None and back["model"]["cell"]["type"] == "mgu"
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"cell": {"type": "mgu"}, "readout": {"type": "all_frames"}},
+     r"gives both model.cell \({'type': 'mgu'}\) and model.readout \({'type': 'all_frames'}\).*set the other to null"),
+    ({"cell": {"type": "all_frames"}, "readout": {"type": "middle_frame"}},
+     r"gives both model.cell .*a read-out under the old name.*keep model.readout only"),
+    ({"cell": None}, r"model.cell is null and no model.readout is given"),
+    ({"readout": {"kernel_size": 3}}, r"'model.readout.type' is null but model.readout gives \['kernel_size'\]"),
+    ({"readout": {"type": "pixelrnn"}}, r"'model.readout.type'.*null or one of 'all_frames'.*got 'pixelrnn'"),
+    ({"cell": None, "readout": {"type": "middle_frame", "kernel_size": 3}},
+     r"unknown config key 'model.readout.kernel_size'.*for readout 'middle_frame'; accepted keys: type"),
+])
+def test_the_stage_sections_errors_name_the_keys(model, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve({"model": model})

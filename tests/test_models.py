@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from model_utils import CELLS, build_model, set_noise
+from model_utils import CELLS, CLIP_READOUTS, build_model, set_noise
 from model_utils.binary_layers import binary_weights
 from model_utils.mosaic import tile, untile
 from training_utils.checkpoints import CheckpointError, load_weights
@@ -72,13 +72,15 @@ def test_mosaic_is_column_major_and_invertible():
 
 
 def small_config(cell="pixelrnn", **model):
-    return resolve({"data": {"frame_size": 16, "timesteps": 4}, "model": {"cell": {"type": cell}, **model}})
+    stage = {"readout": {"type": cell}, "cell": None} if cell in CLIP_READOUTS else {"cell": {"type": cell}}
+    return resolve({"data": {"frame_size": 16, "timesteps": 4}, "model": {**stage, **model}})
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
-def test_every_cell_runs_binary_and_gets_gradients(cell):
+@pytest.mark.parametrize("cell", sorted(CELLS) + sorted(CLIP_READOUTS))
+def test_every_cell_and_readout_runs_binary_and_gets_gradients(cell):
     torch.manual_seed(0)
     model = build_model(small_config(cell), 3)
+    assert model.stage_part == ("readout" if cell in CLIP_READOUTS else "cell")
     clips = torch.randn(2, 4, 1, 16, 16)
     with model.tracing() as trace:
         logits = model(clips)
@@ -96,9 +98,10 @@ def test_every_cell_runs_binary_and_gets_gradients(cell):
     grads = {n: p.grad for n, p in binary_weights(model)}
     if cell not in ("frame_differences", "last_difference"):  # the sign of a difference passes no gradient
         assert grads["encoder.conv1.weight"].abs().sum() > 0
-    if getattr(model.cell, "conv_names", ()):
-        assert all(grads[f"cell.{k}.weight"] is not None for k in model.cell.conv_names)
-        assert any(grads[f"cell.{k}.weight"].abs().sum() > 0 for k in model.cell.conv_names)
+    stage = model.stage_part
+    if model.stage.conv_names:
+        assert all(grads[f"{stage}.{k}.weight"] is not None for k in model.stage.conv_names)
+        assert any(grads[f"{stage}.{k}.weight"].abs().sum() > 0 for k in model.stage.conv_names)
 
 
 def test_pixelrnn_recurrence_matches_the_paper_formulas():

@@ -133,7 +133,7 @@ def test_cell_op_refuses_what_it_cannot_compute_exactly():
 def test_kernels_choice_covers_only_exact_configurations():
     cfg = {"data": {"timesteps": 2, "frame_size": 16}}
     gru = build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}}}), 3)
-    assert "'conv_gru', not 'pixelrnn'" in native_coverage(gru)
+    assert "the cell is 'conv_gru', not the 'pixelrnn' cell" in native_coverage(gru)
     assert not uses_native_kernels(gru, torch.zeros(1, 2, 1, 16, 16))  # auto: the PyTorch path
     with pytest.raises(ValueError, match=r"model.compute is 'native' but the cell is 'conv_gru'"):
         build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}, "compute": "native"}}), 3)

@@ -7,7 +7,7 @@ the equation in the cell's docstring (0 decides +1)."""
 import pytest
 import torch
 
-from model_utils import CELLS, ENCODERS, build_model
+from model_utils import CELLS, CLIP_READOUTS, ENCODERS, build_model
 from model_utils.cells import ConvRecurrentCell
 from model_utils.tracing import tracing
 from training_utils import bit_accounting
@@ -92,7 +92,10 @@ def test_lstm_cell_value_is_the_integer_sum():
 
 
 def test_single_frame_reads_the_last_frame_only():
-    readout, _ = run(cell_with_kernels("single_frame", {"Conv_out_i": -1}), [X1, X2])
+    stage = CLIP_READOUTS.get_class("single_frame")(weight_quantizer=TanhMx(), kernel_size=1)
+    with torch.no_grad():
+        stage.Conv_out_i.weight.fill_(-1)
+    readout, _ = run(stage, [X1, X2])
     assert readout == [[-1, -1], [1, 1]]
 
 
@@ -158,7 +161,7 @@ FRAMES = [[[0.0, 1.0], [2.0, 3.0]], [[1.0, 1.0], [1.0, 1.0]], [[1.0, 4.0], [0.0,
 ])
 def test_baseline_readouts_and_averaged_logits(name, maps, divisor):
     cfg = resolve({"data": {"frame_size": 2, "timesteps": 3},
-                   "model": {"encoder": {"type": "frames"}, "cell": {"type": name},
+                   "model": {"encoder": {"type": "frames"}, "readout": {"type": name},
                              "decoder": {"type": "linear", "normalize": False}}})
     model = build_model(cfg, 2)
     assert not hasattr(model, "fin_conv")  # the release's camera decoders have no read-out normalisation
@@ -201,7 +204,8 @@ BITS = [  # (encoder, cell, frame size, memory bits per pixel, read-out bits per
 
 @pytest.mark.parametrize("encoder, cell, size, memory, readout", BITS)
 def test_memory_and_readout_bits(encoder, cell, size, memory, readout):
-    model = build_model(resolve({"data": {"frame_size": size}, "model": {"encoder": encoder, "cell": {"type": cell}}}), 9)
+    stage = {"readout": {"type": cell}} if cell in CLIP_READOUTS else {"cell": {"type": cell}}
+    model = build_model(resolve({"data": {"frame_size": size}, "model": {"encoder": encoder, **stage}}), 9)
     assert bit_accounting.state_bits_per_pixel(model) == memory
     assert bit_accounting.readout_bits_per_clip(model) == readout
 

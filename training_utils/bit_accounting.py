@@ -25,15 +25,15 @@ def parameter_count(model) -> int:
 
 def state_bits_per_pixel(model) -> float:
     """Memory each pixel keeps between frames (the recurrent state, or the previous frame)."""
-    return model.cell.memory_bits(model.encoder.output_bits)
+    return model.stage.memory_bits(model.encoder.output_bits)
 
 
 def readout_maps_per_clip(model) -> int:
-    return model.cell.readout_maps(model.timesteps)
+    return model.stage.readout_maps(model.timesteps)
 
 
 def readout_value_bits(model) -> float:
-    return model.cell.readout_bits(model.encoder.output_bits)
+    return model.stage.readout_bits(model.encoder.output_bits)
 
 
 def readout_bits_per_clip(model) -> int:

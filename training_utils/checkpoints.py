@@ -35,7 +35,8 @@ def atomic_save(obj, path) -> None:
 def read_checkpoint(path) -> dict:
     """Return the checkpoint as a dict with at least ``model`` (a state dict, its keys in this project's
     names: the release's ``cnn_model.`` / ``rnn_model.`` prefixes, which this project's older checkpoints
-    also carry, are renamed by ``release_vocabulary.migrate_state_keys``)."""
+    also carry, are renamed by ``release_vocabulary.migrate_state_keys``; ``load_weights`` maps a read-out
+    model's ``cell.`` keys to ``readout.``)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -61,9 +62,9 @@ def read_checkpoint(path) -> dict:
                           f"(a dict with 'model'); found {type(obj).__name__}")
 
 
-def _state_keys(state: dict, path) -> dict:
+def _state_keys(state: dict, path, stage: str = "cell") -> dict:
     try:
-        return migrate_state_keys(state)
+        return migrate_state_keys(state, stage)
     except UserError as err:
         raise CheckpointError(f"checkpoint {path}: {err}") from None
 
@@ -93,9 +94,11 @@ def load_weights(model: nn.Module, path, checkpoint: dict | None = None) -> dict
     config) and the trainer (its own model: resume, --weights, best.pt) both load through it.
     ``checkpoint``: the dict ``read_checkpoint(path)`` already returned, so the file is read once."""
     checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
-    check_fits(model, checkpoint["model"], path)
-    model.load_state_dict(checkpoint["model"], strict=True)
-    return checkpoint
+    # A read-out model's kernel was the cell's in older checkpoints: the migration needs the model's stage.
+    state = _state_keys(checkpoint["model"], path, getattr(model, "stage_part", "cell"))
+    check_fits(model, state, path)
+    model.load_state_dict(state, strict=True)
+    return {**checkpoint, "model": state}
 
 
 def checkpoint_config(path) -> dict | None:

@@ -6,8 +6,8 @@ every fixed key once, by its dotted name: its default, its rule (what a value ma
 the default config (``DEFAULTS``), the validation and the key table of docs/configs.md
 (``python -m training_utils.config --markdown``) are derived from it. Lists that other modules own (the
 datasets, frame samplings, quantizer sites, compute paths, ...) are imported from them. The model's
-components (``model.encoder``, ``model.cell``, ``model.decoder``) are chosen by ``type`` from their
-registries, and their other keys, defaults and accepted values are those of the class's constructor
+components (``model.encoder``, ``model.cell`` or ``model.readout``, ``model.decoder``) are chosen by ``type`` from
+their registries (a model has a recurrent cell or a whole-clip read-out: the other section is null), and their other keys, defaults and accepted values are those of the class's constructor
 (keyword arguments with a default; the annotation says what a value may be). Last, the model is built once
 with ``build_model``, the function the trainer builds it with, so what only the components can check (square
 channel counts, pooling that fits the frame size, the native kernels' coverage) is an error at load time.
@@ -30,17 +30,19 @@ import torch
 
 from data_utils.dataset_builder import DATASETS, IRREGULAR_CLIP_POLICIES
 from data_utils.transforms import FILL_MODES, FRAME_SAMPLINGS, PREPROCESSINGS, SHORT_CLIP_POLICIES
-from model_utils.classifier import QUANTIZER_ROLES, REGISTRIES, ModelConfigError, build_model
+from model_utils.classifier import QUANTIZER_ROLES, REGISTRIES, STAGES, ModelConfigError, build_model
 from model_utils.kernels import COMPUTE_CHOICES
 
 from .errors import ConfigError
 from .init_selection import HOLDOUTS
 from .quantization import parse_quantizer_spec
 from .recipes import RECIPES, preset
-from .release_vocabulary import is_release_config, migrate_release_config, migrate_renamed_keys, renamed_key
+from .release_vocabulary import (is_release_config, migrate_readout_cells, migrate_release_config, migrate_renamed_keys,
+                                 renamed_key)
 
 
 COMPONENTS = {f"model.{section}": section for section in REGISTRIES}  # dotted key -> registry section
+_STAGE_SECTIONS = tuple(f"model.{part}" for part in STAGES)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,6 +109,19 @@ _DEVICE = Rule(lambda v: isinstance(v, str) and (v in ("auto", "cpu", "mps", "cu
                "'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'")
 _MONITOR = _one_of(("max val_accuracy", "min val_loss"))
 
+def _quantizer_sites() -> dict[str, tuple[str, str]]:
+    """{site: (constructor argument, who gets it)}; a site may serve several owners (the cell's and a
+    read-out's kernels are both ``rnn_weights``)."""
+    owners: dict[str, list[str]] = {}
+    arguments: dict[str, str] = {}
+    for owner, roles in QUANTIZER_ROLES.items():
+        for argument, site in roles.items():
+            owners.setdefault(site, []).append(owner)
+            arguments[site] = argument
+    return {site: (arguments[site], " or ".join(f"the {o.replace('readout', 'read-out')}" for o in names) + (" gets" if len(names) == 1 else " get"))
+            for site, names in owners.items()}
+
+
 # ----------------------------------------------------------------------------------------------
 # Every fixed key, once: default, rule, help (the order is that of a saved config.json)
 # ----------------------------------------------------------------------------------------------
@@ -160,13 +175,17 @@ KEYS: dict[str, Key] = {
     "model.encoder.type": Key("binary_cnn", _one_of(REGISTRIES["encoder"], sort=True),
                               "the in-pixel encoder; its other keys are its constructor's"),
     "model.cell.type": Key("pixelrnn", _one_of(REGISTRIES["cell"], sort=True),
-                           "the in-pixel recurrent cell or whole-clip read-out; its other keys are its constructor's"),
+                           "the in-pixel recurrent cell; its other keys are its constructor's (null where "
+                           "`model.readout` is given)"),
+    "model.readout.type": Key(None, _or_null(_one_of(REGISTRIES["readout"], sort=True)),
+                              "a whole-clip read-out instead of a cell (the camera and single-frame baselines); its "
+                              "other keys are its constructor's; null: the model has `model.cell`"),
     "model.decoder.type": Key("linear", _one_of(REGISTRIES["decoder"], sort=True),
                               "the off-sensor decoder; its other keys are its constructor's"),
     **{f"model.quantizers.{site}": Key("full" if site == "linear" else "tanh_mx", _QUANT,
-                                       f"what the {owner} gets as `{argument}`: a quantizer name, `name:param` "
+                                       f"what {users} as `{argument}`: a quantizer name, `name:param` "
                                        "or an object with `name`")
-       for owner, roles in QUANTIZER_ROLES.items() for argument, site in roles.items()},
+       for site, (argument, users) in _quantizer_sites().items()},
     "model.freeze_binary_weights": Key(False, _BOOL, "keep the binary weights at the signs of their initialisation "
                                                      "(what the release did in effect)"),
     "model.num_classes": Key(None, _or_null(_int_at_least(2), "null (from the dataset)"),
@@ -263,10 +282,13 @@ def _merge(defaults: dict, given: dict, prefix: str, source: str) -> dict:
             raise ConfigError(f"unknown config key {dotted!r}{_where(source)}; accepted keys at {level}: "
                               + ", ".join(sorted(defaults)))
         if dotted not in KEYS:  # a group of keys
+            if value is None and dotted in _STAGE_SECTIONS:  # the stage the model does not have
+                out[key] = None
+                continue
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {dotted!r}{_where(source)} must be an object with keys "
                                   f"{', '.join(sorted(defaults[key]))}, got {value!r}")
-            out[key] = ({**defaults[key], **copy.deepcopy(value)} if dotted in COMPONENTS
+            out[key] = ({**(defaults[key] or {}), **copy.deepcopy(value)} if dotted in COMPONENTS
                         else _merge(defaults[key], value, dotted + ".", source))
         else:
             out[key] = value
@@ -283,10 +305,38 @@ def _check(dotted: str, value, source: str) -> None:
         raise ConfigError(f"config key {dotted!r}{_where(source)} must be {rule.text()}, got {value!r}")
 
 
+def _absent_stage(cfg: dict, dotted: str) -> bool:
+    """``dotted`` is in the stage section (cell or read-out) the model does not have (null)."""
+    return any(dotted.startswith(section + ".") and get(cfg, section) is None for section in _STAGE_SECTIONS)
+
+
+def _choose_stage(cfg: dict, given: dict, source: str) -> None:
+    """Exactly one of model.cell and model.readout is in effect: a given read-out replaces the default cell
+    (cell null), else the read-out is null. Both given is an error."""
+    model, given_model = cfg["model"], given.get("model") or {}
+    readout = model.get("readout")
+    if readout is not None and readout.get("type") is None:
+        if set(readout) != {"type"}:
+            raise ConfigError(f"config key 'model.readout.type'{_where(source)} is null but model.readout gives "
+                              f"{sorted(set(readout) - {'type'})}; name the read-out, e.g. model.readout.type "
+                              "'single_frame'")
+        readout = model["readout"] = None  # the default: no read-out
+    if readout is not None:
+        if given_model.get("cell") is not None:
+            raise ConfigError(f"config{_where(source)} gives both model.cell ({given_model['cell']!r}) and "
+                              f"model.readout ({given_model['readout']!r}); a model has a recurrent cell or a "
+                              "whole-clip read-out: set the other to null")
+        model["cell"] = None
+    elif model.get("cell") is None:
+        raise ConfigError(f"config{_where(source)}: model.cell is null and no model.readout is given; a model needs "
+                          "a recurrent cell (model.cell.type) or a whole-clip read-out (model.readout.type)")
+
+
 def validate(cfg: dict, source: str = "") -> dict:
     """Check every fixed key against its rule in ``KEYS`` (a component's own keys: ``_resolve_component``)."""
     for dotted in KEYS:
-        _check(dotted, get(cfg, dotted), source)
+        if not _absent_stage(cfg, dotted):
+            _check(dotted, get(cfg, dotted), source)
     if cfg["train"]["flip_verification"]["clips"] and cfg["train"]["binary_optimizer"] != "bop":
         raise ConfigError(f"config key 'train.flip_verification.clips'{_where(source)} verifies Bop's flips: it "
                           "needs train.binary_optimizer 'bop' (or 0 to turn verification off)")
@@ -426,6 +476,8 @@ def _set_given(given: dict, key: str, value, source: str) -> None:
             else:
                 node[part] = value
         else:
+            if node.get(part) is None and dotted in _STAGE_SECTIONS:  # e.g. --set model.cell.type=... on a null cell
+                node[part] = {}
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"{source} {key}: {'.'.join(parts[: i + 1])!r} is a value, not a group")
@@ -452,17 +504,21 @@ def resolve(raw: dict, overrides: list[str] = (), source: str = "") -> dict:
             warnings.warn(f"--set {key}: {key} is now {renamed_key(key)} (the old name still works; rename it)",
                           FutureWarning, stacklevel=2)
         _set_given(given, renamed_key(key), value, source="--set")
+    migrate_readout_cells(given, source)  # an override may name a read-out as the cell type
     cfg = _merge(DEFAULTS, given, "", source)
+    _choose_stage(cfg, given, source)
     _check("recipe", cfg["recipe"], source)  # the preset depends on it
     for dotted, value in preset(cfg["recipe"], cfg).items():  # under the keys given explicitly
         section, _, name = dotted.rpartition(".")
-        if _is_given(given, dotted) or (section in COMPONENTS and name not in component_parameters(
-                COMPONENTS[section], get(cfg, section).get("type"))):
+        if _is_given(given, dotted) or _absent_stage(cfg, dotted) or (section in COMPONENTS and name not in
+                                                                       component_parameters(COMPONENTS[section],
+                                                                                            get(cfg, section).get("type"))):
             continue
         get(cfg, section)[name] = value
     for dotted in COMPONENTS:
         section, _, name = dotted.rpartition(".")
-        get(cfg, section)[name] = _resolve_component(dotted, get(cfg, dotted), source)
+        if get(cfg, dotted) is not None:
+            get(cfg, section)[name] = _resolve_component(dotted, get(cfg, dotted), source)
     validate(cfg, source)
     _check_model_builds(cfg, source)
     return cfg

@@ -28,21 +28,21 @@ RELEASE_CNN_TYPES = {
 }
 # cnn_type of a camera baseline -> (encoder and read-out, frame size, decoder type or None for model_type's);
 # the release ignores rnn_type for these
-_RAW = {"encoder": {"type": "frames"}, "cell": {"type": "all_frames"}}
-_DIFF = {"encoder": {"type": "frames"}, "cell": {"type": "frame_differences"}}
-_EVENT = {"encoder": {"type": "frames"}, "cell": {"type": "last_difference"}}
+_RAW = {"encoder": {"type": "frames"}, "readout": {"type": "all_frames"}}
+_DIFF = {"encoder": {"type": "frames"}, "readout": {"type": "frame_differences"}}
+_EVENT = {"encoder": {"type": "frames"}, "readout": {"type": "last_difference"}}
 RELEASE_CAMERAS = {
     "raw_cam": (_RAW, 256, "linear"),
     "raw_cam_2lin": (_RAW, 256, "mlp"),
     "raw_cam_downsampled": (_RAW, 64, "linear"),
-    "raw_cam_downsampled_bin_in": ({"encoder": {"type": "frames", "binarize": True}, "cell": {"type": "all_frames"}},
+    "raw_cam_downsampled_bin_in": ({"encoder": {"type": "frames", "binarize": True}, "readout": {"type": "all_frames"}},
                                    64, "linear"),
     "diff_cam": (_DIFF, 64, "linear"),
     "piotr_event_cam_spatial": (_DIFF, 64, "linear"),
     "diff_cam_2lin": (_DIFF, 64, "mlp"),
     "event_cam": (_EVENT, 64, "linear"),
     "piotr_event_cam": (_EVENT, 64, "linear"),
-    "nstd": ({"encoder": {"type": "frames"}, "cell": {"type": "middle_frame"}}, 64, None),
+    "nstd": ({"encoder": {"type": "frames"}, "readout": {"type": "middle_frame"}}, 64, None),
 }
 # rnn_type -> cell. Where the release has an evident bug, the intended form is built (model_utils/cells.py says which).
 _NOISY_PIXELRNN = {"type": "pixelrnn", "learned_threshold": True,
@@ -67,7 +67,7 @@ RELEASE_MODEL_TYPES = {
     "1_lin": {"decoder": {"type": "linear"}},
     "2_lin": {"decoder": {"type": "mlp"}},
     "1_cnn_1_lin": {"decoder": {"type": "conv"}},
-    "cnn1_1lin": {"cell": {"type": "all_frames"}, "decoder": {"type": "linear", "normalize": False}},
+    "cnn1_1lin": {"readout": {"type": "all_frames"}, "decoder": {"type": "linear", "normalize": False}},
 }
 # Release keys that only record a fixed property of the one architecture it had: value accepted -> value.
 _RELEASE_FIXED = {
@@ -83,6 +83,9 @@ RENAMED_KEYS = {
     "model.kernels": "model.compute",                                # the compute path: auto | native | torch
     "model.freeze_binary_kernels": "model.freeze_binary_weights",    # the binary weights keep their signs
 }
+# model.cell.type values that are whole-clip read-outs, not cells: such a model.cell section is now model.readout
+# (model_utils/clip_readouts.py), with a deprecation note.
+READOUT_CELL_TYPES = ("single_frame", "all_frames", "frame_differences", "last_difference", "middle_frame")
 
 
 # The release's command-line flags that this project names otherwise: release flag -> this project's flag.
@@ -97,12 +100,17 @@ RELEASE_FLAGS = {
 RENAMED_STATE_PREFIXES = {"cnn_model.": "encoder.", "rnn_model.": "cell."}
 
 
-def migrate_state_keys(state: dict) -> dict:
+def migrate_state_keys(state: dict, stage: str = "cell") -> dict:
     """``state`` (a state dict) with the release's key prefixes renamed to this project's; a new dict, the
-    same tensors. A key under both names is an error (the checkpoint is not one model's)."""
+    same tensors. ``stage``: the model's stage part; for a read-out model (``readout``) the cell's prefixes,
+    under which older checkpoints kept its kernel, map to ``readout.``. A key under both names is an error
+    (the checkpoint is not one model's)."""
+    renames = dict(RENAMED_STATE_PREFIXES)
+    if stage != "cell":
+        renames = {old: f"{stage}." if now == "cell." else now for old, now in renames.items()} | {"cell.": f"{stage}."}
     out = {}
     for key, value in state.items():
-        new = next((now + key[len(old):] for old, now in RENAMED_STATE_PREFIXES.items() if key.startswith(old)), key)
+        new = next((now + key[len(old):] for old, now in renames.items() if key.startswith(old)), key)
         if new != key and new in state:
             raise ConfigError(f"checkpoint holds {new!r} under both its name and the release's ({key!r})")
         out[new] = value
@@ -142,6 +150,25 @@ def migrate_renamed_keys(given: dict, source: str = "") -> dict:
     return given
 
 
+def migrate_readout_cells(given: dict, source: str = "") -> dict:
+    """``given`` (a partial config, changed in place and returned) with a ``model.cell`` whose type is one of
+    ``READOUT_CELL_TYPES`` moved to ``model.readout`` (the cell null), with a FutureWarning."""
+    import warnings
+
+    model = given.get("model")
+    cell = model.get("cell") if isinstance(model, dict) else None
+    if not isinstance(cell, dict) or cell.get("type") not in READOUT_CELL_TYPES:
+        return given
+    if model.get("readout") is not None:
+        raise ConfigError(f"config{_where(source)} gives both model.cell ({cell!r}, a read-out under the old name) "
+                          f"and model.readout ({model['readout']!r}); keep model.readout only")
+    model["readout"], model["cell"] = model.pop("cell"), None
+    warnings.warn(f"config{_where(source)}: model.cell.type {cell['type']!r} is a whole-clip read-out, now "
+                  "model.readout.type (the old form still loads; move the section to model.readout)",
+                  FutureWarning, stacklevel=2)
+    return given
+
+
 def is_release_config(raw: dict) -> bool:
     return "train_params" in raw or "cnn_type" in raw.get("model", {}) or "rnn_type" in raw.get("model", {})
 
@@ -159,13 +186,14 @@ def _choice(table: dict, value, key: str, source: str):
 
 def _model(model: dict, out: dict, source: str) -> None:
     encoder, cell, decoder = out["model"]["encoder"], out["model"]["cell"], out["model"]["decoder"]
+    readout = out["model"]["readout"]
     cnn_type, rnn_type = model.pop("cnn_type", None), model.pop("rnn_type", None)
     model_type = model.pop("model_type", None)
     camera = cnn_type in RELEASE_CAMERAS
     if camera:
         parts, frame_size, decoder_type = RELEASE_CAMERAS[cnn_type]
         encoder.update(parts["encoder"])
-        cell.update(parts["cell"])
+        readout.update(parts["readout"])
         out["data"]["frame_size"] = frame_size
         decoder.update({"normalize": False, **({"type": decoder_type} if decoder_type else {})})
     elif cnn_type is not None:  # the error lists encoders and cameras alike
@@ -175,9 +203,12 @@ def _model(model: dict, out: dict, source: str) -> None:
     if model_type is not None:
         parts = _choice(RELEASE_MODEL_TYPES, model_type, "model.model_type", source)
         decoder.update(parts["decoder"])
-        cell.update(parts.get("cell", {}))
+        readout.update(parts.get("readout", {}))
         if camera:
             decoder["normalize"] = False
+    if readout:  # the release ignores rnn_type and rnn_params for the camera and CNN-only models
+        cell.clear()
+        out["model"]["cell"] = None
     for group, dest in (("cnn_params", encoder), ("rnn_params", cell)):
         params = model.pop(group, {})
         for key, fixed in _RELEASE_FIXED[group].items():
@@ -187,7 +218,8 @@ def _model(model: dict, out: dict, source: str) -> None:
                     raise ConfigError(f"release config key 'model.{group}.{key}'{_where(source)}: {value!r} is not "
                                       f"supported; accepted: {fixed!r}")
         kernel_size = params.pop("kernel_size", None)
-        if kernel_size is not None and dest.get("type") != "frames" and dest.get("type") not in _CLIP_READOUTS:
+        takes_kernel = dest.get("type") != "frames" if dest is encoder else not readout
+        if kernel_size is not None and takes_kernel:
             dest["kernel_size"] = kernel_size
         for key in _PIXELRNN_INIT_SCALES:  # multiply the initial weights; no effect once they are signs
             if key in params:
@@ -201,13 +233,11 @@ def _model(model: dict, out: dict, source: str) -> None:
         raise ConfigError(f"unknown release config key(s) {sorted('model.' + k for k in model)}{_where(source)}")
 
 
-_CLIP_READOUTS = ("all_frames", "frame_differences", "last_difference", "middle_frame")
-
-
 def migrate_release_config(raw: dict, source: str = "") -> dict:
     """Map the release's config vocabulary onto this project's keys (returns a partial config)."""
     raw = copy.deepcopy(raw)
-    out: dict = {"data": {}, "model": {"encoder": {}, "cell": {}, "decoder": {}, "quantizers": {}}, "train": {}}
+    out: dict = {"data": {}, "model": {"encoder": {}, "cell": {}, "readout": {}, "decoder": {}, "quantizers": {}},
+                 "train": {}}
     model = raw.pop("model", {})
     train = raw.pop("train_params", {})
 
@@ -229,8 +259,8 @@ def migrate_release_config(raw: dict, source: str = "") -> dict:
         if raw.pop("max_pool") not in (1, True):
             raise ConfigError(f"release config key 'max_pool'{_where(source)}: only 1 (max pooling on) is supported")
     _model(model, out, source)
-    for section in ("encoder", "cell", "decoder"):
-        if not out["model"][section]:
+    for section in ("encoder", "cell", "readout", "decoder"):
+        if out["model"][section] == {}:  # a null cell stays: the read-out replaces it
             del out["model"][section]
 
     for key, dest in (("num_epochs", "epochs"), ("lr", "lr")):

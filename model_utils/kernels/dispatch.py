@@ -39,11 +39,12 @@ def gate_surrogate(quantizer) -> tuple[str, float] | None:
 
 def native_coverage(model) -> str | None:
     """None if the native kernels compute this model's encoder and cell exactly, else the reason they do not."""
-    encoder, cell = model.encoder, model.cell
+    encoder, cell = model.encoder, model.stage
     if type(encoder) is not BinaryConvEncoder or len(encoder.layers) != 1:
         return "the encoder is not a one-layer binary_cnn"
     if type(cell) is not PixelRNNCell:
-        return f"the cell is {getattr(cell, 'registry_name', type(cell).__name__)!r}, not 'pixelrnn'"
+        return (f"the {getattr(cell, 'part', 'cell')} is {getattr(cell, 'registry_name', type(cell).__name__)!r}, "
+                "not the 'pixelrnn' cell")
     quantizers = {"cnn_weights": encoder.conv1.weight_quantizer, "cnn_output": encoder.output_quantizer,
                   **{f"rnn_weights ({gate})": getattr(cell, gate).weight_quantizer
                      for gate in ("ConvGates_i", "ConvGates_h", "Conv_out_i", "Conv_out_h")}}
@@ -94,7 +95,7 @@ def uses_native_kernels(model, clips: torch.Tensor) -> bool:
 
 def native_encode(model, clips: torch.Tensor) -> torch.Tensor:
     """The encoder and cell of ``model`` on the native kernels: clips (B, T, 1, S, S) -> o_T (B, 1, M, M)."""
-    encoder, cell = model.encoder, model.cell
+    encoder, cell = model.encoder, model.stage
     batch, steps = clips.shape[:2]
     frames = encoder.binarize_input(clips.flatten(0, 1))
     pooled = conv_relu_maxpool(frames, encoder.conv1.quantized_weight(), encoder.pool[0])
