@@ -24,6 +24,8 @@
 
 #include <scamp5.hpp>
 
+#include "sensor_kernels.hpp"
+
 using namespace SCAMP5_PE;
 
 namespace {
@@ -40,13 +42,10 @@ int min_int(int a, int b) { return a < b ? a : b; }
 int max_int(int a, int b) { return a > b ? a : b; }
 int clamp_int(int v, int lo, int hi) { return min_int(hi, max_int(lo, v)); }
 
-// Device column of a display column (column 0 is the right-hand column on SCAMP-5).
-int device_col(int display_col) { return 255 - display_col; }
-
-// Rectangle given in display coordinates (inclusive).
-void load_display_rect(dreg_t r, int row0, int dcol0, int row1, int dcol1) {
-    scamp5_load_rect(r, row0, device_col(dcol1), row1, device_col(dcol0));
-}
+using sensor_kernels::accumulate_tap_into_a;
+using sensor_kernels::add_unit_where_plane;
+using sensor_kernels::device_col;
+using sensor_kernels::load_display_rect;
 
 // ---- static kernels: fixed registers, recorded once, replayed ----------------------------------
 // Analogue: A = CNN sum / f, B = o, C = unit of A, D = unit of B (1), E = scratch, F = level / readout.
@@ -65,17 +64,7 @@ void load_shifted_input(bool from_hidden, int di, int dj) {
     if (di != 0 || dj != 0) scamp5_shift(R5, -dj, di);
 }
 
-// One tap: P = XNOR(S, W); acc += unit where P & M, acc -= unit where !P & M.
-void accumulate_tap_into_a() {
-    scamp5_kernel_begin();
-        NOT(R1, R5); NOT(R2, R6); NOR(R3, R1, R2); NOR(R4, R5, R6); OR(R1, R3, R4);  // R1 = P
-        NOT(R2, R7); NOT(R3, R1); NOR(R4, R3, R2);                                   // R4 = P & M
-        NOR(R3, R1, R2);                                                             // R3 = !P & M
-        WHERE(R4); add(A, A, C);
-        WHERE(R3); sub(A, A, C);
-        ALL();
-    scamp5_kernel_end();
-}
+// The same tap into B with unit D (the o convolutions).
 void accumulate_tap_into_b() {
     scamp5_kernel_begin();
         NOT(R1, R5); NOT(R2, R6); NOR(R3, R1, R2); NOR(R4, R5, R6); OR(R1, R3, R4);
@@ -141,16 +130,6 @@ void draw_plane(dreg_t target, const vs_dotmat& m) {
     scamp5_draw_end();
 }
 const dreg_t kPlaneRegister[kHostImageBits] = {R5, R6, R7, R8};
-
-// A += C where plane k is 1 (the registers are fixed per static kernel, hence one kernel per bit).
-void add_unit_where_plane(int k) {
-    switch (k) {
-        case 0: scamp5_kernel_begin(); WHERE(R5); add(A, A, C); all(); scamp5_kernel_end(); break;
-        case 1: scamp5_kernel_begin(); WHERE(R6); add(A, A, C); all(); scamp5_kernel_end(); break;
-        case 2: scamp5_kernel_begin(); WHERE(R7); add(A, A, C); all(); scamp5_kernel_end(); break;
-        default: scamp5_kernel_begin(); WHERE(R8); add(A, A, C); all(); scamp5_kernel_end(); break;
-    }
-}
 
 }  // namespace
 

@@ -31,6 +31,8 @@
 
 #include <scamp5.hpp>
 
+#include "sensor_kernels.hpp"
+
 using namespace SCAMP5_PE;
 
 namespace {
@@ -38,23 +40,12 @@ namespace {
 constexpr int kTaps = 5;
 using Kernel = const int (*)[5];  // a 5x5 kernel (rows of 5); nullptr: no +1 taps
 
-int device_col(int display_col) { return 255 - display_col; }
-
-void load_display_rect(dreg_t r, int row0, int dcol0, int row1, int dcol1) {
-    scamp5_load_rect(r, row0, device_col(dcol1), row1, device_col(dcol0));
-}
+using sensor_kernels::accumulate_tap_into_a;
+using sensor_kernels::add_unit_where_plane;
+using sensor_kernels::load_display_rect;
 
 // The release's rebuild of the 4-bit load: v = -120 + sum of these where bit k is set.
 constexpr int kPlaneValue[kHostImageBits] = {15, 31, 63, 127};
-
-void add_c_where_plane(int k) {
-    switch (k) {
-        case 0: scamp5_kernel_begin(); WHERE(R5); add(A, A, C); all(); scamp5_kernel_end(); break;
-        case 1: scamp5_kernel_begin(); WHERE(R6); add(A, A, C); all(); scamp5_kernel_end(); break;
-        case 2: scamp5_kernel_begin(); WHERE(R7); add(A, A, C); all(); scamp5_kernel_end(); break;
-        default: scamp5_kernel_begin(); WHERE(R8); add(A, A, C); all(); scamp5_kernel_end(); break;
-    }
-}
 
 // R7 := PEs that accumulate: not on an array row or column that is a multiple of 64. Uses R5/R6 as
 // scratch (rebuilt at every tap); R9 holds the recurrent input.
@@ -72,18 +63,6 @@ void load_shifted(bool from_r9, int di, int dj) {
         scamp5_kernel_begin(); MOV(R5, R10); scamp5_kernel_end();
     }
     if (di != 0 || dj != 0) scamp5_shift(R5, -dj, di);
-}
-
-// A += C where XNOR(R5, R6) & R7, A -= C where !XNOR(R5, R6) & R7.
-void accumulate_tap() {
-    scamp5_kernel_begin();
-        NOT(R1, R5); NOT(R2, R6); NOR(R3, R1, R2); NOR(R4, R5, R6); OR(R1, R3, R4);  // R1 = XNOR
-        NOT(R2, R7); NOT(R3, R1); NOR(R4, R3, R2);                                   // R4 = P & M
-        NOR(R3, R1, R2);                                                             // R3 = !P & M
-        WHERE(R4); add(A, A, C);
-        WHERE(R3); sub(A, A, C);
-        ALL();
-    scamp5_kernel_end();
 }
 
 // R6 := the union of the 64x64 display cells (gy, gx) whose kernel has +1 at this tap.
@@ -107,7 +86,7 @@ void one_sided_conv(Kernel kernel_of_cell[4][4], bool from_r9) {
         for (int b = 0; b < kTaps; ++b) {
             load_weight_plane(kernel_of_cell, a, b);
             load_shifted(from_r9, a - 4, b);
-            accumulate_tap();
+            accumulate_tap_into_a();
         }
 }
 
@@ -146,7 +125,7 @@ void ReleaseChipProgram::binarise_input() {
     scamp5_in(A, -120);
     for (int k = 0; k < kHostImageBits; ++k) {
         scamp5_in(C, kPlaneValue[k]);
-        add_c_where_plane(k);
+        add_unit_where_plane(k);
     }
     scamp5_in(F, kImgThreshold);
     scamp5_kernel_begin(); sub(E, A, F); where(E); MOV(R10, FLAG); all(); scamp5_kernel_end();
