@@ -3,9 +3,14 @@ with the whole-clip read-outs of ``clip_readouts.py`` (the camera baselines, cho
 
 Every stage takes the encoder's maps x (B, T, 1, M, M) and returns what is read off the sensor per
 clip, (B, K, M, M): one map o_T for the recurrent cells, several maps for some read-outs.
-Plain PyTorch: each kernel is a binary 5x5 single-channel ``BinaryConv2d`` ('same' zero padding,
-``W * v`` below), its latent real weights quantised in every forward pass. Each class states its
-equations; h is h_{t-1} and h_0 = +1 unless said otherwise.
+Each kernel is a binary 5x5 single-channel ``BinaryConv2d`` ('same' zero padding, ``W * v`` below), its
+latent real weights quantised in every forward pass. Each class states its equations; h is h_{t-1} and
+h_0 = +1 unless said otherwise. The kernels named ``*_i`` read the input x, those named ``*_h`` the state:
+the input's convolutions do not depend on the state, so they run for all frames at once before the time
+loop, and each step convolves the state with all its kernels in one call. On CPU with exact -1/0/+1 values
+(``native_obstacle``) those convolutions run on the native integer kernels, and the PixelRNN cell's whole
+loop on one fused kernel; the equations, the noise draws and the rest of each step are the same code on
+both paths.
 
 Ties: sums of +-1 products are integers and can be 0, where sign gives 0. The release's own fix for the
 PixelRNN gate (sign(v + 1e-3), ``rnn_1_qt``) is used for every binary decision of the paper's cells
@@ -26,6 +31,8 @@ from training_utils.quantization import Quantizer
 from training_utils.registry import Registry
 
 from .binary_layers import BinaryConv2d
+from .kernels.dispatch import NativeComputable, gate_surrogate, inexact_quantizer
+from .kernels.native_ops import binary_conv, pixelrnn_time_loop
 from .sensor_noise import SensorNoise
 from .tracing import Traceable
 
@@ -35,7 +42,7 @@ ADC_BITS = 8           # an analogue value read or kept at the sensor's 8-bit AD
 TIE_OFFSET = 1e-3      # sign(v + 1e-3): an integer sum of 0 decides +1 (the release's rnn_1_qt)
 
 
-class InPixelStage(Traceable, nn.Module):
+class InPixelStage(NativeComputable, Traceable, nn.Module):
     """Base of every stage: bit accounting, binary kernels and the (B, T, 1, M, M) -> (B, K, M, M) contract."""
     part = "cell"                  # the model's attribute, config section and checkpoint prefix holding it
     conv_names: tuple[str, ...] = ()  # its binary convolutions
@@ -64,12 +71,30 @@ class InPixelStage(Traceable, nn.Module):
         for name in self.conv_names:
             self.add_module(name, BinaryConv2d(1, 1, kernel_size, weight_quantizer))
 
+    def native_obstacle(self, input_exact: bool) -> str | None:
+        if not self.conv_names:
+            return None  # nothing to convolve: the stage only selects and combines maps
+        if not input_exact:
+            return "its input maps (the encoder's output) are not exactly -1/0/+1"
+        return inexact_quantizer({"rnn_weights": getattr(self, self.conv_names[0]).weight_quantizer})
+
+    def convs(self, names: tuple[str, ...], x: torch.Tensor, record: bool = True) -> tuple[torch.Tensor, ...]:
+        """W_name * x for each name, in one call: x (N, 1, M, M) -> one (N, 1, M, M) map per name, each
+        recorded in the trace under its name."""
+        weight = torch.cat([getattr(self, name).quantized_weight() for name in names])
+        if self.native_now(x):
+            sums = binary_conv(x, weight)
+        else:
+            sums = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+        maps = sums.split(1, dim=1)
+        if record:
+            for name, y in zip(names, maps):
+                self.record(name, y)
+        return maps
+
     def conv(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """W_name * x, recorded in the trace under ``name``."""
-        layer = getattr(self, name)
-        y = F.conv2d(x, layer.quantized_weight(), padding=layer.padding)
-        self.record(name, y)
-        return y
+        return self.convs((name,), x)[0]
 
 
 class ConvRecurrentCell(InPixelStage):
@@ -82,6 +107,15 @@ class ConvRecurrentCell(InPixelStage):
         self.add_kernels(weight_quantizer, kernel_size)
         self.gate_quantizer = gate_quantizer
         self.hidden_quantizer = hidden_quantizer
+
+    @property
+    def input_convs(self) -> tuple[str, ...]:
+        return tuple(name for name in self.conv_names if name.endswith("_i"))
+
+    def native_obstacle(self, input_exact: bool) -> str | None:
+        # h (and r h, f h) are convolved too: the gate's and the hidden state's values must be exact
+        return super().native_obstacle(input_exact) or inexact_quantizer(
+            {"gate": self.gate_quantizer, "hidden": self.hidden_quantizer})
 
     @staticmethod
     def decide(quantizer: Quantizer, total: torch.Tensor) -> torch.Tensor:
@@ -96,16 +130,29 @@ class ConvRecurrentCell(InPixelStage):
     def initial_state(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"h": torch.ones_like(like)}
 
-    def step(self, x: torch.Tensor, state: dict) -> tuple[dict, torch.Tensor]:
+    def step(self, inputs: dict[str, torch.Tensor], state: dict) -> tuple[dict, torch.Tensor]:
+        """One frame: ``inputs`` holds this frame's input sums (W_name * x_t for each of ``input_convs``) and
+        whatever else ``run_steps`` was given per step."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, 1, M, M) -> o_T (B, 1, M, M)."""
+        return self.run_steps(x, {})
+
+    def run_steps(self, x: torch.Tensor, per_step: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The time loop; ``per_step``: more (B, T, ...) values the steps read, e.g. sensor noise drawn ahead."""
+        batch, steps = x.shape[:2]
+        names = self.input_convs
+        sums = self.convs(names, x.flatten(0, 1), record=False) if names else ()
+        per_step = {**{name: s.reshape(batch, steps, *s.shape[1:]) for name, s in zip(names, sums)}, **per_step}
         state = self.initial_state(x[:, 0])
         output = None
-        for t in range(x.shape[1]):
+        for t in range(steps):
+            inputs = {name: value[:, t] for name, value in per_step.items()}
+            for name in names:
+                self.record(name, inputs[name])
             self.record("hidden_prev", state["h"])
-            state, output = self.step(x[:, t], state)
+            state, output = self.step(inputs, state)
             self.record("hidden", state["h"])
             self.record("output", output)
         return output
@@ -145,11 +192,41 @@ class PixelRNNCell(ConvRecurrentCell):
             return [self.rnn_threshold[0]]
         return [reference.new_tensor(-TIE_OFFSET)]
 
-    def step(self, x, state):
+    def step_noise(self, like: torch.Tensor, steps: int) -> dict[str, torch.Tensor]:
+        """The sensor noise of every step (B, T, 1, M, M), drawn before the loop in one order (per step: the
+        output's, then the gate's) that both paths read, so a seed gives the same run on either."""
+        drawn = {"output_noise": [], "gate_noise": []}
+        for _ in range(steps):
+            for name in drawn:
+                if getattr(self, name).active():
+                    drawn[name].append(getattr(self, name).sample(like))
+        return {name: torch.stack(values, 1) for name, values in drawn.items() if values}
+
+    def forward(self, x):
+        noise = self.step_noise(x[:, 0], x.shape[1])
+        if self.native_now(x) and gate_surrogate(self.gate_quantizer) is not None:
+            return self.fused_time_loop(x, noise)
+        return self.run_steps(x, noise)
+
+    def fused_time_loop(self, x, noise):
+        """The whole loop in one native kernel, forward and backward through time; only o_T is computed."""
+        weight_i = torch.cat([self.ConvGates_i.quantized_weight(), self.Conv_out_i.quantized_weight()])[:, 0]
+        weight_h = torch.cat([self.ConvGates_h.quantized_weight(), self.Conv_out_h.quantized_weight()])[:, 0]
+        gate_noise = noise["gate_noise"][:, :, 0] if "gate_noise" in noise else None
+        output = pixelrnn_time_loop(x[:, :, 0], weight_i, weight_h, self.thresholds(x)[0], gate_noise,
+                                    *gate_surrogate(self.gate_quantizer))[:, None]
+        return output + noise["output_noise"][:, -1] if "output_noise" in noise else output
+
+    def step(self, inputs, state):
         h = state["h"]
-        output = self.output_noise(self.conv("Conv_out_i", x) + self.conv("Conv_out_h", h))
-        total = self.conv("ConvGates_i", x) + self.conv("ConvGates_h", h)
-        gate = self.gate_quantizer(self.gate_noise(total) - self.thresholds(total)[0])
+        out_h, gate_h = self.convs(("Conv_out_h", "ConvGates_h"), h)
+        output = inputs["Conv_out_i"] + out_h
+        if "output_noise" in inputs:
+            output = output + inputs["output_noise"]
+        total = inputs["ConvGates_i"] + gate_h
+        if "gate_noise" in inputs:
+            total = total + inputs["gate_noise"]
+        gate = self.gate_quantizer(total - self.thresholds(total)[0])
         self.record("gate", gate)
         # A product of +-1 values is +-1 already: no hidden quantiser, so gradients flow through time.
         return {"h": gate * h}, output
@@ -159,7 +236,9 @@ class PixelRNNCell(ConvRecurrentCell):
 class PixelRNNInterpolationCell(ConvRecurrentCell):
     """The supplement's interpolation PixelRNN (release ``pixrnn_binarize_hidden``, intended form):
     f = Q_g(Wfi * x + Wfh * h - theta_f); h~ = Q_g(Whi * x + Whh * h - theta_h);
-    h_t = (1 - f)/2 h + (1 + f)/2 h~; o_t = Woi * x + Woh * h."""
+    h_t = (1 - f)/2 h + (1 + f)/2 h~; o_t = Woi * x + Woh * h. Both decisions break a tie (a sum equal to
+    its threshold, possible near the borders, where fewer taps cover the map) to +1, so h stays +-1: a
+    plain sign would give f = 0 there and h = h/2 + h~/2, a value that is not one bit."""
     conv_names = ("ConvGates_f_i", "ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h", "Conv_out_i", "Conv_out_h")
 
     def __init__(self, *, weight_quantizer: Quantizer, gate_quantizer: Quantizer, hidden_quantizer: Quantizer,
@@ -169,12 +248,12 @@ class PixelRNNInterpolationCell(ConvRecurrentCell):
         self.rnn_f_threshold = nn.Parameter(torch.full((1,), float(threshold_init)))
         self.rnn_h_threshold = nn.Parameter(torch.full((1,), float(threshold_init)))
 
-    def step(self, x, state):
+    def step(self, inputs, state):
         h = state["h"]
-        output = self.conv("Conv_out_i", x) + self.conv("Conv_out_h", h)
-        f = self.gate_quantizer(self.conv("ConvGates_f_i", x) + self.conv("ConvGates_f_h", h) - self.rnn_f_threshold)
-        candidate = self.gate_quantizer(self.conv("ConvGates_h_i", x) + self.conv("ConvGates_h_h", h)
-                                        - self.rnn_h_threshold)
+        out_h, f_h, h_h = self.convs(("Conv_out_h", "ConvGates_f_h", "ConvGates_h_h"), h)
+        output = inputs["Conv_out_i"] + out_h
+        f = self.decide(self.gate_quantizer, inputs["ConvGates_f_i"] + f_h - self.rnn_f_threshold)
+        candidate = self.decide(self.gate_quantizer, inputs["ConvGates_h_i"] + h_h - self.rnn_h_threshold)
         self.record("gate", f)
         return {"h": self.select(f, h, candidate)}, output
 
@@ -184,8 +263,8 @@ class SimpleRNNCell(ConvRecurrentCell):
     """Simple conv RNN, state read-out (release ``srnn``): s = Wi * x + Wh * h; h_t = Q_h(s); o_t = s."""
     conv_names = ("Conv_i", "Conv_h")
 
-    def step(self, x, state):
-        total = self.conv("Conv_i", x) + self.conv("Conv_h", state["h"])
+    def step(self, inputs, state):
+        total = inputs["Conv_i"] + self.conv("Conv_h", state["h"])
         return {"h": self.decide(self.hidden_quantizer, total)}, total
 
 
@@ -195,10 +274,10 @@ class SimpleRNNOutputCell(ConvRecurrentCell):
     o_t = Woi * x + Woh * h."""
     conv_names = ("Conv_i", "Conv_h", "Conv_out_i", "Conv_out_h")
 
-    def step(self, x, state):
-        h = state["h"]
-        output = self.conv("Conv_out_i", x) + self.conv("Conv_out_h", h)
-        total = self.conv("Conv_i", x) + self.conv("Conv_h", h)
+    def step(self, inputs, state):
+        out_h, state_h = self.convs(("Conv_out_h", "Conv_h"), state["h"])
+        output = inputs["Conv_out_i"] + out_h
+        total = inputs["Conv_i"] + state_h
         return {"h": self.decide(self.hidden_quantizer, total)}, output
 
 
@@ -210,11 +289,12 @@ class ConvGRUCell(ConvRecurrentCell):
     conv_names = ("ConvGates_r_i", "ConvGates_r_h", "ConvGates_z_i", "ConvGates_z_h", "ConvGates_h_i", "ConvGates_h_h")
     readout_value_bits = 1
 
-    def step(self, x, state):
+    def step(self, inputs, state):
         h = state["h"]
-        r = self.decide(self.gate_quantizer, self.conv("ConvGates_r_i", x) + self.conv("ConvGates_r_h", h))
-        z = self.decide(self.gate_quantizer, self.conv("ConvGates_z_i", x) + self.conv("ConvGates_z_h", h))
-        candidate = self.decide(self.hidden_quantizer, self.conv("ConvGates_h_i", x) + self.conv("ConvGates_h_h", r * h))
+        r_h, z_h = self.convs(("ConvGates_r_h", "ConvGates_z_h"), h)
+        r = self.decide(self.gate_quantizer, inputs["ConvGates_r_i"] + r_h)
+        z = self.decide(self.gate_quantizer, inputs["ConvGates_z_i"] + z_h)
+        candidate = self.decide(self.hidden_quantizer, inputs["ConvGates_h_i"] + self.conv("ConvGates_h_h", r * h))
         self.record("gate", z)
         h = self.select(z, h, candidate)
         return {"h": h}, h
@@ -228,14 +308,14 @@ class MinimalGatedUnitCell(ConvRecurrentCell):
     readout_value_bits = 1
     candidate_quantizer = "gate_quantizer"
 
-    def forget_gate(self, x, h):
-        return self.decide(self.gate_quantizer, self.conv("ConvGates_f_i", x) + self.conv("ConvGates_f_h", h))
+    def forget_gate(self, inputs, h):
+        return self.decide(self.gate_quantizer, inputs["ConvGates_f_i"] + self.conv("ConvGates_f_h", h))
 
-    def step(self, x, state):
+    def step(self, inputs, state):
         h = state["h"]
-        f = self.forget_gate(x, h)
+        f = self.forget_gate(inputs, h)
         quantizer = getattr(self, self.candidate_quantizer)
-        candidate = self.decide(quantizer, self.conv("ConvGates_h_i", x) + self.conv("ConvGates_h_h", f * h))
+        candidate = self.decide(quantizer, inputs["ConvGates_h_i"] + self.conv("ConvGates_h_h", f * h))
         self.record("gate", f)
         h = self.select(f, h, candidate)
         return {"h": h}, h
@@ -248,7 +328,7 @@ class MinimalGatedUnitV2Cell(MinimalGatedUnitCell):
     conv_names = ("ConvGates_f_h", "ConvGates_h_i", "ConvGates_h_h")
     candidate_quantizer = "hidden_quantizer"
 
-    def forget_gate(self, x, h):
+    def forget_gate(self, inputs, h):
         return self.decide(self.gate_quantizer, self.conv("ConvGates_f_h", h))
 
 
@@ -264,11 +344,10 @@ class ConvLSTMCell(ConvRecurrentCell):
     def initial_state(self, like):
         return {"h": torch.ones_like(like), "c": torch.ones_like(like)}
 
-    def gate_sum(self, gate, x, h):
-        return self.conv(f"ConvGates_{gate}_i", x) + self.conv(f"ConvGates_{gate}_h", h)
-
-    def step(self, x, state):
-        sums = {g: self.gate_sum(g, x, state["h"]) for g in ("i", "f", "o", "h")}
+    def step(self, inputs, state):
+        gates = ("i", "f", "o", "h")
+        state_sums = self.convs(tuple(f"ConvGates_{g}_h" for g in gates), state["h"])
+        sums = {g: inputs[f"ConvGates_{g}_i"] + s for g, s in zip(gates, state_sums)}
         i, f, o = (self.decide(self.gate_quantizer, sums[g]) for g in ("i", "f", "o"))
         candidate = self.decide(self.hidden_quantizer, sums["h"])
         c = f * state["c"] + i * candidate

@@ -22,7 +22,7 @@ from .cells import CELLS
 from .clip_readouts import CLIP_READOUTS
 from .decoders import DECODERS
 from .encoders import ENCODERS
-from .kernels import COMPUTE_CHOICES, load_native_kernels, native_coverage, native_encode, uses_native_kernels
+from .kernels import load_native_kernels, set_compute
 from .tracing import Traceable, tracing
 
 
@@ -42,7 +42,18 @@ class InPixelClassifier(Traceable, nn.Module):
         self.map_size = map_size
         self.timesteps = timesteps
         self.num_classes = num_classes
-        self.compute = "auto"  # model.compute: which path computes encode() (the native kernels of model_utils/kernels or PyTorch)
+        self.compute = "auto"
+
+    @property
+    def compute(self) -> str:
+        """model.compute: which path computes the on-sensor components (model_utils/kernels/dispatch.py).
+        Assigning it gives each component its path; "native" raises if one is not covered."""
+        return self._compute
+
+    @compute.setter
+    def compute(self, value: str) -> None:
+        set_compute(self, value)
+        self._compute = value
 
     @property
     def stage(self) -> nn.Module:
@@ -51,8 +62,6 @@ class InPixelClassifier(Traceable, nn.Module):
 
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
         """The on-sensor part: clips (B, T, 1, S, S) -> read-out (B, K, M, M), the maps read off the sensor."""
-        if uses_native_kernels(self, clips):
-            return native_encode(self, clips)
         return self.stage(self.encoder(clips))
 
     def decode(self, readout: torch.Tensor) -> torch.Tensor:
@@ -154,12 +163,9 @@ def build_model(cfg: dict, num_classes: int | None = None) -> InPixelClassifier:
         decoder = build_component("decoder", model_cfg["decoder"], q, map_size=map_size)
     model = InPixelClassifier(encoder, stage, decoder, classes, map_size, cfg["data"]["timesteps"],
                               **_quantizers("classifier", q))
-    model.compute = model_cfg["compute"]
-    if model.compute == "native":  # asked for explicitly: say now, not at the first batch, if it cannot be
-        reason = native_coverage(model)
-        if reason is not None:
-            raise ModelConfigError(f"model.compute is 'native' but {reason}; accepted: {', '.join(COMPUTE_CHOICES)}",
-                                   ("model.compute",))
+    with _fault_of("model.compute"):
+        model.compute = model_cfg["compute"]
+    if model.compute == "native":  # asked for explicitly: say now, not at the first batch, if they cannot load
         load_native_kernels()
     if model_cfg["freeze_binary_weights"]:
         # The release's de-facto behaviour (its kernels stayed at the signs of their initialisation).

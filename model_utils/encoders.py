@@ -20,6 +20,8 @@ from training_utils.registry import Registry
 
 from .binary_layers import BinaryConv2d
 from .cells import ADC_BITS
+from .kernels.dispatch import NativeComputable, exact_levels, inexact_quantizer
+from .kernels.native_ops import conv_relu_maxpool
 from .mosaic import tile
 from .sensor_noise import SensorNoise
 from .tracing import Traceable
@@ -69,7 +71,7 @@ def check_square_channels(channels: int) -> None:
 
 
 @ENCODERS.register("binary_cnn")
-class BinaryConvEncoder(Traceable, nn.Module):
+class BinaryConvEncoder(NativeComputable, Traceable, nn.Module):
     """The paper's one-layer binary CNN (``layers`` 1). Input (B, T, 1, S, S) real frames -> output
     (B, T, 1, M, M) +-1 mosaic. ``layers`` 2 adds this project's variant of a second layer, *not* the
     paper's two-layer CNN (that is ``two_layer_cnn``): a binary ``channels`` -> ``channels`` convolution
@@ -119,6 +121,22 @@ class BinaryConvEncoder(Traceable, nn.Module):
             x = x - self.thresh0
         return self.output_quantizer(x)
 
+    @property
+    def output_exact(self) -> bool:
+        return exact_levels(self.output_quantizer)
+
+    def native_obstacle(self, input_exact: bool) -> str | None:
+        if any(conv.in_channels != 1 for conv in self.layers):
+            return f"{self.registry_name}'s second layer ({self.channels} -> {self.channels} channels) has no native kernel"
+        return inexact_quantizer({"cnn_weights": self.conv1.weight_quantizer, "cnn_output": self.output_quantizer})
+
+    def conv_relu_pool(self, conv: BinaryConv2d, h: torch.Tensor, pool: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(max_pool(relu(conv(h))), the convolution itself or None where the native kernel fused it away)."""
+        if self.native_now(h) and conv.in_channels == 1 and h.shape[-1] % pool == 0 and h.shape[-2] % pool == 0:
+            return conv_relu_maxpool(h, conv.quantized_weight(), pool), None
+        c = conv(h)
+        return F.max_pool2d(F.relu(c), pool), c
+
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         batch, steps = clips.shape[:2]
         x = clips.flatten(0, 1)  # the encoder has no recurrence: all frames form one batch
@@ -126,10 +144,10 @@ class BinaryConvEncoder(Traceable, nn.Module):
         h = self.binarize_input(x)
         self.record_frames("input_binarized", h, batch)
         for index, (conv, pool) in enumerate(zip(self.layers, self.pool), start=1):
-            c = conv(h)
-            p = F.max_pool2d(F.relu(c), pool)
+            p, c = self.conv_relu_pool(conv, h, pool)
             suffix = "" if index == 1 else str(index)
-            self.record_frames("conv" + suffix, c, batch)
+            if c is not None:
+                self.record_frames("conv" + suffix, c, batch)
             self.record_frames("pooled" + suffix, p, batch)
             threshold = self.thresh1 if index == 1 else self.thresh2
             h = self.output_quantizer(self.noise(p) - threshold)
@@ -166,7 +184,7 @@ class TwoLayerMosaicEncoder(BinaryConvEncoder):
         h = self.binarize_input(x)
         self.record_frames("input_binarized", h, batch)
         for suffix, conv, threshold in (("", self.conv1, self.thresh1), ("2", self.conv2, self.thresh2)):
-            pooled = F.max_pool2d(F.relu(conv(h)), self.pool[0])
+            pooled, _ = self.conv_relu_pool(conv, h, self.pool[0])
             self.record_frames("pooled" + suffix, pooled, batch)
             h = tile(self.output_quantizer(self.noise(pooled) - threshold))
             self.record_frames("mosaic" + suffix, h, batch)
@@ -175,7 +193,7 @@ class TwoLayerMosaicEncoder(BinaryConvEncoder):
 
 
 @ENCODERS.register("frames")
-class FrameEncoder(Traceable, nn.Module):
+class FrameEncoder(NativeComputable, Traceable, nn.Module):
     """No in-pixel computation: the frames themselves (8-bit values), or sign(x) with ``binarize`` (one bit)
     -- the camera baselines' input. (B, T, 1, S, S) -> (B, T, 1, S, S)."""
 
@@ -187,6 +205,13 @@ class FrameEncoder(Traceable, nn.Module):
 
     def output_size(self, frame_size: int) -> int:
         return frame_size
+
+    @property
+    def output_exact(self) -> bool:
+        return self.binarize and exact_levels(self.output_quantizer)
+
+    def native_obstacle(self, input_exact: bool) -> str | None:
+        return None  # nothing to convolve
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         out = self.output_quantizer(clips) if self.binarize else clips

@@ -21,7 +21,7 @@ class SensorNoise(nn.Module):
 
     def sample(self, like: torch.Tensor) -> torch.Tensor:
         """One draw of the noise for a tensor shaped like ``like``."""
-        return torch.randn_like(like) * self.std
+        return torch.randn(like.shape, device=like.device).to(like.dtype) * self.std  # float32 draws: any dtype, same values
 
     def forward(self, x):
         return x + self.sample(x) if self.active() else x

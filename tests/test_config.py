@@ -46,8 +46,8 @@ def test_overrides_parse_json_and_bare_strings(tmp_path):
     ({"data": {"frame_size": 30}}, r"config keys 'data.frame_size' 30 and 'model.encoder.pool' \[4\] \(in x.json\) do not "
                                    r"fit: .*max-pools 30 x 30 maps by 4"),
     ({"model": {"decoder": {"type": "mlp", "hidden": 0}}}, r"config key 'model.decoder' \(in x.json\): hidden must be >= 1"),
-    ({"model": {"cell": {"type": "conv_gru"}, "compute": "native"}},  # refused at load time, not at the first batch
-     r"config key 'model.compute' \(in x.json\): .*'native' but the cell is 'conv_gru'"),
+    ({"model": {"encoder": {"layers": 2, "pool": [2, 2]}, "compute": "native"}},  # refused at load time, not at the first batch
+     r"config key 'model.compute' \(in x.json\): .*'native' but the encoder: binary_cnn's second layer"),
     ({"model": {"cnn_type": "CNN_big"}, "train_params": {}}, r"'model.cnn_type'.*'CNN_big' is not supported"),
     ({"train_params": {"lr_schedular": 1}}, r"unknown release config key.*lr_schedular"),
 ])

@@ -132,20 +132,30 @@ def test_cell_op_refuses_what_it_cannot_compute_exactly():
 
 def test_kernels_choice_covers_only_exact_configurations():
     cfg = {"data": {"timesteps": 2, "frame_size": 16}}
-    gru = build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}}}), 3)
-    assert "the cell is 'conv_gru', not the 'pixelrnn' cell" in native_coverage(gru)
-    assert not uses_native_kernels(gru, torch.zeros(1, 2, 1, 16, 16))  # auto: the PyTorch path
-    with pytest.raises(ValueError, match=r"model.compute is 'native' but the cell is 'conv_gru'"):
-        build_model(resolve({**cfg, "model": {"cell": {"type": "conv_gru"}, "compute": "native"}}), 3)
-    with pytest.raises(ValueError, match=r"quantizer 'gumbel_binary' does not give exact"):
-        build_model(resolve({**cfg, "model": {"quantizers": {"cnn_output": "gumbel_binary"}, "compute": "native"}}), 3)
+    clips = torch.zeros(1, 2, 1, 16, 16)
+    gumbel = {"model": {"quantizers": {"cnn_output": "gumbel_binary"}}}
+    model = build_model(resolve({**cfg, **gumbel}), 3)
+    assert native_coverage(model) == ("the encoder: the cnn_output quantizer 'gumbel_binary' does not give exact "
+                                      "-1/0/+1 values; the cell: its input maps (the encoder's output) are not "
+                                      "exactly -1/0/+1")
+    assert not uses_native_kernels(model, clips)  # auto: the PyTorch path
+    with pytest.raises(ValueError, match=r"model.compute is 'native' but the encoder: the cnn_output quantizer "
+                                         r"'gumbel_binary' does not give exact"):
+        build_model(resolve({**cfg, "model": {**gumbel["model"], "compute": "native"}}), 3)
+    # auto: each component on its own path (the project's channels -> channels second layer stays in PyTorch)
+    two = build_model(resolve({**cfg, "model": {"encoder": {"layers": 2, "pool": [2, 2], "channels": 4}}}), 3)
+    assert "second layer (4 -> 4 channels) has no native kernel" in native_coverage(two)
+    assert (two.encoder.compute, two.cell.compute) == ("torch", "auto")
+    camera = build_model(resolve({**cfg, "model": {"encoder": {"type": "frames"}, "cell": None,
+                                                    "readout": {"type": "single_frame"}}}), 3)
+    assert native_coverage(camera) == "the readout: its input maps (the encoder's output) are not exactly -1/0/+1"
     model = build_model(resolve(cfg), 3)
-    assert uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
+    assert uses_native_kernels(model, clips)
     model.compute = "torch"
-    assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
+    assert not uses_native_kernels(model, clips)
     model.compute = "native"
     with model.tracing():  # tracing records every stage: always the PyTorch path
-        assert not uses_native_kernels(model, torch.zeros(1, 2, 1, 16, 16))
+        assert not uses_native_kernels(model, clips)
 
 
 def test_a_failed_build_is_an_error_for_native_and_a_warning_for_auto(monkeypatch):

@@ -87,7 +87,8 @@ def test_lstm_cell_value_is_the_integer_sum():
     x = clip(X1, X2)
     state = cell.initial_state(x[:, 0])
     for t in range(2):
-        state, _ = cell.step(x[:, t], state)
+        inputs = dict(zip(cell.input_convs, cell.convs(cell.input_convs, x[:, t])))
+        state, _ = cell.step(inputs, state)
     assert state["c"][0, 0].tolist() == [[3, 1], [-1, 1]]
 
 
@@ -226,8 +227,8 @@ def test_a_toy_cell_needs_nothing_but_its_definition():
                                  hidden_quantizer=hidden_quantizer, kernel_size=kernel_size)
                 self.leak = leak
 
-            def step(self, x, state):
-                total = self.conv("Conv_i", x) + self.leak * state["h"]
+            def step(self, inputs, state):
+                total = inputs["Conv_i"] + self.leak * state["h"]
                 return {"h": self.decide(self.hidden_quantizer, total)}, total
 
         cfg = resolve({"data": {"frame_size": 16, "timesteps": 3}, "model": {"cell": {"type": "toy_leaky_sign"}}},

@@ -1,6 +1,6 @@
-// Native CPU kernels for the paper's in-pixel model: the binary encoder's conv -> ReLU -> max-pool and
-// the PixelRNN cell's whole time loop, forward and backward, as PyTorch operators (namespace
-// pixelrnn_native). Maps and kernels are {-1, 0, +1}: they are held as int8 and convolved with integer
+// Native CPU kernels for the paper's in-pixel models: the binary encoder's conv -> ReLU -> max-pool, the
+// PixelRNN cell's whole time loop, and the binary convolution the other cells compose, forward and
+// backward, as PyTorch operators (namespace pixelrnn_native). Maps and kernels are {-1, 0, +1}: they are held as int8 and convolved with integer
 // adds and subtracts (exact), vectorised along image rows; work is spread over frames / samples with
 // at::parallel_for. Every reduction runs in a fixed order, so results do not depend on the thread count.
 //
@@ -110,11 +110,13 @@ void accumulate_conv(const int8_t* __restrict padded, int height, int width, int
 
 // out (height x width) += 'same' convolution of a zero-bordered float map with a float kernel, flipped
 // when transposed (the input gradient of a convolution: conv_transpose2d == conv2d with the flipped kernel).
+// Out: float, or double where many large terms cancel (binary_conv's input gradient).
+template <typename Out>
 void accumulate_conv_float(const float* __restrict padded, int height, int width, int k, const float* w,
-                           bool transposed, float* __restrict out) {
+                           bool transposed, Out* __restrict out) {
   const int pw = width + k - 1;
   for (int y = 0; y < height; ++y) {
-    float* __restrict o = out + y * width;
+    Out* __restrict o = out + y * width;
     for (int ky = 0; ky < k; ++ky)
       for (int kx = 0; kx < k; ++kx) {
         const float v = transposed ? w[(k - 1 - ky) * k + (k - 1 - kx)] : w[ky * k + kx];
@@ -535,6 +537,105 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> pixelrnn_cell_backwar
   return {grad_x, grad_wi, grad_wh, grad_thr};
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Binary convolution, the building block the other cells compose: maps (N, 1, H, W) {-1, 0, +1} and
+// kernels (K, 1, k, k) {-1, 0, +1} -> sums (N, K, H, W), the 'same' convolution of each map with each
+// kernel (integer sums, exact). The backward: grad_maps[n] = sum_c grad[n, c] (*) flipped w_c;
+// grad_weight[c] = sum_n the correlation of maps[n] with grad[n, c] (per-sample partials summed in order).
+
+void check_conv_inputs(const at::Tensor& maps, const at::Tensor& weight) {
+  check_float_cpu(maps, "maps");
+  check_float_cpu(weight, "weight");
+  TORCH_CHECK(maps.dim() == 4 && maps.size(1) == 1, "maps must be (N, 1, H, W), got ", maps.sizes());
+  TORCH_CHECK(weight.dim() == 4 && weight.size(1) == 1 && weight.size(2) == weight.size(3) && weight.size(3) % 2 == 1,
+              "weight must be (K, 1, k, k) with k odd, got ", weight.sizes());
+}
+
+template <typename Acc>
+void binary_conv_impl(const at::Tensor& maps, const at::Tensor& weight, at::Tensor& sums) {
+  const int n = maps.size(0), height = maps.size(2), width = maps.size(3);
+  const int kernels = weight.size(0), k = weight.size(3), pad = k / 2, pw = width + 2 * pad, map = height * width;
+  std::vector<SignedTaps> taps;
+  const float* w = weight.data_ptr<float>();
+  for (int c = 0; c < kernels; ++c) taps.push_back(split_taps(kernel_taps(w + c * k * k, k, pw, "weight")));
+  const float* src = maps.data_ptr<float>();
+  float* dst = sums.data_ptr<float>();
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int8_t> padded((height + 2 * pad) * pw, 0);
+    std::vector<Acc> acc(map);
+    for (int64_t i = begin; i < end; ++i) {
+      TORCH_CHECK(pad_ternary(src + i * map, height, width, pad, padded.data()),
+                  "maps must hold only -1, 0 and +1 (the output of a sign quantizer)");
+      for (int c = 0; c < kernels; ++c) {
+        std::fill(acc.begin(), acc.end(), Acc(0));
+        accumulate_conv(padded.data(), height, width, pad, taps[c], acc.data());
+        float* out = dst + (i * kernels + c) * map;
+#pragma omp simd
+        for (int j = 0; j < map; ++j) out[j] = static_cast<float>(acc[j]);
+      }
+    }
+  });
+}
+
+at::Tensor binary_conv(const at::Tensor& maps_in, const at::Tensor& weight_in) {
+  check_conv_inputs(maps_in, weight_in);
+  const at::Tensor maps = maps_in.contiguous(), weight = weight_in.contiguous();
+  at::Tensor sums = at::empty({maps.size(0), weight.size(0), maps.size(2), maps.size(3)}, maps.options());
+  if (weight.size(3) * weight.size(3) <= 127)  // |sum| <= k*k fits int8
+    binary_conv_impl<int8_t>(maps, weight, sums);
+  else
+    binary_conv_impl<int16_t>(maps, weight, sums);
+  return sums;
+}
+
+std::tuple<at::Tensor, at::Tensor> binary_conv_backward(const at::Tensor& grad_in, const at::Tensor& maps_in,
+                                                        const at::Tensor& weight_in, bool maps_grad, bool weight_grad) {
+  check_conv_inputs(maps_in, weight_in);
+  const at::Tensor grad = grad_in.contiguous(), maps = maps_in.contiguous(), weight = weight_in.contiguous();
+  check_float_cpu(grad, "grad");
+  TORCH_CHECK(grad.dim() == 4 && grad.size(0) == maps.size(0) && grad.size(1) == weight.size(0) &&
+                  grad.size(2) == maps.size(2) && grad.size(3) == maps.size(3),
+              "grad must be (N, K, H, W) like the forward's sums, got ", grad.sizes());
+  const int n = maps.size(0), height = maps.size(2), width = maps.size(3);
+  const int kernels = weight.size(0), k = weight.size(3), pad = k / 2, pw = width + 2 * pad, map = height * width;
+  const int kk = k * k, padded_size = (height + 2 * pad) * pw;
+  const float* g = grad.data_ptr<float>();
+  const float* x = maps.data_ptr<float>();
+  const float* w = weight.data_ptr<float>();
+  at::Tensor grad_maps = maps_grad ? at::zeros_like(maps) : at::empty({0}, maps.options());
+  float* gx = maps_grad ? grad_maps.data_ptr<float>() : nullptr;
+  std::vector<double> per_sample(weight_grad ? static_cast<size_t>(n) * kernels * kk : 0, 0.0);
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> xpad(padded_size, 0.f), gpad(padded_size, 0.f);
+    std::vector<double> gsum(map);  // the kernels' terms can be large and cancel: summed in double
+    for (int64_t i = begin; i < end; ++i) {
+      if (weight_grad)
+        for (int y = 0; y < height; ++y) std::copy_n(x + i * map + y * width, width, &xpad[(y + pad) * pw + pad]);
+      std::fill(gsum.begin(), gsum.end(), 0.0);
+      for (int c = 0; c < kernels; ++c) {
+        const float* gc = g + (i * kernels + c) * map;
+        if (weight_grad) accumulate_weight_grad(xpad.data(), gc, height, width, k, &per_sample[(i * kernels + c) * kk]);
+        if (gx) {
+          for (int y = 0; y < height; ++y) std::copy_n(gc + y * width, width, &gpad[(y + pad) * pw + pad]);
+          accumulate_conv_float(gpad.data(), height, width, k, w + c * kk, true, gsum.data());
+        }
+      }
+      if (gx) std::copy(gsum.begin(), gsum.end(), gx + i * map);
+    }
+  });
+  at::Tensor grad_weight = at::empty({0}, weight.options());
+  if (weight_grad) {
+    grad_weight = at::empty_like(weight);
+    float* gw = grad_weight.data_ptr<float>();
+    for (int j = 0; j < kernels * kk; ++j) {
+      double total = 0;
+      for (int i = 0; i < n; ++i) total += per_sample[static_cast<size_t>(i) * kernels * kk + j];
+      gw[j] = static_cast<float>(total);
+    }
+  }
+  return {grad_maps, grad_weight};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(pixelrnn_native, m) {
@@ -546,6 +647,9 @@ TORCH_LIBRARY(pixelrnn_native, m) {
   m.def("pixelrnn_cell_backward(Tensor grad_output, Tensor x, Tensor states, Tensor gate_sums, Tensor weight_i, "
         "Tensor weight_h, Tensor threshold, Tensor? gate_noise, str surrogate, float m, bool x_grad) "
         "-> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("binary_conv(Tensor maps, Tensor weight) -> Tensor");
+  m.def("binary_conv_backward(Tensor grad, Tensor maps, Tensor weight, bool maps_grad, bool weight_grad) "
+        "-> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(pixelrnn_native, CPU, m) {
@@ -553,4 +657,6 @@ TORCH_LIBRARY_IMPL(pixelrnn_native, CPU, m) {
   m.impl("encoder_conv_relu_maxpool_backward", &encoder_conv_relu_maxpool_backward);
   m.impl("pixelrnn_cell", &pixelrnn_cell);
   m.impl("pixelrnn_cell_backward", &pixelrnn_cell_backward);
+  m.impl("binary_conv", &binary_conv);
+  m.impl("binary_conv_backward", &binary_conv_backward);
 }

@@ -1,5 +1,5 @@
-"""The native operators with their autograd: the encoder's conv -> ReLU -> max-pool and the PixelRNN
-cell's time loop. Inputs are the model's quantised {-1, 0, +1} tensors; gradients flow back to them (and
+"""The native operators with their autograd: the encoder's conv -> ReLU -> max-pool, the PixelRNN cell's
+time loop, and the binary convolution the other cells compose. Inputs are the model's quantised {-1, 0, +1} tensors; gradients flow back to them (and
 from there through the quantizers' surrogates in PyTorch)."""
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def _ops():
         torch.library.register_autograd("pixelrnn_native::encoder_conv_relu_maxpool", _encoder_backward,
                                         setup_context=_encoder_setup)
         torch.library.register_autograd("pixelrnn_native::pixelrnn_cell", _cell_backward, setup_context=_cell_setup)
+        torch.library.register_autograd("pixelrnn_native::binary_conv", _conv_backward, setup_context=_conv_setup)
         _registered = True
     return torch.ops.pixelrnn_native
 
@@ -72,3 +73,20 @@ def _cell_backward(ctx, grad_output, _grad_states, _grad_sums):
         grad_threshold = None
     return (grad_x if wanted[0] else None, grad_wi if wanted[1] else None, grad_wh if wanted[2] else None,
             grad_threshold if wanted[3] else None, None, None, None, None)
+
+
+def binary_conv(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """conv2d(maps, weight, padding=k // 2) for {-1, 0, +1} maps (N, 1, H, W) and kernels (K, 1, k, k): the
+    integer sums (N, K, H, W)."""
+    return _ops().binary_conv(maps, weight)
+
+
+def _conv_setup(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _conv_backward(ctx, grad):
+    maps, weight = ctx.saved_tensors
+    want_maps, want_weight = ctx.needs_input_grad
+    grad_maps, grad_weight = torch.ops.pixelrnn_native.binary_conv_backward(grad, maps, weight, want_maps, want_weight)
+    return grad_maps if want_maps else None, grad_weight if want_weight else None
