@@ -1,13 +1,18 @@
 #!/usr/bin/env python
-"""Throughput of the paper's model (1-layer binary CNN + PixelRNN, 16 frames of 64x64, 9 classes).
+"""Throughput of an in-pixel model (16 frames of 64x64, 9 classes) on the native kernels against its
+PyTorch path.
 
 Mode ``throughput`` (default): ms per clip of a train step (forward, loss, backward) and of evaluation, at
-each batch size, for three paths computing the same function with the same parameters and input:
-``native`` (the model with model.compute = "native": the C++ kernels of model_utils/kernels), ``torch``
-(model.compute = "torch": the model's plain-PyTorch path) and ``straightforward``
-(benchmarks/straightforward_pixelrnn.py: a per-frame loop, every stage a separate op; a fair stand-in for
-the authors' release). ``train_speedup`` / ``eval_speedup``: best native vs best straightforward (each at
-its best batch size). Every figure is the best of ``--repeats`` timed runs after one warm-up run.
+each batch size, for the paths computing the same function with the same parameters and input: ``native``
+(model.compute = "native": the C++ kernels of model_utils/kernels) and ``torch`` (model.compute = "torch":
+the model's plain-PyTorch path); for PixelRNN also ``straightforward`` (model_utils/straightforward.py: a
+per-frame loop, every stage a separate op; a fair stand-in for the authors' release). ``train_speedup`` /
+``eval_speedup``: best torch vs best native (each at its best batch size); for PixelRNN
+``train_straightforward_speedup`` / ``eval_straightforward_speedup``: best straightforward vs best native.
+Every figure is the best of ``--repeats`` timed runs after one warm-up run.
+
+``--model``: ``pixelrnn`` (default) is the paper's noise-trained model (cam_noise); every other name is the
+model section of configs/Cambridge/comparison/<name>.json (the noise-free comparison models).
 
 Figures count only on a quiet machine: the benchmark waits (up to ``--max-wait`` s) for the 1-minute
 load average to drop below 0.5 before it starts, writes ``load_before`` / ``load_after`` into its JSON
@@ -18,6 +23,7 @@ Mode ``epoch``: one training epoch of a Cambridge-sized workload (720 train clip
 90 val clips, in memory) through the Trainer (model.compute "auto").
 
   python benchmarks/bench_train.py --out bench.json
+  python benchmarks/bench_train.py --model conv_lstm --batch-sizes 32 64 --out conv_lstm.json
   python benchmarks/bench_train.py --mode epoch
 """
 from __future__ import annotations
@@ -38,7 +44,8 @@ from data_utils.in_memory import InMemoryClips
 from model_utils.straightforward import straightforward_forward
 from model_utils import build_model
 from training_utils.atomic_files import write_json
-from training_utils.config import resolve
+from training_utils.config import load_config, resolve
+from training_utils.paths import REPO_ROOT
 
 TIMESTEPS, SIZE, CLASSES = 16, 64, 9
 
@@ -47,8 +54,20 @@ PAPER_MODEL = {"model": {"encoder": {"noise_std": 0.6},
                          "cell": {"learned_threshold": True, "gate_noise_std": 0.6, "output_noise_std": 1.0}}}
 
 
+# The in-pixel models of the paper's comparison (configs/Cambridge/comparison/<name>.json).
+IN_PIXEL_MODELS = ("pixelrnn", "pixelrnn_interpolation", "two_layer_cnn_pixelrnn", "simple_rnn", "simple_rnn_out",
+                   "conv_gru", "mgu", "mgu_v2", "conv_lstm", "conv_lstm_out", "cnn_only")
+
+
 def paper_config(overrides=()) -> dict:
     return resolve(PAPER_MODEL, list(overrides))
+
+
+def model_config(name: str) -> dict:
+    if name == "pixelrnn":
+        return paper_config()
+    model = load_config(REPO_ROOT / "configs" / "Cambridge" / "comparison" / f"{name}.json")["model"]
+    return resolve({"model": model, "data": {"timesteps": TIMESTEPS, "frame_size": SIZE}})
 
 
 QUIET_LOAD = 0.5
@@ -85,7 +104,7 @@ def peak_memory_mib(device: torch.device) -> float:
 def throughput(args) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(0)
-    model = build_model(paper_config(), CLASSES).to(device)
+    model = build_model(model_config(args.model), CLASSES).to(device)
     generator = torch.Generator().manual_seed(1)
     largest = max(args.batch_sizes)
     clips = torch.randn(largest, TIMESTEPS, 1, SIZE, SIZE, generator=generator).to(device)
@@ -96,13 +115,14 @@ def throughput(args) -> dict:
             model.compute = kernels
             return model(x)
         return forward
-    paths = {"native": with_kernels("native"), "torch": with_kernels("torch"),
-             "straightforward": lambda x: straightforward_forward(model, x)}
+    paths = {"native": with_kernels("native"), "torch": with_kernels("torch")}
+    if args.model == "pixelrnn":
+        paths["straightforward"] = lambda x: straightforward_forward(model, x)
     if device.type != "cpu":
         del paths["native"]  # CPU-only kernels
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    results = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "load_before": wait_for_quiet(args.max_wait), "runs": []}
+    results = {"model": args.model, "device": str(device), "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "load_before": wait_for_quiet(args.max_wait), "runs": []}
     for batch in args.batch_sizes:
         x, y = clips[:batch], labels[:batch]
         for name, forward in paths.items():
@@ -131,12 +151,17 @@ def throughput(args) -> dict:
         for name, run in best.items():
             results[f"{mode}_{name}_ms_per_clip"] = run["ms_per_clip"]
             results[f"{mode}_{name}_best_batch"] = run["batch"]
-        fast = "native" if "native" in best else "torch"
-        results[f"{mode}_speedup"] = best["straightforward"]["ms_per_clip"] / best[fast]["ms_per_clip"]
-        results[f"{mode}_torch_speedup"] = best["straightforward"]["ms_per_clip"] / best["torch"]["ms_per_clip"]
+        ratios = []
+        if "native" in best:
+            results[f"{mode}_speedup"] = best["torch"]["ms_per_clip"] / best["native"]["ms_per_clip"]
+            ratios.append(f"native vs torch {results[f'{mode}_speedup']:.2f}x")
+        if "straightforward" in best:
+            fast = "native" if "native" in best else "torch"
+            results[f"{mode}_straightforward_speedup"] = (best["straightforward"]["ms_per_clip"]
+                                                          / best[fast]["ms_per_clip"])
+            ratios.append(f"{fast} vs straightforward {results[f'{mode}_straightforward_speedup']:.2f}x")
         print(f"{mode}: " + ", ".join(f"{name} {run['ms_per_clip']:.2f} ms/clip (batch {run['batch']})"
-                                      for name, run in best.items())
-              + f": speedup {fast} {results[f'{mode}_speedup']:.2f}x, torch {results[f'{mode}_torch_speedup']:.2f}x")
+                                      for name, run in best.items()) + ": " + ", ".join(ratios))
     print(f"1-minute load: {results['load_before']:.2f} before, {results['load_after']:.2f} after")
     return results
 
@@ -170,6 +195,7 @@ def epoch(args) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=("throughput", "epoch"), default="throughput")
+    p.add_argument("--model", choices=IN_PIXEL_MODELS, default="pixelrnn", help="the model timed (throughput mode)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32, 64])
     p.add_argument("--repeats", type=int, default=3, help="timed runs per figure (the best counts)")
     p.add_argument("--epoch-batch-size", type=int, default=32)

@@ -83,10 +83,9 @@ class InPixelStage(NativeComputable, Traceable, nn.Module):
         recorded in the trace under its name."""
         weight = torch.cat([getattr(self, name).quantized_weight() for name in names])
         if self.native_now(x):
-            sums = binary_conv(x, weight)
+            maps = binary_conv(x, weight)
         else:
-            sums = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
-        maps = sums.split(1, dim=1)
+            maps = F.conv2d(x, weight, padding=weight.shape[-1] // 2).split(1, dim=1)
         if record:
             for name, y in zip(names, maps):
                 self.record(name, y)
@@ -145,10 +144,12 @@ class ConvRecurrentCell(InPixelStage):
         names = self.input_convs
         sums = self.convs(names, x.flatten(0, 1), record=False) if names else ()
         per_step = {**{name: s.reshape(batch, steps, *s.shape[1:]) for name, s in zip(names, sums)}, **per_step}
+        # unbind, not value[:, t]: one backward op, where T selects would each fill a whole (B, T, ...) gradient
+        frames = {name: value.unbind(1) for name, value in per_step.items()}
         state = self.initial_state(x[:, 0])
         output = None
         for t in range(steps):
-            inputs = {name: value[:, t] for name, value in per_step.items()}
+            inputs = {name: value[t] for name, value in frames.items()}
             for name in names:
                 self.record(name, inputs[name])
             self.record("hidden_prev", state["h"])

@@ -1,8 +1,11 @@
 """Every in-pixel model of the paper's comparison computes the same function on the native kernels as on
 its PyTorch path (``model.compute``): logits to 1e-5 and every gradient to 1e-4 of its largest entry, with
-sensor noise on and off, one frame and sixteen, one clip and 32. The clips have flat regions (ties in the
+sensor noise on and off, one frame and sixteen, one clip and 32 (where float32 itself cannot reach 1e-4, at
+least as close to the exact gradient as the PyTorch path: see ``assert_paths_agree``). The clips have flat regions (ties in the
 pooling windows and zero sums at the gates), regions along the borders and exact zeros; the cells'
 binary convolutions run on the native ``binary_conv`` kernel, checked on its own against conv2d."""
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -49,13 +52,30 @@ def run(model, compute, clips, target):
     return logits.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
 
 
+def exact_gradients(model, clips, target) -> dict:
+    """The PyTorch path's gradients in float64 (the same noise: it is drawn in float32): the exact values."""
+    exact = copy.deepcopy(model).double()
+    return run(exact, "torch", clips.double(), target)[1]
+
+
 def assert_paths_agree(model, clips):
     assert native_coverage(model) is None
     target = torch.arange(len(clips)) % 9
     got, got_grads = run(model, "native", clips, target)
     want, want_grads = run(model, "torch", clips, target)
     assert (got - want).abs().max() <= 1e-5
-    assert_gradients_close(got_grads, want_grads)
+    try:
+        assert_gradients_close(got_grads, want_grads)
+    except AssertionError:
+        # Through 16 binary steps the gradients reach ~1e15 and a threshold's gradient sums them with heavy
+        # cancellation: there float32 itself misses the exact value by more than 1e-4 on either path. The
+        # native path must then be as close to the exact (float64) gradient as the PyTorch path is, within 2x.
+        exact = exact_gradients(model, clips, target)
+        assert sorted(got_grads) == sorted(exact)
+        for name, value in exact.items():
+            torch_error = (want_grads[name].double() - value).abs().max()
+            tolerance = max(1e-4 * value.abs().max().clamp_min(1e-3), 2 * torch_error)
+            assert (got_grads[name].double() - value).abs().max() <= tolerance, name
     model.eval()
     with torch.no_grad():
         model.compute = "native"
@@ -95,12 +115,22 @@ def test_binary_conv_equals_conv2d_with_its_gradients(maps, kernels, size, k):
     x.requires_grad_()
     w = torch.randint(-1, 2, (kernels, 1, k, k), generator=g).float().requires_grad_()
     upstream = torch.randn(maps, kernels, *size, generator=g)
-    got, want = binary_conv(x, w), F.conv2d(x, w, padding=k // 2)
+    got, want = torch.cat(binary_conv(x, w), 1), F.conv2d(x, w, padding=k // 2)
     assert torch.equal(got, want)
     got_grads = torch.autograd.grad((got * upstream).sum(), (x, w))
     want_grads = torch.autograd.grad((want * upstream).sum(), (x, w))
     for g_, w_ in zip(got_grads, want_grads):
         assert g_.abs().sum() > 0 and (g_ - w_).abs().max() <= 1e-4 * w_.abs().max()
+
+
+def test_binary_conv_kernel_whose_sums_are_unused_gets_a_zero_gradient_as_in_conv2d():
+    g = torch.Generator().manual_seed(4)
+    x = torch.randint(-1, 2, (2, 1, 9, 9), generator=g).float().requires_grad_()
+    w = torch.randint(-1, 2, (3, 1, 5, 5), generator=g).float().requires_grad_()
+    got = torch.autograd.grad(binary_conv(x, w)[1].sum(), (x, w))  # kernels 0 and 2 unused: no gradient reaches them
+    want = torch.autograd.grad(F.conv2d(x, w, padding=2)[:, 1].sum(), (x, w))
+    assert torch.allclose(got[0], want[0]) and torch.allclose(got[1], want[1])
+    assert got[1][1].abs().sum() > 0 and got[1][[0, 2]].abs().sum() == 0
 
 
 def test_binary_conv_refuses_what_it_cannot_compute_exactly():

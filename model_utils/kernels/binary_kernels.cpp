@@ -146,6 +146,26 @@ void accumulate_weight_grad(const float* __restrict padded, const float* __restr
     }
 }
 
+// The same sums, vectorised down the columns: per tap, columns[x] collects g[y, x] * in[y + ky, x + kx] over
+// all rows (whole rows of lanes, no reduction inside the loop); the row of columns is then summed in double.
+void accumulate_weight_grad_columns(const float* __restrict padded, const float* __restrict g, int height, int width,
+                                    int k, float* __restrict columns, double* grad_w) {
+  const int pw = width + k - 1;
+  for (int ky = 0; ky < k; ++ky)
+    for (int kx = 0; kx < k; ++kx) {
+      std::fill(columns, columns + width, 0.f);
+      for (int y = 0; y < height; ++y) {
+        const float* __restrict s = padded + (y + ky) * pw + kx;
+        const float* __restrict gr = g + y * width;
+#pragma omp simd
+        for (int x = 0; x < width; ++x) columns[x] += gr[x] * s[x];
+      }
+      double total = 0;
+      for (int x = 0; x < width; ++x) total += columns[x];
+      grad_w[ky * k + kx] += total;
+    }
+}
+
 void check_float_cpu(const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor (the native kernels are CPU-only), got ",
               t.device());
@@ -539,9 +559,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> pixelrnn_cell_backwar
 
 // ---------------------------------------------------------------------------------------------------
 // Binary convolution, the building block the other cells compose: maps (N, 1, H, W) {-1, 0, +1} and
-// kernels (K, 1, k, k) {-1, 0, +1} -> sums (N, K, H, W), the 'same' convolution of each map with each
-// kernel (integer sums, exact). The backward: grad_maps[n] = sum_c grad[n, c] (*) flipped w_c;
-// grad_weight[c] = sum_n the correlation of maps[n] with grad[n, c] (per-sample partials summed in order).
+// kernels (K, 1, k, k) {-1, 0, +1} -> K sums (N, 1, H, W), the 'same' convolution of the maps with each
+// kernel (integer sums, exact). One tensor per kernel, so that the backward reads each kernel's gradient
+// where autograd left it (none for an unused one) instead of a copy gathered into one (N, K, H, W) block.
+// The backward: grad_maps[n] = sum_c grad_c[n] (*) flipped w_c; grad_weight[c] = sum_n the correlation of
+// maps[n] with grad_c[n] (per-sample partials summed in order).
 
 void check_conv_inputs(const at::Tensor& maps, const at::Tensor& weight) {
   check_float_cpu(maps, "maps");
@@ -552,14 +574,17 @@ void check_conv_inputs(const at::Tensor& maps, const at::Tensor& weight) {
 }
 
 template <typename Acc>
-void binary_conv_impl(const at::Tensor& maps, const at::Tensor& weight, at::Tensor& sums) {
+void binary_conv_impl(const at::Tensor& maps, const at::Tensor& weight, std::vector<at::Tensor>& sums) {
   const int n = maps.size(0), height = maps.size(2), width = maps.size(3);
   const int kernels = weight.size(0), k = weight.size(3), pad = k / 2, pw = width + 2 * pad, map = height * width;
   std::vector<SignedTaps> taps;
+  std::vector<float*> dst;
   const float* w = weight.data_ptr<float>();
-  for (int c = 0; c < kernels; ++c) taps.push_back(split_taps(kernel_taps(w + c * k * k, k, pw, "weight")));
+  for (int c = 0; c < kernels; ++c) {
+    taps.push_back(split_taps(kernel_taps(w + c * k * k, k, pw, "weight")));
+    dst.push_back(sums[c].data_ptr<float>());
+  }
   const float* src = maps.data_ptr<float>();
-  float* dst = sums.data_ptr<float>();
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     std::vector<int8_t> padded((height + 2 * pad) * pw, 0);
     std::vector<Acc> acc(map);
@@ -569,7 +594,7 @@ void binary_conv_impl(const at::Tensor& maps, const at::Tensor& weight, at::Tens
       for (int c = 0; c < kernels; ++c) {
         std::fill(acc.begin(), acc.end(), Acc(0));
         accumulate_conv(padded.data(), height, width, pad, taps[c], acc.data());
-        float* out = dst + (i * kernels + c) * map;
+        float* out = dst[c] + i * map;
 #pragma omp simd
         for (int j = 0; j < map; ++j) out[j] = static_cast<float>(acc[j]);
       }
@@ -577,10 +602,11 @@ void binary_conv_impl(const at::Tensor& maps, const at::Tensor& weight, at::Tens
   });
 }
 
-at::Tensor binary_conv(const at::Tensor& maps_in, const at::Tensor& weight_in) {
+std::vector<at::Tensor> binary_conv(const at::Tensor& maps_in, const at::Tensor& weight_in) {
   check_conv_inputs(maps_in, weight_in);
   const at::Tensor maps = maps_in.contiguous(), weight = weight_in.contiguous();
-  at::Tensor sums = at::empty({maps.size(0), weight.size(0), maps.size(2), maps.size(3)}, maps.options());
+  std::vector<at::Tensor> sums;
+  for (int c = 0; c < weight.size(0); ++c) sums.push_back(at::empty_like(maps));
   if (weight.size(3) * weight.size(3) <= 127)  // |sum| <= k*k fits int8
     binary_conv_impl<int8_t>(maps, weight, sums);
   else
@@ -588,33 +614,44 @@ at::Tensor binary_conv(const at::Tensor& maps_in, const at::Tensor& weight_in) {
   return sums;
 }
 
-std::tuple<at::Tensor, at::Tensor> binary_conv_backward(const at::Tensor& grad_in, const at::Tensor& maps_in,
-                                                        const at::Tensor& weight_in, bool maps_grad, bool weight_grad) {
+std::tuple<at::Tensor, at::Tensor> binary_conv_backward(const c10::List<std::optional<at::Tensor>>& grads_in,
+                                                        const at::Tensor& maps_in, const at::Tensor& weight_in,
+                                                        bool maps_grad, bool weight_grad) {
   check_conv_inputs(maps_in, weight_in);
-  const at::Tensor grad = grad_in.contiguous(), maps = maps_in.contiguous(), weight = weight_in.contiguous();
-  check_float_cpu(grad, "grad");
-  TORCH_CHECK(grad.dim() == 4 && grad.size(0) == maps.size(0) && grad.size(1) == weight.size(0) &&
-                  grad.size(2) == maps.size(2) && grad.size(3) == maps.size(3),
-              "grad must be (N, K, H, W) like the forward's sums, got ", grad.sizes());
+  const at::Tensor maps = maps_in.contiguous(), weight = weight_in.contiguous();
   const int n = maps.size(0), height = maps.size(2), width = maps.size(3);
   const int kernels = weight.size(0), k = weight.size(3), pad = k / 2, pw = width + 2 * pad, map = height * width;
   const int kk = k * k, padded_size = (height + 2 * pad) * pw;
-  const float* g = grad.data_ptr<float>();
+  TORCH_CHECK(static_cast<int>(grads_in.size()) == kernels, "one gradient per kernel expected, got ", grads_in.size());
+  std::vector<at::Tensor> grads;  // undefined where the kernel's sums got no gradient
+  std::vector<const float*> g(kernels, nullptr);
+  for (int c = 0; c < kernels; ++c) {
+    const std::optional<at::Tensor> grad = grads_in.get(c);
+    grads.push_back(grad && grad->defined() ? grad->contiguous() : at::Tensor());
+    if (!grads[c].defined()) continue;
+    check_float_cpu(grads[c], "grad");
+    TORCH_CHECK(grads[c].sizes() == maps.sizes(), "each gradient must be shaped like the maps ", maps.sizes(),
+                ", got ", grads[c].sizes());
+    g[c] = grads[c].data_ptr<float>();
+  }
   const float* x = maps.data_ptr<float>();
   const float* w = weight.data_ptr<float>();
-  at::Tensor grad_maps = maps_grad ? at::zeros_like(maps) : at::empty({0}, maps.options());
+  at::Tensor grad_maps = maps_grad ? at::empty_like(maps) : at::empty({0}, maps.options());
   float* gx = maps_grad ? grad_maps.data_ptr<float>() : nullptr;
   std::vector<double> per_sample(weight_grad ? static_cast<size_t>(n) * kernels * kk : 0, 0.0);
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> xpad(padded_size, 0.f), gpad(padded_size, 0.f);
-    std::vector<double> gsum(map);  // the kernels' terms can be large and cancel: summed in double
+    std::vector<float> xpad(padded_size, 0.f), gpad(padded_size, 0.f), columns(width);
+    std::vector<double> gsum(map);  // the terms can be large and cancel: summed in double
     for (int64_t i = begin; i < end; ++i) {
       if (weight_grad)
         for (int y = 0; y < height; ++y) std::copy_n(x + i * map + y * width, width, &xpad[(y + pad) * pw + pad]);
       std::fill(gsum.begin(), gsum.end(), 0.0);
       for (int c = 0; c < kernels; ++c) {
-        const float* gc = g + (i * kernels + c) * map;
-        if (weight_grad) accumulate_weight_grad(xpad.data(), gc, height, width, k, &per_sample[(i * kernels + c) * kk]);
+        if (!g[c]) continue;
+        const float* gc = g[c] + i * map;
+        if (weight_grad)
+          accumulate_weight_grad_columns(xpad.data(), gc, height, width, k, columns.data(),
+                                         &per_sample[(i * kernels + c) * kk]);
         if (gx) {
           for (int y = 0; y < height; ++y) std::copy_n(gc + y * width, width, &gpad[(y + pad) * pw + pad]);
           accumulate_conv_float(gpad.data(), height, width, k, w + c * kk, true, gsum.data());
@@ -647,8 +684,8 @@ TORCH_LIBRARY(pixelrnn_native, m) {
   m.def("pixelrnn_cell_backward(Tensor grad_output, Tensor x, Tensor states, Tensor gate_sums, Tensor weight_i, "
         "Tensor weight_h, Tensor threshold, Tensor? gate_noise, str surrogate, float m, bool x_grad) "
         "-> (Tensor, Tensor, Tensor, Tensor)");
-  m.def("binary_conv(Tensor maps, Tensor weight) -> Tensor");
-  m.def("binary_conv_backward(Tensor grad, Tensor maps, Tensor weight, bool maps_grad, bool weight_grad) "
+  m.def("binary_conv(Tensor maps, Tensor weight) -> Tensor[]");
+  m.def("binary_conv_backward(Tensor?[] grads, Tensor maps, Tensor weight, bool maps_grad, bool weight_grad) "
         "-> (Tensor, Tensor)");
 }
 

@@ -75,9 +75,9 @@ def _cell_backward(ctx, grad_output, _grad_states, _grad_sums):
             grad_threshold if wanted[3] else None, None, None, None, None)
 
 
-def binary_conv(maps: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """conv2d(maps, weight, padding=k // 2) for {-1, 0, +1} maps (N, 1, H, W) and kernels (K, 1, k, k): the
-    integer sums (N, K, H, W)."""
+def binary_conv(maps: torch.Tensor, weight: torch.Tensor) -> list[torch.Tensor]:
+    """conv2d(maps, weight, padding=k // 2).split(1, dim=1) for {-1, 0, +1} maps (N, 1, H, W) and kernels
+    (K, 1, k, k): the integer sums, one (N, 1, H, W) tensor per kernel."""
     return _ops().binary_conv(maps, weight)
 
 
@@ -85,8 +85,9 @@ def _conv_setup(ctx, inputs, output):
     ctx.save_for_backward(*inputs)
 
 
-def _conv_backward(ctx, grad):
+def _conv_backward(ctx, grads):
     maps, weight = ctx.saved_tensors
     want_maps, want_weight = ctx.needs_input_grad
-    grad_maps, grad_weight = torch.ops.pixelrnn_native.binary_conv_backward(grad, maps, weight, want_maps, want_weight)
+    grad_maps, grad_weight = torch.ops.pixelrnn_native.binary_conv_backward(list(grads), maps, weight, want_maps,
+                                                                            want_weight)
     return grad_maps if want_maps else None, grad_weight if want_weight else None
