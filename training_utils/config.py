@@ -219,6 +219,11 @@ KEYS: dict[str, Key] = {
     "train.bop.interval": Key(1, _int_at_least(1), "Bop: consider flips every this many steps"),
     "train.bop.warmup": Key(0, _int_at_least(0), "Bop: no flips in a kernel's first this many steps (its averages "
                             "are still filling)"),
+    "train.bop_later.after_epochs": Key(0, _int_at_least(0),
+                                        "once this many epochs are done, Bop continues with `train.bop_later`'s "
+                                        "threshold and interval (0: never)"),
+    "train.bop_later.threshold": Key(0.25, _number(0), "Bop's threshold after `train.bop_later.after_epochs`"),
+    "train.bop_later.interval": Key(4, _int_at_least(1), "Bop's interval after `train.bop_later.after_epochs`"),
     "train.flip_verification.clips": Key(0, _int_at_least(0),
                                          "keep a Bop step's flips only if they lower the loss on this many fixed "
                                          "training clips (0: off)"),

@@ -246,6 +246,11 @@ class Trainer:
                              epoch=self.epoch, device=self.device)
         if hasattr(self.datasets["train"], "set_epoch"):
             self.datasets["train"].set_epoch(self.epoch)
+        later = t["bop_later"]
+        if self.binary_optimizer is not None and later["after_epochs"] and self.epoch >= later["after_epochs"]:
+            # A stable start first (a high threshold), then kernels that keep learning (a lower one, rarer).
+            for group in self.binary_optimizer.param_groups:
+                group["threshold"], group["interval"] = later["threshold"], later["interval"]
         signs_before = binary_signs(model)
         self.verified_flips = [0, 0]
         global_sizes = (loader.batch_sampler.global_sizes() if self.dist.enabled else None)
