@@ -215,3 +215,21 @@ def test_verification_with_batch_statistics_normalises_by_the_clips_and_leaves_r
 def test_flip_verification_batchnorm_accepts_running_or_batch():
     with pytest.raises(Exception, match="flip_verification.batchnorm"):
         resolve({"train": {"binary_optimizer": "bop", "flip_verification": {"clips": 8, "batchnorm": "train"}}})
+
+
+def test_bop_later_switches_threshold_and_interval_once_its_epochs_are_done(tmp_path):
+    cfg = bop_config()
+    cfg["train"]["bop_later"] = {"after_epochs": 1, "threshold": 0.3, "interval": 3}
+    cfg["train"]["epochs"] = 3
+    trainer = Trainer(cfg, tiny_datasets(), tmp_path, torch.device("cpu"))
+    settings = lambda: {(g["threshold"], g["interval"]) for g in trainer.binary_optimizer.param_groups}  # noqa: E731
+    first = settings()
+    assert first == {(cfg["train"]["bop"]["threshold"], cfg["train"]["bop"]["interval"])} != {(0.3, 3)}
+    trainer.fit(until_epoch=1)
+    assert settings() == first  # epoch 1 ran with the first settings
+    trainer.fit(until_epoch=2)
+    assert settings() == {(0.3, 3)}
+    # a run resumed after the switch continues with the later settings
+    resumed = Trainer(cfg, tiny_datasets(), tmp_path, torch.device("cpu"), resume=tmp_path / "last.pt")
+    resumed.fit(until_epoch=3)
+    assert {(g["threshold"], g["interval"]) for g in resumed.binary_optimizer.param_groups} == {(0.3, 3)}
