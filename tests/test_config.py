@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 
 from model_utils import build_model
 from training_utils.config import KEYS, ConfigError, dumps, get, load_config, markdown_table, resolve
@@ -79,10 +80,23 @@ def release_config(reference, **model):
     ("srnn", "simple_rnn"), ("srnno", "simple_rnn_out"), ("cgru", "conv_gru"), ("cgruo", "conv_gru"),
     ("cmgu", "mgu"), ("cmgu_v2", "mgu_v2"), ("clstm", "conv_lstm"), ("clstmo", "conv_lstm_out"),
     ("pixrnn", "pixelrnn_interpolation"), ("pixrnn_binarize_hidden", "pixelrnn_interpolation")])
-def test_release_configs_naming_the_baseline_cells_load(reference, rnn_type, cell):
+def test_release_configs_naming_the_baseline_cells_load_and_train(reference, rnn_type, cell):
     cfg = resolve(release_config(reference, rnn_type=rnn_type))
     assert cfg["model"]["cell"]["type"] == cell and cfg["model"]["cell"]["kernel_size"] == 5
-    assert build_model(cfg, 9).cell.registry_name == cell
+    model = build_model(cfg, 9)
+    assert model.cell.registry_name == cell
+    assert_one_training_step(model, cfg["data"]["frame_size"], "cell.")
+
+
+def assert_one_training_step(model, frame_size: int, prefix: str) -> None:
+    """A train step on two random clips of four frames gives every kernel under ``prefix`` a finite gradient,
+    and some of them a nonzero one."""
+    torch.manual_seed(0)
+    clips = torch.randn(2, 4, 1, frame_size, frame_size)
+    torch.nn.functional.cross_entropy(model.train()(clips), torch.tensor([0, 1])).backward()
+    grads = [p.grad for name, p in model.named_parameters() if name.startswith(prefix) and p.grad is not None]
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
 
 
 @pytest.mark.parametrize("model, encoder, cell, decoder, frame_size", [
@@ -107,6 +121,7 @@ def test_release_model_and_camera_types_map_onto_components(reference, model, en
     assert cfg["data"]["frame_size"] == frame_size
     if model.get("cnn_type") == "raw_cam_downsampled_bin_in":
         assert m["encoder"]["binarize"] is True
+    assert_one_training_step(build_model(cfg, 9), frame_size, "fc.")
 
 
 def test_paper_recipe_presets_every_key_and_explicit_keys_win(tmp_path):
