@@ -132,7 +132,7 @@ class BinaryConvEncoder(NativeComputable, Traceable, nn.Module):
 
     def conv_relu_pool(self, conv: BinaryConv2d, h: torch.Tensor, pool: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(max_pool(relu(conv(h))), the convolution itself or None where the native kernel fused it away)."""
-        if self.native_now(h) and conv.in_channels == 1 and h.shape[-1] % pool == 0 and h.shape[-2] % pool == 0:
+        if self.native_now(h) and h.shape[-1] % pool == 0 and h.shape[-2] % pool == 0:
             return conv_relu_maxpool(h, conv.quantized_weight(), pool), None
         c = conv(h)
         return F.max_pool2d(F.relu(c), pool), c

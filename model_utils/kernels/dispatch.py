@@ -122,5 +122,4 @@ def set_compute(model, compute: str) -> None:
 
 def uses_native_kernels(model, clips: torch.Tensor) -> bool:
     """Whether ``model.encode(clips)`` runs any native kernel."""
-    return any(component.compute != "torch" and component.native_now(clips)
-               for component in components(model).values())
+    return any(component.native_now(clips) for component in components(model).values())
