@@ -12,7 +12,7 @@ from benchmarks import seed_sweep
 from clip_data_fixtures import make_clip_folder
 from helpers import tiny_datasets
 from model_utils import build_model
-from training_utils.config import resolve
+from training_utils.config import ConfigError, resolve
 from training_utils.init_selection import choose_initialisation, fit_half, ridge_holdout_score
 from training_utils.runtime import seed_everything
 from training_utils.trainer import Trainer
@@ -96,8 +96,10 @@ def test_init_candidates_trains_the_best_scoring_draw_and_one_candidate_changes_
     datasets = tiny_datasets()
     seed_everything(0)
     build = lambda: build_model(cfg, 3)  # noqa: E731
-    model, index, scores = choose_initialisation(build, datasets["train"], 4, 3, torch.device("cpu"))
-    assert len(scores) == 4 and scores[index] == max(scores)
+    models, indices, scores = choose_initialisation(build, datasets["train"], 4, 3, torch.device("cpu"), keep=2)
+    model, index = models[0], indices[0]
+    assert len(scores) == 4 and scores[index] == max(scores) and len(models) == 2
+    assert scores[indices[1]] == max(s for i, s in enumerate(scores) if i != index)
     seed_everything(0)
     draws = [build() for _ in range(4)]  # the candidates are consecutive draws of the seeded generator
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), draws[index].state_dict().values()))
@@ -107,6 +109,30 @@ def test_init_candidates_trains_the_best_scoring_draw_and_one_candidate_changes_
     cfg["train"]["init_candidates"] = 1
     single = Trainer(cfg, datasets, tmp_path / "one", torch.device("cpu")).model
     assert all(torch.equal(a, b) for a, b in zip(single.state_dict().values(), draws[0].state_dict().values()))
+
+
+def test_init_trials_train_the_best_candidates_as_the_run_would_and_start_the_best_one_afresh(tmp_path):
+    cfg = resolve({"data": {"frame_size": 16, "timesteps": 4},
+                   "train": {"epochs": 2, "batch_size": 8, "init_candidates": 4, "init_trials": 3,
+                             "init_trial_epochs": 1}})
+    datasets = tiny_datasets()
+    seed_everything(0)
+    draws = [build_model(cfg, 3) for _ in range(4)]
+    trainer = Trainer(cfg, datasets, tmp_path / "trial", torch.device("cpu"))
+    tried = trainer.candidate_indices
+    assert len(tried) == 3 and len(set(tried)) == 3 and set(trainer.trial_merits) == set(tried)
+    chosen = max(tried, key=lambda i: (trainer.trial_merits[i], -tried.index(i)))
+    # the run starts from the winner's untrained draw, with fresh optimizers and epoch 0 ...
+    assert all(torch.equal(a, b) for a, b in zip(trainer.model.state_dict().values(), draws[chosen].state_dict().values()))
+    assert trainer.epoch == 0 and trainer.history == [] and not trainer.optimizer.state
+    # ... and its first epoch repeats the winner's trial exactly (same random state, data order, schedule)
+    trainer.fit(until_epoch=1)
+    row = trainer.history[0]
+    assert row["train_accuracy"] + row["val_accuracy"] == trainer.trial_merits[chosen]
+    again = Trainer(cfg, datasets, tmp_path / "again", torch.device("cpu"))
+    assert again.trial_merits == trainer.trial_merits
+    with pytest.raises(ConfigError, match="train.init_trials.*1..train.init_candidates"):
+        resolve({"train": {"init_candidates": 2, "init_trials": 3}})
 
 
 def test_subject_holdout_scores_on_subjects_the_fit_never_saw():

@@ -203,6 +203,11 @@ KEYS: dict[str, Key] = {
     "train.binary_lr_scale": Key(1.0, _number(0), "the binary weights' latent values learn at lr x this"),
     "train.init_candidates": Key(1, _int_at_least(1), "train the best of this many initialisations "
                                                       "(`training_utils/init_selection.py`)"),
+    "train.init_trials": Key(1, _int_at_least(1),
+                             "train the best this many candidates by the ridge score for `train.init_trial_epochs` "
+                             "each, and the run from the start whose trial reached the highest training + "
+                             "validation accuracy (1: no trial)"),
+    "train.init_trial_epochs": Key(2, _int_at_least(1), "epochs of each initialisation trial"),
     "train.init_holdout": Key("clips", _one_of(HOLDOUTS),
                               "what scores the candidates: held-out `clips`, or `subjects` their read-out fit never "
                               "saw"),
@@ -345,6 +350,10 @@ def validate(cfg: dict, source: str = "") -> dict:
     if cfg["train"]["flip_verification"]["clips"] and cfg["train"]["binary_optimizer"] != "bop":
         raise ConfigError(f"config key 'train.flip_verification.clips'{_where(source)} verifies Bop's flips: it "
                           "needs train.binary_optimizer 'bop' (or 0 to turn verification off)")
+    if cfg["train"]["init_trials"] > cfg["train"]["init_candidates"]:
+        raise ConfigError(f"config key 'train.init_trials'{_where(source)} is {cfg['train']['init_trials']}: it "
+                          f"tries some of the train.init_candidates ({cfg['train']['init_candidates']}) "
+                          "initialisations, so it accepts 1..train.init_candidates")
     fractions = cfg["data"]["split_fractions"]
     if abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise ConfigError(f"config key 'data.split_fractions'{_where(source)} must sum to 1, got {fractions}")

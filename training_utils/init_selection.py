@@ -88,17 +88,18 @@ def ridge_holdout_score(features: torch.Tensor, labels: torch.Tensor, classes: i
 
 
 def choose_initialisation(build: Callable[[], torch.nn.Module], dataset, candidates: int, classes: int,
-                          device, max_clips: int = 1024, holdout: str = "clips"):
+                          device, max_clips: int = 1024, holdout: str = "clips", keep: int = 1):
     """Call ``build`` ``candidates`` times (consecutive draws of the seeded generator; candidate 0 is the
-    model a single draw gives) and return (best model, index, scores). Scores compare by accuracy, then by
-    squared error; the first of equal candidates wins. ``holdout``: see :func:`fit_half`."""
+    model a single draw gives) and return (best models, their indices, scores): the ``keep`` best, best
+    first. Scores compare by accuracy, then by squared error; the first of equal candidates wins.
+    ``holdout``: see :func:`fit_half`."""
     clips, labels, names = training_clips(dataset, max_clips)
     fit = fit_half(names, holdout)
-    best, best_index, scores = None, 0, []
+    kept, scores = [], []  # kept: (index, model), best first
     for index in range(candidates):
         model = build()
-        score = ridge_holdout_score(read_out_features(model, clips, device), labels, classes, fit)
-        scores.append(score)
-        if best is None or score > scores[best_index]:
-            best, best_index = model, index
-    return best, best_index, scores
+        scores.append(ridge_holdout_score(read_out_features(model, clips, device), labels, classes, fit))
+        place = next((i for i, (other, _) in enumerate(kept) if scores[index] > scores[other]), len(kept))
+        if place < keep:
+            kept = (kept[:place] + [(index, model)] + kept[place:])[:keep]
+    return [model for _, model in kept], [index for index, _ in kept], scores

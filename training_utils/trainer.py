@@ -3,6 +3,7 @@ resume, TensorBoard scalars and a per-epoch summary.csv (``--eval-only`` of a ch
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
 import time
@@ -154,29 +155,44 @@ class Trainer:
         seed_everything(cfg["seed"])
         classes = datasets["train"].classes
         self.classes = list(classes)
-        self.model = self._initial_model(len(classes), resume)
-        set_noise(self.model, evaluation=cfg["noise"]["eval"])
-        if init_weights:
-            load_weights(self.model, init_weights)
+        candidates = self._initial_candidates(len(classes), resume)
         self.dist = distributed.current()
-        self.train_model = self.model  # what the training step calls: the model, or its DDP wrapper
         if self.dist.enabled:
             if cfg["train"]["batch_size"] < self.dist.world_size:
                 raise ValueError(f"train.batch_size {cfg['train']['batch_size']} is the global batch and must be at "
                                  f"least the number of processes ({self.dist.world_size})")
-            distributed.convert_batchnorm(self.model)
-            self.train_model = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None,
-                static_graph=True)  # the graph never changes; it also covers unused thresh2
             torch.manual_seed(cfg["seed"] + self.dist.rank)  # distinct sensor-noise draws per rank
         t = self.train_cfg
-        self.optimizer, self.binary_optimizer = build_optimizers(self.model, t)
         self.verification_clips = None
         self.verified_flips = [0, 0]  # flips proposed and kept this epoch (printed with the epoch)
         if t["flip_verification"]["clips"]:
             clips, labels, _ = training_clips(datasets["train"], t["flip_verification"]["clips"])
             self.verification_clips = clips.to(device), labels.to(device)
         self.maximize = t["monitor"].startswith("max")
+        self.epoch = 0                   # epochs completed
+        self.best = None                 # best monitored value
+        self.best_epoch = None
+        self.stale = 0                   # epochs since the monitored value last improved
+        self.history: list[dict] = []    # one summary row per completed epoch, checkpointed with it
+        model = self._trial(candidates) if len(candidates) > 1 and not init_weights else candidates[0]
+        if init_weights:
+            load_weights(model, init_weights)
+        self._attach(model)
+        if resume:
+            self._restore(resume)
+
+    def _attach(self, model) -> None:
+        """Make ``model`` the one trained: its DDP wrapper, optimizers and scheduler, all fresh."""
+        t = self.train_cfg
+        self.model = model
+        set_noise(self.model, evaluation=self.cfg["noise"]["eval"])
+        self.train_model = self.model  # what the training step calls: the model, or its DDP wrapper
+        if self.dist.enabled:
+            distributed.convert_batchnorm(self.model)
+            self.train_model = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                static_graph=True)  # the graph never changes; it also covers unused thresh2
+        self.optimizer, self.binary_optimizer = build_optimizers(self.model, t)
         if t["scheduler"] == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimizer, mode=t["plateau_monitor"].split()[0], factor=t["plateau_factor"],
@@ -185,28 +201,61 @@ class Trainer:
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(t["epochs"], 1))
         else:
             self.scheduler = None
-        self.epoch = 0                   # epochs completed
-        self.best = None                 # best monitored value
-        self.best_epoch = None
-        self.stale = 0                   # epochs since the monitored value last improved
-        self.history: list[dict] = []    # one summary row per completed epoch, checkpointed with it
         self.initial_signs = binary_signs(self.model)
-        if resume:
-            self._restore(resume)
 
-    def _initial_model(self, classes: int, resume) -> torch.nn.Module:
-        """The model to train: one draw, or the best of ``train.init_candidates`` draws (a resumed run
-        takes its weights from the checkpoint, so it draws once)."""
+    def _initial_candidates(self, classes: int, resume) -> list[torch.nn.Module]:
+        """The initialisations to choose from: one draw, or the best ``train.init_trials`` (at least one) of
+        ``train.init_candidates`` draws by their ridge score, best first (a resumed run draws once: its
+        weights come from the checkpoint)."""
         build = lambda: build_model(self.cfg, classes).to(self.device)  # noqa: E731
         candidates = self.train_cfg["init_candidates"]
         if candidates == 1 or resume:
-            return build()
-        model, index, scores = choose_initialisation(build, self.datasets["train"], candidates, classes, self.device,
-                                                     holdout=self.train_cfg["init_holdout"])
+            return [build()]
+        models, indices, scores = choose_initialisation(
+            build, self.datasets["train"], candidates, classes, self.device,
+            holdout=self.train_cfg["init_holdout"], keep=max(1, self.train_cfg["init_trials"]))
         if distributed.current().is_main:
-            print(f"initialisation: candidate {index + 1} of {candidates} (ridge read-out accuracy on half the "
-                  f"training clips: {', '.join(f'{a:.3f}' for a, _ in scores)})")
-        return model
+            print(f"initialisation: candidate {indices[0] + 1} of {candidates} (ridge read-out accuracy on half "
+                  f"the training clips: {', '.join(f'{a:.3f}' for a, _ in scores)})")
+        self.candidate_indices = indices
+        return models
+
+    def _trial(self, candidates: list[torch.nn.Module]) -> torch.nn.Module:
+        """``train.init_trials``: train each candidate ``train.init_trial_epochs`` epochs exactly as the run
+        would (same random state, data order and schedule), and return the start, untrained, of the one
+        whose last trial epoch reached the highest training + validation accuracy (the first of equals).
+        The ridge score sees frozen kernels and no training; a weak start shows itself within two epochs."""
+        start_rng = rng_state()
+        starts = [copy.deepcopy(model.state_dict()) for model in candidates]
+        merits = []
+        for model in candidates:
+            set_rng_state(start_rng)
+            self._attach(model)
+            for _ in range(self.train_cfg["init_trial_epochs"]):
+                row = self.train_one_epoch()
+                if self.train_cfg["recalibrate_batchnorm"]:
+                    self.recalibrate_batchnorm()
+                val, row["val_loss"] = self.evaluate("val", noise=self.cfg["noise"]["selection"])
+                self.epoch += 1
+                self._step_scheduler(row)
+            merits.append(row["train_accuracy"] + val["accuracy"])
+            self.epoch = 0
+        best = max(range(len(candidates)), key=lambda i: (merits[i], -i))
+        self.trial_merits = {self.candidate_indices[i]: merits[i] for i in range(len(candidates))}
+        if self.dist.is_main:
+            print(f"initialisation trial ({self.train_cfg['init_trial_epochs']} epochs each; train + val accuracy): "
+                  + ", ".join(f"candidate {self.candidate_indices[i] + 1} {merits[i]:.3f}"
+                              for i in range(len(candidates)))
+                  + f" -> candidate {self.candidate_indices[best] + 1}")
+        candidates[best].load_state_dict(starts[best])
+        set_rng_state(start_rng)
+        return candidates[best]
+
+    def _step_scheduler(self, row: dict) -> None:
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(row[self.train_cfg["plateau_monitor"].split()[1]])
+        elif self.scheduler is not None:
+            self.scheduler.step()
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -378,10 +427,7 @@ class Trainer:
                 self.best, self.best_epoch, self.stale = monitored, self.epoch, 0
             else:
                 self.stale += 1
-            if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                self.scheduler.step(row[t["plateau_monitor"].split()[1]])
-            elif self.scheduler is not None:
-                self.scheduler.step()
+            self._step_scheduler(row)
             row["epoch"], row["seconds"] = self.epoch, time.perf_counter() - start
             self.history.append({k: row[k] for k in SUMMARY_FIELDS})
             if main:
