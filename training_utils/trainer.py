@@ -213,7 +213,7 @@ class Trainer:
             return [build()]
         models, indices, scores = choose_initialisation(
             build, self.datasets["train"], candidates, classes, self.device,
-            holdout=self.train_cfg["init_holdout"], keep=max(1, self.train_cfg["init_trials"]))
+            holdout=self.train_cfg["init_holdout"], keep=self.train_cfg["init_trials"])
         if distributed.current().is_main:
             print(f"initialisation: candidate {indices[0] + 1} of {candidates} (ridge read-out accuracy on half "
                   f"the training clips: {', '.join(f'{a:.3f}' for a, _ in scores)})")
@@ -226,19 +226,19 @@ class Trainer:
         whose last trial epoch reached the highest training + validation accuracy (the first of equals).
         The ridge score sees frozen kernels and no training; a weak start shows itself within two epochs."""
         start_rng = rng_state()
-        starts = [copy.deepcopy(model.state_dict()) for model in candidates]
         merits = []
         for model in candidates:
             set_rng_state(start_rng)
-            self._attach(model)
+            self._attach(copy.deepcopy(model))  # a copy trains (and gets its own DDP wrapper); the start stays
             for _ in range(self.train_cfg["init_trial_epochs"]):
                 row = self.train_one_epoch()
                 if self.train_cfg["recalibrate_batchnorm"]:
                     self.recalibrate_batchnorm()
                 val, row["val_loss"] = self.evaluate("val", noise=self.cfg["noise"]["selection"])
+                row["val_accuracy"] = val["accuracy"]
                 self.epoch += 1
                 self._step_scheduler(row)
-            merits.append(row["train_accuracy"] + val["accuracy"])
+            merits.append(row["train_accuracy"] + row["val_accuracy"])
             self.epoch = 0
         best = max(range(len(candidates)), key=lambda i: (merits[i], -i))
         self.trial_merits = {self.candidate_indices[i]: merits[i] for i in range(len(candidates))}
@@ -247,7 +247,6 @@ class Trainer:
                   + ", ".join(f"candidate {self.candidate_indices[i] + 1} {merits[i]:.3f}"
                               for i in range(len(candidates)))
                   + f" -> candidate {self.candidate_indices[best] + 1}")
-        candidates[best].load_state_dict(starts[best])
         set_rng_state(start_rng)
         return candidates[best]
 
