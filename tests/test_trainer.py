@@ -41,6 +41,7 @@ def test_run_directory_holds_metrics_checkpoints_and_flip_ratio(tmp_path):
     results = trainer.fit()
     for name in ("config.json", "environment.json", "summary.csv", "last.pt", "best.pt", "metrics.json"):
         assert (tmp_path / name).is_file(), name
+    assert json.loads((tmp_path / "environment.json").read_text())["torch_threads"] == torch.get_num_threads()
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test"]["total"] == 12 and len(metrics["test"]["confusion_matrix"]) == 3
     assert sum(map(sum, metrics["test"]["confusion_matrix"])) == 12

@@ -30,5 +30,9 @@ def environment_info() -> dict:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
+    import torch
+
+    # The thread count is part of reproducing a run: sums split over more threads round differently, and a
+    # binary model can turn that into a different sign flip (docs/results.md).
     return {"git_revision": git_revision(), "command": sys.argv, "python": sys.version.split()[0],
-            "platform": platform.platform(), "packages": versions}
+            "platform": platform.platform(), "packages": versions, "torch_threads": torch.get_num_threads()}
