@@ -221,9 +221,11 @@ class Trainer:
         return models
 
     def _trial(self, candidates: list[torch.nn.Module]) -> torch.nn.Module:
-        """``train.init_trials``: train each candidate ``train.init_trial_epochs`` epochs exactly as the run
-        would (same random state, data order and schedule), and return the start, untrained, of the one
-        whose last trial epoch reached the highest training + validation accuracy (the first of equals).
+        """``train.init_trials``: train each candidate ``train.init_trial_epochs`` epochs as the run would (same
+        random state, data order and schedule, but no test pass), and return the start, untrained, of the one
+        whose last trial epoch reached the highest training + validation accuracy (the first of equals). The
+        first trial epoch is the run's first epoch exactly; later ones can differ slightly, because the run's
+        test pass takes one draw of the global random state (its DataLoader's seed) that the trial skips.
         The ridge score sees frozen kernels and no training; a weak start shows itself within two epochs."""
         start_rng = rng_state()
         merits = []
@@ -231,11 +233,7 @@ class Trainer:
             set_rng_state(start_rng)
             self._attach(copy.deepcopy(model))  # a copy trains (and gets its own DDP wrapper); the start stays
             for _ in range(self.train_cfg["init_trial_epochs"]):
-                row = self.train_one_epoch()
-                if self.train_cfg["recalibrate_batchnorm"]:
-                    self.recalibrate_batchnorm()
-                val, row["val_loss"] = self.evaluate("val", noise=self.cfg["noise"]["selection"])
-                row["val_accuracy"] = val["accuracy"]
+                row = self.train_and_validate()
                 self.epoch += 1
                 self._step_scheduler(row)
             merits.append(row["train_accuracy"] + row["val_accuracy"])
@@ -333,6 +331,16 @@ class Trainer:
                 "flip_ratio": flip_ratio(signs_before, model),
                 "flip_ratio_from_init": flip_ratio(self.initial_signs, model)}
 
+    def train_and_validate(self) -> dict:
+        """One training epoch, then the validation pass that picks best.pt (after ``train.recalibrate_batchnorm``):
+        the epoch's row so far."""
+        row = self.train_one_epoch()
+        if self.train_cfg["recalibrate_batchnorm"]:
+            self.recalibrate_batchnorm()
+        val, row["val_loss"] = self.evaluate("val", noise=self.cfg["noise"]["selection"])
+        row["val_accuracy"] = val["accuracy"]
+        return row
+
     @torch.no_grad()
     def verification_loss(self) -> float:
         """Mean loss on the fixed verification clips: evaluation mode, noise off. BatchNorm uses its running
@@ -411,11 +419,7 @@ class Trainer:
             print(f"run directory: {self.run_dir}")
         while self.epoch < last_epoch:
             start = time.perf_counter()
-            row = self.train_one_epoch()
-            if t["recalibrate_batchnorm"]:
-                self.recalibrate_batchnorm()
-            val, row["val_loss"] = self.evaluate("val", noise=self.cfg["noise"]["selection"])
-            row["val_accuracy"] = val["accuracy"]
+            row = self.train_and_validate()
             test, row["test_loss"] = self.evaluate("test")
             row["test_accuracy"] = test["accuracy"]
             row["lr"] = self.optimizer.param_groups[0]["lr"]
