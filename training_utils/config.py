@@ -211,6 +211,11 @@ KEYS: dict[str, Key] = {
     "train.init_holdout": Key("clips", _one_of(HOLDOUTS),
                               "what scores the candidates: held-out `clips`, or `subjects` their read-out fit never "
                               "saw"),
+    "train.init_search.steps": Key(0, _int_at_least(0),
+                                   "improve the start by this many proposed single sign flips, each kept if it raises "
+                                   "the cross-validated ridge score (0: off; `training_utils/init_selection.py`); "
+                                   "`model.freeze_binary_weights` then keeps the signs the search found"),
+    "train.init_search.folds": Key(4, _int_at_least(2), "folds of that score, formed as `train.init_holdout` says"),
     "train.binary_optimizer": Key("latent", _one_of(("latent", "bop")),
                                   "`latent`: the optimizer trains latent real weights; `bop`: Bop flips the binary "
                                   "weights (`training_utils/binary_optimizer.py`)"),

@@ -18,7 +18,7 @@ from model_utils.binary_layers import binary_weights
 from . import bit_accounting, distributed, run_folder
 from .atomic_files import write_json, write_text
 from .binary_optimizer import Bop
-from .init_selection import choose_initialisation, training_clips
+from .init_selection import choose_initialisation, search_initialisation, training_clips
 from .checkpoints import atomic_save, load_weights
 from .config import dumps
 from .evaluation import evaluate_model
@@ -155,7 +155,7 @@ class Trainer:
         seed_everything(cfg["seed"])
         classes = datasets["train"].classes
         self.classes = list(classes)
-        candidates = self._initial_candidates(len(classes), resume)
+        candidates = self._initial_candidates(len(classes), resume, search=not init_weights)
         self.dist = distributed.current()
         if self.dist.enabled:
             if cfg["train"]["batch_size"] < self.dist.world_size:
@@ -203,21 +203,34 @@ class Trainer:
             self.scheduler = None
         self.initial_signs = binary_signs(self.model)
 
-    def _initial_candidates(self, classes: int, resume) -> list[torch.nn.Module]:
+    def _initial_candidates(self, classes: int, resume, search: bool = True) -> list[torch.nn.Module]:
         """The initialisations to choose from: one draw, or the best ``train.init_trials`` (at least one) of
-        ``train.init_candidates`` draws by their ridge score, best first (a resumed run draws once: its
-        weights come from the checkpoint)."""
+        ``train.init_candidates`` draws by their ridge score, best first; each improved by ``train.init_search``
+        when it is on and ``search`` (a resumed run draws once: its weights come from the checkpoint)."""
         build = lambda: build_model(self.cfg, classes).to(self.device)  # noqa: E731
-        candidates = self.train_cfg["init_candidates"]
-        if candidates == 1 or resume:
+        t = self.train_cfg
+        if resume:
             return [build()]
-        models, indices, scores = choose_initialisation(
-            build, self.datasets["train"], candidates, classes, self.device,
-            holdout=self.train_cfg["init_holdout"], keep=self.train_cfg["init_trials"])
-        if distributed.current().is_main:
-            print(f"initialisation: candidate {indices[0] + 1} of {candidates} (ridge read-out accuracy on half "
-                  f"the training clips: {', '.join(f'{a:.3f}' for a, _ in scores)})")
-        self.candidate_indices = indices
+        if t["init_candidates"] == 1:
+            models = [build()]
+        else:
+            models, indices, scores = choose_initialisation(
+                build, self.datasets["train"], t["init_candidates"], classes, self.device,
+                holdout=t["init_holdout"], keep=t["init_trials"])
+            if distributed.current().is_main:
+                print(f"initialisation: candidate {indices[0] + 1} of {t['init_candidates']} (ridge read-out accuracy "
+                      f"on half the training clips: {', '.join(f'{a:.3f}' for a, _ in scores)})")
+            self.candidate_indices = indices
+        search_cfg = t["init_search"]
+        if search_cfg["steps"] and search:
+            self.init_search = [search_initialisation(
+                model, self.datasets["train"], classes, self.device, search_cfg["steps"], search_cfg["folds"],
+                t["init_holdout"], self.cfg["seed"]) for model in models]
+            if distributed.current().is_main:
+                for result in self.init_search:
+                    print(f"initialisation search: kept {result['kept']} of {result['proposed']} single flips; "
+                          f"{search_cfg['folds']}-fold ridge read-out accuracy ({t['init_holdout']}) "
+                          f"{result['before'][0]:.3f} -> {result['after'][0]:.3f}")
         return models
 
     def _trial(self, candidates: list[torch.nn.Module]) -> torch.nn.Module:
