@@ -15,7 +15,8 @@ subjects (score on speakers the fit never saw), for data split by subject, whose
 ``train.init_search`` then improves the chosen start: single sign flips drawn at random, each kept only if
 the same kind of score, cross-validated over k folds, rises. A random start is one of 2^500 kernel sets;
 choosing among 64 of them barely moves the best linear read-out's accuracy on unseen speakers (lip reading),
-while a few hundred scored flips raise it by several points (docs/training_stability.md, section 11).
+while a few hundred scored flips raise it by several points. The trained runs gained less than that on
+average, so the search is off by default (docs/training_stability.md, section 11).
 """
 from __future__ import annotations
 
