@@ -41,7 +41,7 @@ def test_holdout_folds_keep_a_subjects_clips_together():
     names = ["1/Ann1", "1/Ann2", "2/Bob1", "2/Bob2", "1/Cid1", "2/Cid2", "1/Dee_1", "2/Dee_2"]
     assert holdout_folds(names, "clips", 3).tolist() == [0, 1, 2, 0, 1, 2, 0, 1]
     assert holdout_folds(names, "subjects", 3).tolist() == [0, 0, 1, 1, 2, 2, 0, 0]
-    with pytest.raises(ValueError, match="at least 4 subjects, got 2"):
+    with pytest.raises(ValueError, match=r"at least 4 subjects \(one per fold; train.init_search.folds .*\), got 2"):
         holdout_folds(names[:4], "subjects", 4)
 
 

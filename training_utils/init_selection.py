@@ -62,8 +62,8 @@ def holdout_folds(names, holdout: str, folds: int) -> torch.Tensor:
         raise ValueError(f"train.init_holdout 'subjects': {error} Or use train.init_holdout 'clips'.") from None
     rank = {subject: index for index, subject in enumerate(sorted(set(subjects)))}
     if len(rank) < folds:
-        raise ValueError(f"train.init_holdout 'subjects' needs training clips of at least {folds} subjects, "
-                         f"got {len(rank)}")
+        raise ValueError(f"train.init_holdout 'subjects' needs training clips of at least {folds} subjects (one per "
+                         f"fold; train.init_search.folds sets the search's folds), got {len(rank)}")
     return torch.tensor([rank[subject] % folds for subject in subjects])
 
 
