@@ -93,13 +93,22 @@ def ridge_holdout_score(features: torch.Tensor, labels: torch.Tensor, classes: i
     mean, std = features[fit].mean(0), features[fit].std(0) + 1e-6
     z = (features - mean) / std
     targets = torch.nn.functional.one_hot(labels, classes).double()
-    offset = targets[fit].mean(0)
-    gram = z[fit] @ z[fit].T
-    ridge = RIDGE_STRENGTH * gram.diagonal().mean().clamp_min(1e-12)
-    alpha = torch.linalg.solve(gram + ridge * torch.eye(len(gram), dtype=gram.dtype), targets[fit] - offset)
-    predicted = z[~fit] @ (z[fit].T @ alpha) + offset
-    accuracy = (predicted.argmax(1) == labels[~fit]).double().mean().item()
-    return accuracy, -((predicted - targets[~fit]) ** 2).sum(1).mean().item()
+    alpha, offset = _dual_ridge(z[fit] @ z[fit].T, targets[fit])
+    return _scores(z[~fit] @ (z[fit].T @ alpha) + offset, labels[~fit], targets[~fit])
+
+
+def _dual_ridge(kernel: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(alpha, offset) of a ridge regression in dual form on the fit clips' kernel matrix: the prediction for
+    clips whose kernel rows against the fit clips are K is K @ alpha + offset."""
+    offset = targets.mean(0)
+    ridge = RIDGE_STRENGTH * kernel.diagonal().mean().clamp_min(1e-12)
+    return torch.linalg.solve(kernel + ridge * torch.eye(len(kernel), dtype=kernel.dtype), targets - offset), offset
+
+
+def _scores(predicted: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor) -> tuple[float, float]:
+    """(accuracy, -squared error) of predicted one-hot scores."""
+    return ((predicted.argmax(1) == labels).double().mean().item(),
+            -((predicted - targets) ** 2).sum(1).mean().item())
 
 
 def choose_initialisation(build: Callable[[], torch.nn.Module], dataset, candidates: int, classes: int,
@@ -132,13 +141,10 @@ def ridge_cv_score(features: torch.Tensor, labels: torch.Tensor, classes: int, f
     count = int(folds.max()) + 1
     for fold in range(count):
         fit, held = folds != fold, folds == fold
-        kernel = gram[fit][:, fit]
-        ridge = RIDGE_STRENGTH * kernel.diagonal().mean().clamp_min(1e-12)
-        offset = targets[fit].mean(0)
-        alpha = torch.linalg.solve(kernel + ridge * torch.eye(len(kernel), dtype=kernel.dtype), targets[fit] - offset)
-        predicted = gram[held][:, fit] @ alpha + offset
-        accuracy += (predicted.argmax(1) == labels[held]).double().mean().item() / count
-        error -= ((predicted - targets[held]) ** 2).sum(1).mean().item() / count
+        alpha, offset = _dual_ridge(gram[fit][:, fit], targets[fit])
+        fold_accuracy, fold_error = _scores(gram[held][:, fit] @ alpha + offset, labels[held], targets[held])
+        accuracy += fold_accuracy / count
+        error += fold_error / count
     return accuracy, error
 
 
@@ -158,8 +164,8 @@ def search_initialisation(model, dataset, classes: int, device, steps: int, fold
     sizes = torch.tensor([float(param.numel()) for param in kernels])
     generator = torch.Generator().manual_seed(seed)
     score = before = ridge_cv_score(read_out_features(model, clips, device), labels, classes, fold)
-    kept = 0
-    for _ in range(steps if kernels else 0):
+    kept, proposals = 0, steps if kernels else 0
+    for _ in range(proposals):
         param = kernels[int(torch.multinomial(sizes, 1, generator=generator))]
         entry = int(torch.randint(param.numel(), (1,), generator=generator))
         param.view(-1)[entry] *= -1
@@ -168,4 +174,4 @@ def search_initialisation(model, dataset, classes: int, device, steps: int, fold
             score, kept = candidate, kept + 1
         else:
             param.view(-1)[entry] *= -1
-    return {"proposed": steps if kernels else 0, "kept": kept, "before": before, "after": score}
+    return {"proposed": proposals, "kept": kept, "before": before, "after": score}
