@@ -128,11 +128,34 @@ def test_init_trials_train_the_best_candidates_as_the_run_would_and_start_the_be
     # ... and its first epoch repeats the winner's trial exactly (same random state, data order, schedule)
     trainer.fit(until_epoch=1)
     row = trainer.history[0]
-    assert row["train_accuracy"] + row["val_accuracy"] == trainer.trial_merits[chosen]
+    assert (row["train_accuracy"] + row["val_accuracy"]) / 2 == trainer.trial_merits[chosen]
     again = Trainer(cfg, datasets, tmp_path / "again", torch.device("cpu"))
     assert again.trial_merits == trainer.trial_merits
     with pytest.raises(ConfigError, match="train.init_trials.*1..train.init_candidates"):
         resolve({"train": {"init_candidates": 2, "init_trials": 3}})
+
+
+def test_init_trial_accept_takes_the_first_candidate_in_score_order_that_trains_well_enough(tmp_path):
+    cfg = resolve({"seed": 4, "data": {"frame_size": 16, "timesteps": 4},
+                   "train": {"epochs": 2, "batch_size": 8, "init_candidates": 4, "init_trials": 4,
+                             "init_trial_epochs": 1}})
+    datasets = tiny_datasets()
+    seed_everything(4)
+    draws = [build_model(cfg, 3) for _ in range(4)]
+    every = Trainer(cfg, datasets, tmp_path / "all", torch.device("cpu"))
+    tried = every.candidate_indices  # best ridge score first
+    ranked = [every.trial_merits[i] for i in tried]
+    assert max(ranked) > ranked[0]  # this seed's best trial is not its best-scored start
+    for accept in sorted(set(ranked)) + [1.0]:
+        cfg["train"]["init_trial_accept"] = accept
+        reached = [k for k, merit in enumerate(ranked) if merit >= accept]
+        stop = reached[0] if reached else len(tried) - 1
+        trainer = Trainer(cfg, datasets, tmp_path / f"accept{accept}", torch.device("cpu"))
+        assert trainer.trial_merits == {i: every.trial_merits[i] for i in tried[:stop + 1]}
+        # the first that reaches the bar, or (none does) the best of all, as without acceptance
+        taken = tried[stop] if reached else max(tried, key=lambda i: (every.trial_merits[i], -tried.index(i)))
+        assert all(torch.equal(a, b) for a, b in
+                   zip(trainer.model.state_dict().values(), draws[taken].state_dict().values()))
 
 
 def test_subject_holdout_scores_on_subjects_the_fit_never_saw():

@@ -205,9 +205,12 @@ KEYS: dict[str, Key] = {
                                                       "(`training_utils/init_selection.py`)"),
     "train.init_trials": Key(1, _int_at_least(1),
                              "train the best this many candidates by the ridge score for `train.init_trial_epochs` "
-                             "each, and the run from the start whose trial reached the highest training + "
-                             "validation accuracy (1: no trial)"),
+                             "each, and the run from the start whose trial reached the highest mean of training "
+                             "and validation accuracy (1: no trial)"),
     "train.init_trial_epochs": Key(2, _int_at_least(1), "epochs of each initialisation trial"),
+    "train.init_trial_accept": Key(0.0, _number(0, 1),
+                                   "try the candidates in the ridge score's order and take the first whose trial "
+                                   "reaches this mean of training and validation accuracy (0: try them all)"),
     "train.init_holdout": Key("clips", _one_of(HOLDOUTS),
                               "what scores the candidates: held-out `clips`, or `subjects` their read-out fit never "
                               "saw"),

@@ -236,11 +236,15 @@ class Trainer:
     def _trial(self, candidates: list[torch.nn.Module]) -> torch.nn.Module:
         """``train.init_trials``: train each candidate ``train.init_trial_epochs`` epochs as the run would (same
         random state, data order and schedule, but no test pass), and return the start, untrained, of the one
-        whose last trial epoch reached the highest training + validation accuracy (the first of equals). The
-        first trial epoch is the run's first epoch exactly; later ones can differ slightly, because the run's
-        test pass takes one draw of the global random state (its DataLoader's seed) that the trial skips.
-        The ridge score sees frozen kernels and no training; a weak start shows itself within two epochs."""
+        whose last trial epoch reached the highest mean of training and validation accuracy (the first of
+        equals). With ``train.init_trial_accept`` the candidates are tried in the ridge score's order and the
+        first whose merit reaches it is taken at once: a run whose best-scored start trains well is then the
+        run without trials, to the bit. The first trial epoch is the run's first epoch exactly; later ones can
+        differ slightly, because the run's test pass takes one draw of the global random state (its
+        DataLoader's seed) that the trial skips. The ridge score sees frozen kernels and no training; a weak
+        start shows itself within two epochs."""
         start_rng = rng_state()
+        accept = self.train_cfg["init_trial_accept"]
         merits = []
         for model in candidates:
             set_rng_state(start_rng)
@@ -249,14 +253,17 @@ class Trainer:
                 row = self.train_and_validate()
                 self.epoch += 1
                 self._step_scheduler(row)
-            merits.append(row["train_accuracy"] + row["val_accuracy"])
+            merits.append((row["train_accuracy"] + row["val_accuracy"]) / 2)
             self.epoch = 0
-        best = max(range(len(candidates)), key=lambda i: (merits[i], -i))
-        self.trial_merits = {self.candidate_indices[i]: merits[i] for i in range(len(candidates))}
+            if accept and merits[-1] >= accept:
+                break
+        tried = len(merits)
+        best = max(range(tried), key=lambda i: (merits[i], -i))
+        self.trial_merits = {self.candidate_indices[i]: merits[i] for i in range(tried)}
         if self.dist.is_main:
-            print(f"initialisation trial ({self.train_cfg['init_trial_epochs']} epochs each; train + val accuracy): "
-                  + ", ".join(f"candidate {self.candidate_indices[i] + 1} {merits[i]:.3f}"
-                              for i in range(len(candidates)))
+            print(f"initialisation trial ({self.train_cfg['init_trial_epochs']} epochs each; mean of train and val "
+                  f"accuracy{f', accepted at {accept:g}' if accept else ''}): "
+                  + ", ".join(f"candidate {self.candidate_indices[i] + 1} {merits[i]:.3f}" for i in range(tried))
                   + f" -> candidate {self.candidate_indices[best] + 1}")
         set_rng_state(start_rng)
         return candidates[best]
