@@ -133,3 +133,13 @@ def test_the_fitter_recovers_the_read_out_offsets_the_emulator_was_given(scamp5_
     unsaturated = ((sim + 3 + known >= 0.5) & (sim + 3 + known <= 254.5)).all(0)
     assert unsaturated.mean() > 0.9
     assert np.abs(fitted - (3 + known))[unsaturated].max() < 1e-6
+
+
+def test_class_means_replace_each_clip_by_the_other_clips_of_its_class():
+    from benchmarks.fit_chip_model import class_means
+
+    names = ["0/a", "0/b", "0/c", "1/a", "2/a"]
+    images = np.array([1.0, 2.0, 4.0, 7.0, 9.0])[:, None, None] * np.ones((5, 2, 2))
+    means = class_means(images, names)
+    # 0/a -> (2 + 4) / 2, 0/b -> (1 + 4) / 2 rounded half up, 0/c -> 1.5 -> 2; a class of one keeps its clip
+    assert means[:, 0, 0].tolist() == [3.0, 3.0, 2.0, 7.0, 9.0]
