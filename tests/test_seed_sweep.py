@@ -111,19 +111,28 @@ def test_init_candidates_trains_the_best_scoring_draw_and_one_candidate_changes_
     assert all(torch.equal(a, b) for a, b in zip(single.state_dict().values(), draws[0].state_dict().values()))
 
 
-def test_init_trials_train_the_best_candidates_as_the_run_would_and_start_the_best_one_afresh(tmp_path):
-    cfg = resolve({"data": {"frame_size": 16, "timesteps": 4},
-                   "train": {"epochs": 2, "batch_size": 8, "init_candidates": 4, "init_trials": 3,
+def trial_setup(seed: int, trials: int):
+    """A tiny config with 4 candidates, `trials` of them tried for one epoch; its datasets; the 4 draws."""
+    cfg = resolve({"seed": seed, "data": {"frame_size": 16, "timesteps": 4},
+                   "train": {"epochs": 2, "batch_size": 8, "init_candidates": 4, "init_trials": trials,
                              "init_trial_epochs": 1}})
     datasets = tiny_datasets()
-    seed_everything(0)
-    draws = [build_model(cfg, 3) for _ in range(4)]
+    seed_everything(seed)  # the trainer's candidates are consecutive draws of the seeded generator
+    return cfg, datasets, [build_model(cfg, 3) for _ in range(4)]
+
+
+def same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_init_trials_train_the_best_candidates_as_the_run_would_and_start_the_best_one_afresh(tmp_path):
+    cfg, datasets, draws = trial_setup(seed=0, trials=3)
     trainer = Trainer(cfg, datasets, tmp_path / "trial", torch.device("cpu"))
     tried = trainer.candidate_indices
     assert len(tried) == 3 and len(set(tried)) == 3 and set(trainer.trial_merits) == set(tried)
     chosen = max(tried, key=lambda i: (trainer.trial_merits[i], -tried.index(i)))
     # the run starts from the winner's untrained draw, with fresh optimizers and epoch 0 ...
-    assert all(torch.equal(a, b) for a, b in zip(trainer.model.state_dict().values(), draws[chosen].state_dict().values()))
+    assert same_weights(trainer.model, draws[chosen])
     assert trainer.epoch == 0 and trainer.history == [] and not trainer.optimizer.state
     # ... and its first epoch repeats the winner's trial exactly (same random state, data order, schedule)
     trainer.fit(until_epoch=1)
@@ -136,12 +145,7 @@ def test_init_trials_train_the_best_candidates_as_the_run_would_and_start_the_be
 
 
 def test_init_trial_accept_takes_the_first_candidate_in_score_order_that_trains_well_enough(tmp_path):
-    cfg = resolve({"seed": 4, "data": {"frame_size": 16, "timesteps": 4},
-                   "train": {"epochs": 2, "batch_size": 8, "init_candidates": 4, "init_trials": 4,
-                             "init_trial_epochs": 1}})
-    datasets = tiny_datasets()
-    seed_everything(4)
-    draws = [build_model(cfg, 3) for _ in range(4)]
+    cfg, datasets, draws = trial_setup(seed=4, trials=4)
     every = Trainer(cfg, datasets, tmp_path / "all", torch.device("cpu"))
     tried = every.candidate_indices  # best ridge score first
     ranked = [every.trial_merits[i] for i in tried]
@@ -154,8 +158,7 @@ def test_init_trial_accept_takes_the_first_candidate_in_score_order_that_trains_
         assert trainer.trial_merits == {i: every.trial_merits[i] for i in tried[:stop + 1]}
         # the first that reaches the bar, or (none does) the best of all, as without acceptance
         taken = tried[stop] if reached else max(tried, key=lambda i: (every.trial_merits[i], -tried.index(i)))
-        assert all(torch.equal(a, b) for a, b in
-                   zip(trainer.model.state_dict().values(), draws[taken].state_dict().values()))
+        assert same_weights(trainer.model, draws[taken])
 
 
 def test_subject_holdout_scores_on_subjects_the_fit_never_saw():
