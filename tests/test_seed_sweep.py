@@ -142,6 +142,8 @@ def test_init_trials_train_the_best_candidates_as_the_run_would_and_start_the_be
     assert again.trial_merits == trainer.trial_merits
     with pytest.raises(ConfigError, match="train.init_trials.*1..train.init_candidates"):
         resolve({"train": {"init_candidates": 2, "init_trials": 3}})
+    with pytest.raises(ConfigError, match="'train.init_trial_accept' is 0.9, but train.init_trials is 1"):
+        resolve({"train": {"init_candidates": 4, "init_trial_accept": 0.9}})
 
 
 def test_init_trial_accept_takes_the_first_candidate_in_score_order_that_trains_well_enough(tmp_path):

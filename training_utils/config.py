@@ -362,6 +362,10 @@ def validate(cfg: dict, source: str = "") -> dict:
         raise ConfigError(f"config key 'train.init_trials'{_where(source)} is {cfg['train']['init_trials']}: it "
                           f"tries some of the train.init_candidates ({cfg['train']['init_candidates']}) "
                           "initialisations, so it accepts 1..train.init_candidates")
+    if cfg["train"]["init_trial_accept"] and cfg["train"]["init_trials"] == 1:
+        raise ConfigError(f"config key 'train.init_trial_accept'{_where(source)} is "
+                          f"{cfg['train']['init_trial_accept']}, but train.init_trials is 1, so no start is tried: "
+                          "set train.init_trials to 2 or more, or train.init_trial_accept to 0")
     fractions = cfg["data"]["split_fractions"]
     if abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise ConfigError(f"config key 'data.split_fractions'{_where(source)} must sum to 1, got {fractions}")
