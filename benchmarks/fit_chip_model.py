@@ -20,10 +20,10 @@ Pearson r on the decoder's crop (rows 128:192, columns 128:192), its median and 
 r (each image minus the mean image of the fitting clips, for the real and the modelled read-outs alike);
 with --decoder, the decoder's accuracy on the modelled read-outs (test_scamp_outputs.py) next to its
 accuracy on the real ones, and on class means (each clip replaced by the mean of the other clips of its
-class: whether a stage's class structure is the chip's, apart from how it renders one clip). The stage with the best decoder score (with --decoder; else the best median r),
-fitted on all pairs, is written to --out; --report DIR gets report.json, report.md and report.png (three clips:
-real | chosen stage | exact program, on the crop; the per-clip r of both; median r per stage). The decoder is
-only scored, never trained.
+class: whether a stage's class structure is the chip's, apart from how it renders one clip). The stage with
+the best decoder score (with --decoder; else the best median r), fitted on all pairs, is written to --out;
+--report DIR gets report.json, report.md and report.png (three clips: real | chosen stage | exact program, on
+the crop; the per-clip r of both; median r per stage). The decoder is only scored, never trained.
 """
 from __future__ import annotations
 

@@ -102,13 +102,13 @@ def test_init_candidates_trains_the_best_scoring_draw_and_one_candidate_changes_
     assert scores[indices[1]] == max(s for i, s in enumerate(scores) if i != index)
     seed_everything(0)
     draws = [build() for _ in range(4)]  # the candidates are consecutive draws of the seeded generator
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), draws[index].state_dict().values()))
+    assert same_weights(model, draws[index])
     cfg["train"]["init_candidates"] = 4
     chosen = Trainer(cfg, datasets, tmp_path / "four", torch.device("cpu")).model
-    assert all(torch.equal(a, b) for a, b in zip(chosen.state_dict().values(), draws[index].state_dict().values()))
+    assert same_weights(chosen, draws[index])
     cfg["train"]["init_candidates"] = 1
     single = Trainer(cfg, datasets, tmp_path / "one", torch.device("cpu")).model
-    assert all(torch.equal(a, b) for a, b in zip(single.state_dict().values(), draws[0].state_dict().values()))
+    assert same_weights(single, draws[0])
 
 
 def trial_setup(seed: int, trials: int):
