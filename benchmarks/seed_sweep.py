@@ -65,6 +65,7 @@ def run_row(run: launchers.Run, seed: int) -> dict:
     wall_file = run_dir / "wall_seconds.json"
     return {"seed": seed, "test_accuracy": metrics["test"]["accuracy"], "val_accuracy": metrics["val"]["accuracy"],
             "best_epoch": metrics["best_epoch"], "epochs": len(history),
+            "attempts": metrics.get("attempts", 1), "best_attempt": metrics.get("best_attempt", 1),
             "flips_per_epoch": flips, "flips_per_epoch_mean": statistics.mean(flips) if flips else 0.0,
             "train_seconds": sum(float(row["seconds"]) for row in history),
             "wall_seconds": json.loads(wall_file.read_text())["seconds"] if wall_file.is_file() else None}
@@ -95,6 +96,11 @@ def markdown(report: dict) -> str:
             + ", ".join(str(r["best_epoch"]) for r in rows) + " | "
             + f"{statistics.mean(r['flips_per_epoch_mean'] for r in rows):.1f} | "
             f"{s['train_seconds_mean']:.0f}, {wall} |")
+    for name, v in report["variants"].items():
+        restarted = [f"{r['seed']} (best.pt from attempt {r['best_attempt']} of {r['attempts']})"
+                     for r in v["runs"] if r["attempts"] > 1]
+        if restarted:
+            lines += ["", f"{name}: train.restarts restarted seeds {', '.join(restarted)}."]
     lines += ["", f"Seeds: {', '.join(map(str, report['seeds']))}."]
     return "\n".join(lines) + "\n"
 

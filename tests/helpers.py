@@ -25,6 +25,11 @@ def assert_gradients_close(got: dict[str, torch.Tensor], want: dict[str, torch.T
         assert (got[name] - w).abs().max() <= rtol * scale, name
 
 
+def same_weights(a, b) -> bool:
+    """Whether two models hold the same tensors, bit for bit."""
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
 def tiny_datasets() -> dict:
     """Train/val/test splits of tiny learnable in-memory clips (4 frames of 16 x 16, 3 classes)."""
     from data_utils.in_memory import InMemoryClips

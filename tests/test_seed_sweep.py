@@ -10,7 +10,7 @@ import torch
 
 from benchmarks import seed_sweep
 from clip_data_fixtures import make_clip_folder
-from helpers import tiny_datasets
+from helpers import same_weights, tiny_datasets
 from model_utils import build_model
 from training_utils.config import ConfigError, resolve
 from training_utils.init_selection import choose_initialisation, fit_half, ridge_holdout_score
@@ -119,10 +119,6 @@ def trial_setup(seed: int, trials: int):
     datasets = tiny_datasets()
     seed_everything(seed)  # the trainer's candidates are consecutive draws of the seeded generator
     return cfg, datasets, [build_model(cfg, 3) for _ in range(4)]
-
-
-def same_weights(a, b) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
 def test_init_trials_train_the_best_candidates_as_the_run_would_and_start_the_best_one_afresh(tmp_path):

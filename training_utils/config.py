@@ -211,6 +211,13 @@ KEYS: dict[str, Key] = {
     "train.init_trial_accept": Key(0.0, _number(0, 1),
                                    "try the candidates in the ridge score's order and take the first whose trial "
                                    "reaches this mean of training and validation accuracy (0: try them all)"),
+    "train.restarts.max": Key(0, _int_at_least(0),
+                              "train again from the next start in the ridge score's order, up to this many times, "
+                              "after an attempt whose last epoch's training accuracy stays below "
+                              "`train.restarts.below_train_accuracy`; best.pt is the best epoch of all attempts "
+                              "(0: off)"),
+    "train.restarts.below_train_accuracy": Key(0.9, _number(0, 1),
+                                               "an attempt that ends below this training accuracy restarts"),
     "train.init_holdout": Key("clips", _one_of(HOLDOUTS),
                               "what scores the candidates: held-out `clips`, or `subjects` their read-out fit never "
                               "saw"),
@@ -366,6 +373,15 @@ def validate(cfg: dict, source: str = "") -> dict:
         raise ConfigError(f"config key 'train.init_trial_accept'{_where(source)} is "
                           f"{cfg['train']['init_trial_accept']}, but train.init_trials is 1, so no start is tried: "
                           "set train.init_trials to 2 or more, or train.init_trial_accept to 0")
+    restarts = cfg["train"]["restarts"]["max"]
+    if restarts and cfg["train"]["init_candidates"] < restarts + 1:
+        raise ConfigError(f"config key 'train.restarts.max'{_where(source)} is {restarts}: each restart takes the "
+                          f"next of the train.init_candidates ({cfg['train']['init_candidates']}) starts, so it "
+                          "accepts 0..train.init_candidates - 1")
+    if restarts and cfg["train"]["init_trials"] > 1:
+        raise ConfigError(f"config key 'train.restarts.max'{_where(source)} is {restarts}, but train.init_trials is "
+                          f"{cfg['train']['init_trials']}: a run either tries starts first or restarts a weak one; "
+                          "set one of them to its off value (restarts.max 0, init_trials 1)")
     fractions = cfg["data"]["split_fractions"]
     if abs(sum(fractions.values()) - 1.0) > 1e-6:
         raise ConfigError(f"config key 'data.split_fractions'{_where(source)} must sum to 1, got {fractions}")

@@ -26,7 +26,7 @@ from .metrics import format_metrics
 from .run_info import environment_info
 from .runtime import make_loader, progress, rng_state, seed_everything, set_rng_state
 
-SUMMARY_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
+SUMMARY_FIELDS = ("epoch", "attempt", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss",
                   "test_accuracy", "lr", "flip_ratio", "flip_ratio_from_init", "seconds")
 
 
@@ -170,13 +170,22 @@ class Trainer:
             self.verification_clips = clips.to(device), labels.to(device)
         self.maximize = t["monitor"].startswith("max")
         self.epoch = 0                   # epochs completed
-        self.best = None                 # best monitored value
+        self.best = None                 # best monitored value of every attempt (best.pt's)
         self.best_epoch = None
-        self.stale = 0                   # epochs since the monitored value last improved
+        self.stale = 0                   # epochs since the monitored value last improved in this attempt
         self.history: list[dict] = []    # one summary row per completed epoch, checkpointed with it
-        model = self._trial(candidates) if len(candidates) > 1 and not init_weights else candidates[0]
+        self.attempt = 0                 # train.restarts: attempts before this one
+        self.attempt_start = 0           # epochs completed when this attempt began
+        self.attempt_best = None         # best monitored value of this attempt (what early stopping watches)
+        model = self._trial(candidates) if len(candidates) > 1 and t["init_trials"] > 1 and not init_weights \
+            else candidates[0]
         if init_weights:
             load_weights(model, init_weights)
+            if t["restarts"]["max"] and self.dist.is_main:
+                print("train.restarts: off, --weights gives the one start")
+        # what each restart trains, in order (the run's own start, candidates[0], may be the trial's pick)
+        self.restart_starts = candidates[1:] if t["restarts"]["max"] and not init_weights else []
+        self.start_rng = rng_state()  # every attempt starts from it: a restart is the run its start alone gives
         self._attach(model)
         if resume:
             self._restore(resume)
@@ -204,19 +213,21 @@ class Trainer:
         self.initial_signs = binary_signs(self.model)
 
     def _initial_candidates(self, classes: int, resume, search: bool = True) -> list[torch.nn.Module]:
-        """The initialisations to choose from: one draw, or the best ``train.init_trials`` (at least one) of
-        ``train.init_candidates`` draws by their ridge score, best first; each improved by ``train.init_search``
-        when it is on and ``search`` (a resumed run draws once: its weights come from the checkpoint)."""
+        """The initialisations to choose from: one draw, or the best ``train.init_trials`` (or 1 +
+        ``train.restarts.max``; at least one) of ``train.init_candidates`` draws by their ridge score, best first;
+        each improved by ``train.init_search`` when it is on and ``search``. A resumed run draws once (its
+        weights come from the checkpoint), unless it may still restart: its later starts are drawn again,
+        identically."""
         build = lambda: build_model(self.cfg, classes).to(self.device)  # noqa: E731
         t = self.train_cfg
-        if resume:
+        if resume and not t["restarts"]["max"]:
             return [build()]
         if t["init_candidates"] == 1:
             models = [build()]
         else:
             models, indices, scores = choose_initialisation(
                 build, self.datasets["train"], t["init_candidates"], classes, self.device,
-                holdout=t["init_holdout"], keep=t["init_trials"])
+                holdout=t["init_holdout"], keep=max(t["init_trials"], t["restarts"]["max"] + 1))
             if distributed.current().is_main:
                 print(f"initialisation: candidate {indices[0] + 1} of {t['init_candidates']} (ridge read-out accuracy "
                       f"on half the training clips: {', '.join(f'{a:.3f}' for a, _ in scores)})")
@@ -281,7 +292,8 @@ class Trainer:
                 "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
                 "binary_optimizer": self.binary_optimizer.state_dict() if self.binary_optimizer else None,
                 "stale": self.stale, "history": self.history, "initial_signs": self.initial_signs,
-                "rng": rng_state(), "config": self.cfg, "classes": self.classes}
+                "attempt": self.attempt, "attempt_start": self.attempt_start, "attempt_best": self.attempt_best,
+                "start_rng": self.start_rng, "rng": rng_state(), "config": self.cfg, "classes": self.classes}
 
     def _restore(self, path) -> None:
         checkpoint = load_weights(self.model, path)
@@ -300,6 +312,11 @@ class Trainer:
             self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.epoch, self.best, self.best_epoch = checkpoint["epoch"], checkpoint["best"], checkpoint["best_epoch"]
         self.stale, self.history = checkpoint.get("stale", 0), list(checkpoint.get("history", []))
+        for row in self.history:
+            row.setdefault("attempt", 1)  # a checkpoint from before train.restarts
+        self.attempt, self.attempt_start = checkpoint.get("attempt", 0), checkpoint.get("attempt_start", 0)
+        self.attempt_best = checkpoint.get("attempt_best", self.best)
+        self.start_rng = checkpoint.get("start_rng", self.start_rng)
         self.initial_signs = checkpoint["initial_signs"]
         set_rng_state(checkpoint["rng"])
 
@@ -309,11 +326,11 @@ class Trainer:
         model.train()
         loader = make_loader(self.datasets["train"], t["batch_size"], shuffle=True,
                              num_workers=self.cfg["data"]["num_workers"], seed=self.cfg["seed"],
-                             epoch=self.epoch, device=self.device)
+                             epoch=self.attempt_epoch, device=self.device)
         if hasattr(self.datasets["train"], "set_epoch"):
-            self.datasets["train"].set_epoch(self.epoch)
+            self.datasets["train"].set_epoch(self.attempt_epoch)
         later = t["bop_later"]
-        if self.binary_optimizer is not None and later["after_epochs"] and self.epoch >= later["after_epochs"]:
+        if self.binary_optimizer is not None and later["after_epochs"] and self.attempt_epoch >= later["after_epochs"]:
             # A stable start first (a high threshold), then kernels that keep learning (a lower one, rarer).
             for group in self.binary_optimizer.param_groups:
                 group["threshold"], group["interval"] = later["threshold"], later["interval"]
@@ -400,7 +417,7 @@ class Trainer:
         set_noise(self.model, evaluation=self.cfg["noise"]["eval"])
         loader = make_loader(self.datasets["train"], self.train_cfg["eval_batch_size"], shuffle=True,
                              num_workers=self.cfg["data"]["num_workers"], seed=self.cfg["seed"],
-                             epoch=self.epoch, device=self.device)
+                             epoch=self.attempt_epoch, device=self.device)
         recalibrate_batchnorm(self.model, loader, self.device)
 
     def evaluate(self, part: str, noise: bool | None = None) -> tuple[dict, float]:
@@ -418,8 +435,6 @@ class Trainer:
     def _fit(self, until_epoch: int | None) -> dict:
         from torch.utils.tensorboard import SummaryWriter
 
-        t = self.train_cfg
-        last_epoch = t["epochs"] if until_epoch is None else min(until_epoch, t["epochs"])
         main = self.dist.is_main  # under torchrun only rank 0 writes files and prints
         writer = None
         if main:
@@ -437,41 +452,91 @@ class Trainer:
             self._write_summary()  # what the checkpoint recorded, whatever a killed run had written
             print(bit_accounting.format_table(self.model))
             print(f"run directory: {self.run_dir}")
-        while self.epoch < last_epoch:
-            start = time.perf_counter()
-            row = self.train_and_validate()
-            test, row["test_loss"] = self.evaluate("test")
-            row["test_accuracy"] = test["accuracy"]
-            row["lr"] = self.optimizer.param_groups[0]["lr"]
-            self.epoch += 1
-            monitored = row[t["monitor"].split()[1]]
-            improved = self.best is None or (monitored > self.best if self.maximize else monitored < self.best)
-            if improved:
-                self.best, self.best_epoch, self.stale = monitored, self.epoch, 0
-            else:
-                self.stale += 1
-            self._step_scheduler(row)
-            row["epoch"], row["seconds"] = self.epoch, time.perf_counter() - start
-            self.history.append({k: row[k] for k in SUMMARY_FIELDS})
-            if main:
-                # Checkpoints first, then the summary rewritten from the history they hold: a kill at
-                # any point leaves a summary.csv that -r completes to one row per epoch.
-                state = self._state()
-                if improved:
-                    atomic_save(state, self.run_dir / "best.pt")
-                atomic_save(state, self.run_dir / "last.pt")
-                self._write_summary()
-                self._log(writer, row)
-            if t["early_stop_patience"] and self.stale >= t["early_stop_patience"]:
-                if main:
-                    print(f"early stop: no improvement of {t['monitor']} for {self.stale} epochs")
+        while True:
+            while not self._attempt_over() and (until_epoch is None or self.epoch < until_epoch):
+                self._train_epoch(writer)
+            if not self._attempt_over() or not self._restart():
                 break
         if writer is not None:
             writer.close()
         distributed.barrier()  # best.pt is complete before any rank reads it
-        if self.epoch < t["epochs"] and until_epoch is not None and self.epoch >= until_epoch:
-            return {}
+        if not self._attempt_over():
+            return {}  # stopped at until_epoch
         return self.final_metrics()
+
+    def _train_epoch(self, writer) -> None:
+        """One epoch of the run: train, validate, test, checkpoint and log."""
+        t = self.train_cfg
+        start = time.perf_counter()
+        row = self.train_and_validate()
+        test, row["test_loss"] = self.evaluate("test")
+        row["test_accuracy"] = test["accuracy"]
+        row["lr"] = self.optimizer.param_groups[0]["lr"]
+        self.epoch += 1
+        monitored = row[t["monitor"].split()[1]]
+        improved = self._better(monitored, self.best)  # best.pt: the best epoch of every attempt
+        if improved:
+            self.best, self.best_epoch = monitored, self.epoch
+        if self._better(monitored, self.attempt_best):
+            self.attempt_best, self.stale = monitored, 0
+        else:
+            self.stale += 1
+        self._step_scheduler(row)
+        row["epoch"], row["seconds"], row["attempt"] = self.epoch, time.perf_counter() - start, self.attempt + 1
+        self.history.append({k: row[k] for k in SUMMARY_FIELDS})
+        if self.dist.is_main:
+            # Checkpoints first, then the summary rewritten from the history they hold: a kill at
+            # any point leaves a summary.csv that -r completes to one row per epoch.
+            state = self._state()
+            if improved:
+                atomic_save(state, self.run_dir / "best.pt")
+            atomic_save(state, self.run_dir / "last.pt")
+            self._write_summary()
+            self._log(writer, row)
+            if self._stopped_early():
+                print(f"early stop: no improvement of {t['monitor']} for {self.stale} epochs")
+
+    def _better(self, value: float, than: float | None) -> bool:
+        return than is None or (value > than if self.maximize else value < than)
+
+    @property
+    def attempt_epoch(self) -> int:
+        """Epochs completed in this attempt. It seeds the data order and the schedules, so an attempt trains
+        exactly as a run from its start alone would."""
+        return self.epoch - self.attempt_start
+
+    def _stopped_early(self) -> bool:
+        patience = self.train_cfg["early_stop_patience"]
+        return bool(patience) and self.stale >= patience
+
+    def _attempt_over(self) -> bool:
+        return self.attempt_epoch >= self.train_cfg["epochs"] or self._stopped_early()
+
+    def _restart_due(self) -> bool:
+        """``train.restarts``: the attempt that just ended stayed below ``below_train_accuracy`` in its last
+        epoch, and a restart is left. A weak run's last training accuracy foretells its test accuracy
+        (r = 0.95 over lip-reading seeds), and a weak run is weak by its start and its path together: another
+        start, same data order, usually trains well (docs/training_stability.md, section 13)."""
+        restarts = self.train_cfg["restarts"]
+        last = self.history[-1] if self.history else None
+        return (self.attempt < min(restarts["max"], len(self.restart_starts)) and last is not None
+                and last["attempt"] == self.attempt + 1 and last["train_accuracy"] < restarts["below_train_accuracy"])
+
+    def _restart(self) -> bool:
+        """Begin the next attempt, if one is due: the next start by the ridge score, the random state, data
+        order, schedule and fresh optimizers of a run that began there. best.pt stays the best epoch so far."""
+        if not self._restart_due():
+            return False
+        if self.dist.is_main:
+            print(f"restart {self.attempt + 1} of {self.train_cfg['restarts']['max']}: attempt {self.attempt + 1} "
+                  f"ended at {100 * self.history[-1]['train_accuracy']:.1f} % training accuracy (below "
+                  f"{100 * self.train_cfg['restarts']['below_train_accuracy']:g} %); the next start trains from "
+                  f"epoch {self.epoch + 1}, best.pt stays the best epoch of all attempts", flush=True)
+        self.attempt += 1
+        self.attempt_start, self.attempt_best, self.stale = self.epoch, None, 0
+        set_rng_state(self.start_rng)
+        self._attach(self.restart_starts[self.attempt - 1])
+        return True
 
     def final_metrics(self) -> dict:
         best = self.run_dir / "best.pt"
@@ -481,11 +546,14 @@ class Trainer:
         load_weights(self.model, best)
         results = {part: self.evaluate(part)[0] for part in ("val", "test")}
         results["best_epoch"] = self.best_epoch
+        attempt = next(row["attempt"] for row in self.history if row["epoch"] == self.best_epoch)
+        results["best_attempt"], results["attempts"] = attempt, self.attempt + 1
         if self.dist.is_main:
             write_json(self.run_dir / "metrics.json", results)
             noise = ", noise on: one draw of the sensor noise" if self.cfg["noise"]["eval"] else ""
+            where = f"epoch {self.best_epoch}" + (f", attempt {attempt} of {self.attempt + 1}" if self.attempt else "")
             for part in ("val", "test"):
-                print(format_metrics(results[part]) + f"  (best.pt, epoch {self.best_epoch}{noise})")
+                print(format_metrics(results[part]) + f"  (best.pt, {where}{noise})")
         return results
 
     def _write_summary(self) -> None:
