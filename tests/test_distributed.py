@@ -54,6 +54,25 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path, overrides):
         for key in ("train_loss", "train_accuracy", "val_accuracy", "test_loss", "flip_ratio"):
             assert float(r1[key]) == pytest.approx(float(r2[key]), rel=1e-4, abs=1e-6), key
 
+
+def test_a_restart_under_two_processes_matches_one(tmp_path):
+    """train.restarts decides on the training accuracy reduced over ranks, so both ranks restart together,
+    from the same next start; attempt 2 then trains as in one process."""
+    overrides = [*BOP, "train.epochs=1", "train.restarts.max=1", "train.restarts.below_train_accuracy=1.0"]
+    single, double = tmp_path / "single", tmp_path / "double"
+    run([sys.executable, str(LAUNCHER), str(single), *overrides], tmp_path)
+    run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+         str(LAUNCHER), str(double), *overrides], tmp_path)
+    rows1, rows2 = rows_of(single), rows_of(double)
+    assert [r["attempt"] for r in rows1] == [r["attempt"] for r in rows2] == ["1", "2"]
+    for r1, r2 in zip(rows1, rows2):
+        for key in ("train_loss", "train_accuracy", "val_accuracy", "test_loss"):
+            assert float(r1[key]) == pytest.approx(float(r2[key]), rel=1e-4, abs=1e-6), key
+    one, two = (torch.load(d / "last.pt", weights_only=True)["model"] for d in (single, double))
+    for key, value in one.items():
+        assert torch.allclose(value.double(), two[key].double(), rtol=1e-4, atol=1e-5), key
+
+
 def rows_of(run_dir):
     return list(csv.DictReader((run_dir / "summary.csv").open()))
 

@@ -103,3 +103,19 @@ def test_restarts_need_starts_to_take_and_exclude_init_trials(tmp_path):
     weighted = Trainer(restart_config(), tiny_datasets(), tmp_path / "weighted", CPU,
                        init_weights=str(tmp_path / "run/best.pt"))
     assert weighted.restart_starts == []  # --weights is the one start
+
+
+def test_best_from_last_epoch_picks_among_the_attempts_last_epochs(tmp_path):
+    alone = restart_config(max_restarts=0)
+    alone["train"]["best_from"] = "last_epoch"
+    results = Trainer(alone, tiny_datasets(), tmp_path / "alone", CPU).fit()
+    assert results["best_epoch"] == 2  # without restarts: the last epoch
+    assert torch.load(tmp_path / "alone/best.pt", weights_only=False)["epoch"] == 2
+    cfg = restart_config()
+    cfg["train"]["best_from"] = "last_epoch"
+    trainer = Trainer(cfg, tiny_datasets(), tmp_path / "restarted", CPU)
+    results = trainer.fit()
+    ends = [trainer.history[1], trainer.history[3]]  # the two attempts' last epochs
+    best = max(ends, key=lambda r: r["val_accuracy"])  # the first of equals
+    assert results["best_epoch"] == best["epoch"] and results["best_attempt"] == best["attempt"]
+    assert results["test"]["accuracy"] == best["test_accuracy"]  # best.pt is that epoch's model

@@ -214,8 +214,8 @@ KEYS: dict[str, Key] = {
     "train.restarts.max": Key(0, _int_at_least(0),
                               "train again from the next start in the ridge score's order, up to this many times, "
                               "after an attempt whose last epoch's training accuracy stays below "
-                              "`train.restarts.below_train_accuracy`; best.pt is the best epoch of all attempts "
-                              "(0: off)"),
+                              "`train.restarts.below_train_accuracy`; best.pt is then the best of all attempts "
+                              "(`train.best_from`; 0: off)"),
     "train.restarts.below_train_accuracy": Key(0.9, _number(0, 1),
                                                "an attempt that ends below this training accuracy restarts"),
     "train.init_holdout": Key("clips", _one_of(HOLDOUTS),
@@ -266,6 +266,9 @@ KEYS: dict[str, Key] = {
     "train.label_smoothing": Key(0.0, _number(0, 1), "label smoothing of the cross entropy"),
     "train.grad_clip": Key(None, _or_null(_number(0, open_low=True)), "clip the gradient norm to this (null: off)"),
     "train.monitor": Key("max val_accuracy", _MONITOR, "what picks best.pt and drives early stopping"),
+    "train.best_from": Key("every_epoch", _one_of(("every_epoch", "last_epoch")),
+                           "the epochs best.pt is picked from by `train.monitor`: every epoch, or the last of each "
+                           "attempt (`train.restarts`; without restarts: the last epoch)"),
     "train.early_stop_patience": Key(None, _or_null(_int_at_least(1)),
                                      "stop after this many epochs without improvement (null: never)"),
 }

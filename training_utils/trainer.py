@@ -474,13 +474,15 @@ class Trainer:
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         self.epoch += 1
         monitored = row[t["monitor"].split()[1]]
-        improved = self._better(monitored, self.best)  # best.pt: the best epoch of every attempt
-        if improved:
-            self.best, self.best_epoch = monitored, self.epoch
         if self._better(monitored, self.attempt_best):
             self.attempt_best, self.stale = monitored, 0
         else:
             self.stale += 1
+        # best.pt: the best epoch of every attempt, or of their last epochs (train.best_from)
+        eligible = t["best_from"] == "every_epoch" or self._attempt_over()
+        improved = eligible and self._better(monitored, self.best)
+        if improved:
+            self.best, self.best_epoch = monitored, self.epoch
         self._step_scheduler(row)
         row["epoch"], row["seconds"], row["attempt"] = self.epoch, time.perf_counter() - start, self.attempt + 1
         self.history.append({k: row[k] for k in SUMMARY_FIELDS})
@@ -524,14 +526,14 @@ class Trainer:
 
     def _restart(self) -> bool:
         """Begin the next attempt, if one is due: the next start by the ridge score, the random state, data
-        order, schedule and fresh optimizers of a run that began there. best.pt stays the best epoch so far."""
+        order, schedule and fresh optimizers of a run that began there. best.pt stays the best so far."""
         if not self._restart_due():
             return False
         if self.dist.is_main:
             print(f"restart {self.attempt + 1} of {self.train_cfg['restarts']['max']}: attempt {self.attempt + 1} "
                   f"ended at {100 * self.history[-1]['train_accuracy']:.1f} % training accuracy (below "
                   f"{100 * self.train_cfg['restarts']['below_train_accuracy']:g} %); the next start trains from "
-                  f"epoch {self.epoch + 1}, best.pt stays the best epoch of all attempts", flush=True)
+                  f"epoch {self.epoch + 1}; best.pt is the best of all attempts", flush=True)
         self.attempt += 1
         self.attempt_start, self.attempt_best, self.stale = self.epoch, None, 0
         set_rng_state(self.start_rng)
