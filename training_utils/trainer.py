@@ -518,7 +518,8 @@ class Trainer:
         """``train.restarts``: the attempt that just ended stayed below ``below_train_accuracy`` in its last
         epoch, and a restart is left. A weak run's last training accuracy foretells its test accuracy
         (r = 0.95 over lip-reading seeds), and a weak run is weak by its start and its path together: another
-        start, same data order, usually trains well (docs/training_stability.md, section 13)."""
+        start, same data order, may train well, and validation keeps the better attempt (not always;
+        docs/training_stability.md, sections 12-13)."""
         restarts = self.train_cfg["restarts"]
         last = self.history[-1] if self.history else None
         return (self.attempt < min(restarts["max"], len(self.restart_starts)) and last is not None
