@@ -175,7 +175,6 @@ class Trainer:
         self.stale = 0                   # epochs since the monitored value last improved in this attempt
         self.history: list[dict] = []    # one summary row per completed epoch, checkpointed with it
         self.attempt = 0                 # train.restarts: attempts before this one
-        self.attempt_start = 0           # epochs completed when this attempt began
         self.attempt_best = None         # best monitored value of this attempt (what early stopping watches)
         model = self._trial(candidates) if len(candidates) > 1 and t["init_trials"] > 1 and not init_weights \
             else candidates[0]
@@ -292,7 +291,7 @@ class Trainer:
                 "epoch": self.epoch, "best": self.best, "best_epoch": self.best_epoch,
                 "binary_optimizer": self.binary_optimizer.state_dict() if self.binary_optimizer else None,
                 "stale": self.stale, "history": self.history, "initial_signs": self.initial_signs,
-                "attempt": self.attempt, "attempt_start": self.attempt_start, "attempt_best": self.attempt_best,
+                "attempt": self.attempt, "attempt_best": self.attempt_best,
                 "start_rng": self.start_rng, "rng": rng_state(), "config": self.cfg, "classes": self.classes}
 
     def _restore(self, path) -> None:
@@ -314,7 +313,7 @@ class Trainer:
         self.stale, self.history = checkpoint.get("stale", 0), list(checkpoint.get("history", []))
         for row in self.history:
             row.setdefault("attempt", 1)  # a checkpoint from before train.restarts
-        self.attempt, self.attempt_start = checkpoint.get("attempt", 0), checkpoint.get("attempt_start", 0)
+        self.attempt = checkpoint.get("attempt", 0)
         self.attempt_best = checkpoint.get("attempt_best", self.best)
         self.start_rng = checkpoint.get("start_rng", self.start_rng)
         self.initial_signs = checkpoint["initial_signs"]
@@ -503,9 +502,9 @@ class Trainer:
 
     @property
     def attempt_epoch(self) -> int:
-        """Epochs completed in this attempt. It seeds the data order and the schedules, so an attempt trains
-        exactly as a run from its start alone would."""
-        return self.epoch - self.attempt_start
+        """Epochs completed in this attempt (all epochs less the earlier attempts' rows). It seeds the data order
+        and the schedules, so an attempt trains exactly as a run from its start alone would."""
+        return self.epoch - sum(row["attempt"] <= self.attempt for row in self.history)
 
     def _stopped_early(self) -> bool:
         patience = self.train_cfg["early_stop_patience"]
@@ -536,7 +535,7 @@ class Trainer:
                   f"{100 * self.train_cfg['restarts']['below_train_accuracy']:g} %); the next start trains from "
                   f"epoch {self.epoch + 1}; best.pt is the best of all attempts", flush=True)
         self.attempt += 1
-        self.attempt_start, self.attempt_best, self.stale = self.epoch, None, 0
+        self.attempt_best, self.stale = None, 0
         set_rng_state(self.start_rng)
         self._attach(self.restart_starts[self.attempt - 1])
         return True
