@@ -14,10 +14,11 @@ NOT_TIMED = ("epoch", "attempt", "seconds")  # what may differ between an attemp
 
 
 def restart_config(max_restarts: int = 1, below: float = 1.0):
-    # sensor noise in training: the random state matters, so an attempt must restore it to repeat a run
+    # sensor noise in training: the random state matters, so an attempt must restore it to repeat a run; the
+    # learning-rate warm-up counts from each attempt's start
     return resolve({"data": {"frame_size": 16, "timesteps": 4},
                     "model": {"encoder": {"noise_std": 0.6}, "cell": {"gate_noise_std": 0.6}},
-                    "train": {"epochs": 2, "batch_size": 8, "init_candidates": 4,
+                    "train": {"epochs": 2, "batch_size": 8, "init_candidates": 4, "lr_warmup_epochs": 1,
                               "restarts": {"max": max_restarts, "below_train_accuracy": below}}})
 
 

@@ -7,7 +7,7 @@ from helpers import tiny_datasets
 from model_utils import build_model
 from model_utils.encoders import POOLED_THRESHOLD_MARGIN
 from training_utils.config import resolve
-from training_utils.trainer import Trainer, project_to_bounds
+from training_utils.trainer import Trainer, project_to_bounds, warmed_up_lr
 
 
 def tiny_config(**train):
@@ -63,6 +63,36 @@ def test_binary_kernels_learn_at_their_own_rate(tmp_path):
         "cell.Conv_out_i.weight", "cell.Conv_out_h.weight", "fin_conv.weight"}
     assert (real["lr"], binary["lr"]) == (0.01, 0.0025)
     assert "fc.weight" in {names[id(p)] for p in real["params"]}
+
+
+def test_lr_warmup_scales_each_step_and_leaves_the_scheduled_rate_alone():
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=0.3)
+    moves = []
+    for step in range(6):
+        weight.grad = torch.ones(1)
+        before = weight.item()
+        with warmed_up_lr(optimizer, step, warmup_steps=4):
+            optimizer.step()
+        moves.append(before - weight.item())
+        assert optimizer.param_groups[0]["lr"] == 0.3  # the scheduler and the checkpoint never see the factor
+    assert moves == pytest.approx([0.075, 0.15, 0.225, 0.3, 0.3, 0.3])
+
+
+def test_lr_warmup_changes_the_first_steps_and_resumes_exactly(tmp_path):
+    cfg = tiny_config(lr_warmup_epochs=1.5)  # 6 steps a epoch: the warm-up ends inside epoch 2
+    full = Trainer(cfg, tiny_datasets(), tmp_path / "full", torch.device("cpu"))
+    full.fit()
+    plain = Trainer(tiny_config(), tiny_datasets(), tmp_path / "plain", torch.device("cpu"))
+    plain.fit()
+    assert full.history[0]["train_loss"] != plain.history[0]["train_loss"]
+    assert [r["lr"] for r in full.history] == [r["lr"] for r in plain.history]  # the schedule is untouched
+    interrupted = Trainer(cfg, tiny_datasets(), tmp_path / "part", torch.device("cpu"))
+    interrupted.fit(until_epoch=1)
+    resumed = Trainer(cfg, tiny_datasets(), tmp_path / "part", torch.device("cpu"), resume=tmp_path / "part/last.pt")
+    resumed.fit()
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _readout_statistics(model, dataset):
