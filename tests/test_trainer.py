@@ -80,7 +80,7 @@ def test_lr_warmup_scales_each_step_and_leaves_the_scheduled_rate_alone():
 
 
 def test_lr_warmup_changes_the_first_steps_and_resumes_exactly(tmp_path):
-    cfg = tiny_config(lr_warmup_epochs=1.5)  # 6 steps a epoch: the warm-up ends inside epoch 2
+    cfg = tiny_config(lr_warmup_epochs=1.5)  # 6 steps an epoch: the warm-up ends inside epoch 2
     full = Trainer(cfg, tiny_datasets(), tmp_path / "full", torch.device("cpu"))
     full.fit()
     plain = Trainer(tiny_config(), tiny_datasets(), tmp_path / "plain", torch.device("cpu"))

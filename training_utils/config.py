@@ -258,9 +258,9 @@ KEYS: dict[str, Key] = {
     "train.momentum": Key(0.9, _number(0, 1), "momentum of `sgd`"),
     "train.scheduler": Key("cosine", _one_of(("plateau", "cosine", "none")), "learning-rate schedule"),
     "train.lr_warmup_epochs": Key(0.0, _number(0),
-                                  "the learning rate of `train.optimizer` rises linearly, step by step, from 1/k of "
-                                  "the scheduled rate to all of it over the first k steps of this many epochs (of "
-                                  "every attempt; 0: off)"),
+                                  "the learning rate of `train.optimizer` rises linearly, step by step, to the "
+                                  "scheduled rate over this many epochs at the start of every attempt (step i of "
+                                  "the n warm-up steps takes i/n of it; 0: off)"),
     "train.plateau_patience": Key(5, _int_at_least(0), "plateau: epochs without improvement before lowering the "
                                                        "learning rate"),
     "train.plateau_factor": Key(0.5, _number(0, 1, open_low=True), "plateau: factor the learning rate is lowered by"),
