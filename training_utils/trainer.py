@@ -357,6 +357,7 @@ class Trainer:
         signs_before = binary_signs(model)
         self.verified_flips = [0, 0]
         warmup_steps = math.ceil(t["lr_warmup_epochs"] * len(loader))
+        first_step = self.attempt_epoch * len(loader)  # of this epoch, counted from the attempt's start
         global_sizes = (loader.batch_sampler.global_sizes() if self.dist.enabled else None)
         loss_sum = correct = seen = 0
         for step, (clips, target, _) in enumerate(progress(loader, desc=f"epoch {self.epoch + 1}")):
@@ -373,7 +374,7 @@ class Trainer:
             loss.backward()
             if t["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
-            with warmed_up_lr(self.optimizer, self.attempt_epoch * len(loader) + step, warmup_steps):
+            with warmed_up_lr(self.optimizer, first_step + step, warmup_steps):
                 self.optimizer.step()
             if self.binary_optimizer is not None:
                 self.binary_optimizer.step()
